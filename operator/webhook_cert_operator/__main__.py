@@ -1,0 +1,42 @@
+"""Command line entry point: `webhook-cert run | solve | check`.
+
+Only argument parsing lives here; each subcommand's work is in its own module, imported
+lazily so that `webhook-cert solve` (the solver Pod) does not load the operator's stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webhook-cert",
+        description="ACME certificates for webhook endpoints, and checks of the chain they serve.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from webhook_cert_operator import check_command, run_command
+    from webhook_cert_operator.solver import server
+
+    run_command.add_arguments(commands.add_parser("run", help="run the operator"))
+    server.add_arguments(
+        commands.add_parser("solve", help="serve HTTP-01 challenge answers (the solver Pod)")
+    )
+    check_command.add_arguments(
+        commands.add_parser("check", help="check the certificate chain an HTTPS endpoint serves")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Operator settings: one frozen value read once at startup from WEBHOOK_CERT_* variables.
+
+Settings are the operator-wide defaults and knobs; everything per endpoint lives in the
+WebhookEndpoint spec (see api.py). `settings_from_env` takes the environment as a mapping
+so it stays pure: the caller passes `os.environ`. docs/configuration.md lists the same
+variables for operators of the operator; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final, TypeVar
+
+from webhook_cert_operator.api import parse_duration
+
+LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
+LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
+DEFAULT_NAMESPACE: Final = "webhook-cert-system"
+DEFAULT_SOLVER_IMAGE: Final = "webhook-cert-operator:0.1.0"
+
+PREFIX: Final = "WEBHOOK_CERT_"
+
+
+class ConfigError(ValueError):
+    """A WEBHOOK_CERT_* variable with a value the operator cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Operator-wide settings; every field has a default so `Settings()` is usable in tests."""
+
+    # The operator's own namespace: ACME account key Secrets are kept here.
+    namespace: str = DEFAULT_NAMESPACE
+    # ACME directory used when a WebhookEndpoint names none.
+    acme_server: str = LETSENCRYPT_PRODUCTION
+    # Contact for the ACME account when a WebhookEndpoint names none.
+    acme_email: str | None = None
+    # RFC 8555 section 7.3: the client must agree to the CA's terms of service. The person
+    # deploying the operator does that explicitly; the operator never agrees on its own.
+    acme_agree_tos: bool = False
+    # PEM file trusted for the ACME server's own HTTPS (a private CA such as Pebble);
+    # None means the system's trust store.
+    acme_ca_bundle: str | None = None
+    # Image of the HTTP-01 solver Pod: the operator's own image running `webhook-cert solve`.
+    solver_image: str = DEFAULT_SOLVER_IMAGE
+    solver_port: int = 8089
+    # DNS servers ("host" or "host:port") for the HTTP-01 self-check and the served-chain
+    # probe; empty means the system resolver.
+    nameservers: tuple[str, ...] = ()
+    # The self-check must see the key authorization this many times in a row before the
+    # operator tells the CA to validate: a CA attempt that fails invalidates the order.
+    self_check_successes: int = 3
+    self_check_interval: timedelta = timedelta(seconds=2)
+    self_check_timeout: timedelta = timedelta(minutes=2)
+    metrics_port: int = 8080
+    # Namespaces to watch; empty means the whole cluster.
+    watch_namespaces: tuple[str, ...] = ()
+    # At most this many served-chain checks run at once.
+    check_concurrency: int = 20
+    # Port the CA connects to for HTTP-01 (80 per RFC 8555 section 8.3); the self-check
+    # dials the same port.
+    http01_port: int = 80
+
+
+_T = TypeVar("_T")
+
+_NAMESPACE_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+_HOSTNAME_RE: Final = re.compile(
+    r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
+)
+_EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+def _fail(variable: str, value: str, expected: str) -> ConfigError:
+    return ConfigError(f"{variable}={value!r}: {expected}")
+
+
+def _text(variable: str, value: str) -> str:
+    if not value:
+        raise _fail(variable, value, "must not be empty")
+    return value
+
+
+def _https_url(variable: str, value: str) -> str:
+    # RFC 8555 section 6.1: ACME runs over HTTPS only.
+    if not re.fullmatch(r"https://[^/\s?#]+(?:/\S*)?", value):
+        raise _fail(variable, value, "expected an https:// URL of an ACME directory")
+    return value
+
+
+def _email(variable: str, value: str) -> str:
+    if not _EMAIL_RE.fullmatch(value):
+        raise _fail(variable, value, "expected one email address such as ops@example.com")
+    return value
+
+
+def _boolean(variable: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _fail(variable, value, "expected true or false")
+
+
+def _absolute_path(variable: str, value: str) -> str:
+    if not value.startswith("/"):
+        raise _fail(variable, value, "expected an absolute path to a PEM file")
+    return value
+
+
+def _integer(variable: str, value: str, *, minimum: int, maximum: int | None = None) -> int:
+    try:
+        number = int(value.strip(), 10)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise _fail(variable, value, f"expected a whole number {bound}")
+    return number
+
+
+def _port(variable: str, value: str) -> int:
+    if value.startswith("tcp://"):
+        # Kubernetes injects <SERVICE>_PORT=tcp://... for every Service in the namespace
+        # ("service links"): a Service named like this variable overwrote it.
+        raise _fail(
+            variable,
+            value,
+            "expected a port number; this looks like a Kubernetes service link, set "
+            "enableServiceLinks: false on the operator's Pod",
+        )
+    return _integer(variable, value, minimum=1, maximum=65535)
+
+
+def _duration(variable: str, value: str, *, minimum: timedelta) -> timedelta:
+    try:
+        duration = parse_duration(value.strip())
+    except ValueError as error:
+        raise ConfigError(f"{variable}: {error}") from None
+    if duration < minimum:
+        raise _fail(variable, value, f"expected at least {minimum.total_seconds():g}s")
+    return duration
+
+
+def _namespace(variable: str, value: str) -> str:
+    if not _NAMESPACE_RE.fullmatch(value):
+        raise _fail(variable, value, f"{value!r} is not a namespace name")
+    return value
+
+
+def _namespaces(variable: str, value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    for name in names:
+        if not _NAMESPACE_RE.fullmatch(name):
+            raise _fail(variable, value, f"{name!r} is not a namespace name")
+    return names
+
+
+def _nameservers(variable: str, value: str) -> tuple[str, ...]:
+    servers = tuple(part.strip() for part in value.split(",") if part.strip())
+    for server in servers:
+        if not _is_nameserver(server):
+            raise _fail(
+                variable,
+                value,
+                f"{server!r} is not 'host' or 'host:port' (IPv6 with a port as '[::1]:53')",
+            )
+    return servers
+
+
+def _is_nameserver(server: str) -> bool:
+    host, port = server, None
+    if server.startswith("["):
+        host, bracket, rest = server[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return False
+        port = rest[1:] if rest else None
+        if not _is_ip(host) or ":" not in host:
+            return False
+    elif server.count(":") == 1:
+        host, _, port = server.partition(":")
+    elif server.count(":") > 1:
+        return _is_ip(server)  # a bare IPv6 address, default port
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return False
+    return _is_ip(host) or bool(_HOSTNAME_RE.fullmatch(host) and len(host) <= 253)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], _T], default: _T) -> _T:
+    variable = PREFIX + name
+    value = env.get(variable)
+    if value is None or value.strip() == "":
+        return default
+    return parse(variable, value.strip())
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Build Settings from environment variables; unset or empty ones keep their default.
+
+    WEBHOOK_CERT_NAMESPACE          the operator's namespace (account key Secrets live here);
+                                    default webhook-cert-system; set it from the Downward API
+    WEBHOOK_CERT_ACME_SERVER        default ACME directory URL (https); default Let's Encrypt
+                                    production
+    WEBHOOK_CERT_ACME_EMAIL         default ACME account contact; default none
+    WEBHOOK_CERT_ACME_AGREE_TOS     true to agree to the CA's terms of service; default false,
+                                    and no account is created until it is true
+    WEBHOOK_CERT_ACME_CA_BUNDLE     absolute path of a PEM bundle trusted for the ACME
+                                    server's HTTPS (e.g. Pebble); default the system store
+    WEBHOOK_CERT_SOLVER_IMAGE       image of the HTTP-01 solver Pod; default
+                                    webhook-cert-operator:0.1.0
+    WEBHOOK_CERT_SOLVER_PORT        port the solver listens on in its Pod; default 8089
+    WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "host" or "host:port", for the
+                                    self-check and the served-chain probe; default system
+    WEBHOOK_CERT_SELF_CHECK_SUCCESSES  consecutive self-check successes needed; default 3
+    WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check attempts; default 2s
+    WEBHOOK_CERT_SELF_CHECK_TIMEOUT    give up the self-check after this long; default 2m
+    WEBHOOK_CERT_METRICS_PORT       Prometheus metrics port; default 8080
+    WEBHOOK_CERT_NAMESPACES         comma list of namespaces to watch; default all
+    WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 20
+    WEBHOOK_CERT_HTTP01_PORT        port the CA and the self-check connect to; default 80
+
+    Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
+    its value when a value is malformed.
+    """
+    defaults = Settings()
+    nameservers = _read(env, "NAMESERVERS", _nameservers, defaults.nameservers)
+    return Settings(
+        namespace=_read(env, "NAMESPACE", _namespace, defaults.namespace),
+        acme_server=_read(env, "ACME_SERVER", _https_url, defaults.acme_server),
+        acme_email=_read(env, "ACME_EMAIL", _email, defaults.acme_email),
+        acme_agree_tos=_read(env, "ACME_AGREE_TOS", _boolean, defaults.acme_agree_tos),
+        acme_ca_bundle=_read(env, "ACME_CA_BUNDLE", _absolute_path, defaults.acme_ca_bundle),
+        solver_image=_read(env, "SOLVER_IMAGE", _text, defaults.solver_image),
+        solver_port=_read(env, "SOLVER_PORT", _port, defaults.solver_port),
+        nameservers=nameservers,
+        self_check_successes=_read(
+            env,
+            "SELF_CHECK_SUCCESSES",
+            lambda variable, value: _integer(variable, value, minimum=1),
+            defaults.self_check_successes,
+        ),
+        self_check_interval=_read(
+            env,
+            "SELF_CHECK_INTERVAL",
+            lambda variable, value: _duration(variable, value, minimum=timedelta(milliseconds=100)),
+            defaults.self_check_interval,
+        ),
+        self_check_timeout=_read(
+            env,
+            "SELF_CHECK_TIMEOUT",
+            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=1)),
+            defaults.self_check_timeout,
+        ),
+        metrics_port=_read(env, "METRICS_PORT", _port, defaults.metrics_port),
+        watch_namespaces=_read(env, "NAMESPACES", _namespaces, defaults.watch_namespaces),
+        check_concurrency=_read(
+            env,
+            "CHECK_CONCURRENCY",
+            lambda variable, value: _integer(variable, value, minimum=1),
+            defaults.check_concurrency,
+        ),
+        http01_port=_read(env, "HTTP01_PORT", _port, defaults.http01_port),
+    )
+
+
+# The names settings_from_env reads, in the order of Settings' fields (for docs and tests).
+ENVIRONMENT_VARIABLES: Final = tuple(
+    PREFIX + name
+    for name in (
+        "NAMESPACE",
+        "ACME_SERVER",
+        "ACME_EMAIL",
+        "ACME_AGREE_TOS",
+        "ACME_CA_BUNDLE",
+        "SOLVER_IMAGE",
+        "SOLVER_PORT",
+        "NAMESERVERS",
+        "SELF_CHECK_SUCCESSES",
+        "SELF_CHECK_INTERVAL",
+        "SELF_CHECK_TIMEOUT",
+        "METRICS_PORT",
+        "NAMESPACES",
+        "CHECK_CONCURRENCY",
+        "HTTP01_PORT",
+    )
+)

@@ -1,0 +1,302 @@
+"""The HTTP-01 solver's Kubernetes objects, as plain dicts: one Pod, one Service, one Ingress.
+
+Pure: the functions here only build request bodies; `solver/http01.py` sends them. One
+set of objects serves a whole order: the Pod answers every token of the order, and the
+Ingress routes each token's path on each of the order's hosts to it.
+
+RFC 8555 section 8.3: the CA fetches
+`http://<host>/.well-known/acme-challenge/<token>` and expects the key authorization as
+the body. The solver Pod runs the operator's own image with `webhook-cert solve`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+CHALLENGES_ENV = "WEBHOOK_CERT_CHALLENGES"
+"""Environment variable that hands the solver its challenges, as JSON {token: keyAuthorization}."""
+CHALLENGE_PATH_PREFIX = "/.well-known/acme-challenge/"
+"""The path under which RFC 8555 section 8.3 has the CA look for the token."""
+HEALTH_PATH = "/healthz"
+
+DEFAULT_PORT = 8089
+"""Port the solver container listens on, and the port its Service exposes."""
+SERVICE_PORT = 8089
+CONTAINER_NAME = "solver"
+PORT_NAME = "http"
+
+# A numeric user is needed for runAsNonRoot to be checkable without reading the image;
+# 65532 is the conventional "nonroot" user of distroless images.
+SOLVER_UID = 65532
+
+DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "requests": MappingProxyType({"cpu": "10m", "memory": "32Mi"}),
+        "limits": MappingProxyType({"cpu": "100m", "memory": "64Mi"}),
+    }
+)
+
+# RFC 8555 section 8.3: a token holds only base64url characters (no padding). Checking it
+# keeps anything else out of the Ingress paths the tokens become.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+# Section 8.1: keyAuthorization = token || '.' || base64url(JWK thumbprint).
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]+")
+
+# ExternalName has no selector and cannot reach a Pod; the others all work behind an
+# Ingress (NodePort is what some cloud ingress controllers need).
+SERVICE_TYPES = frozenset({"ClusterIP", "NodePort", "LoadBalancer"})
+
+_DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+class SolverSpecError(ValueError):
+    """A SolverSpec that cannot become valid Kubernetes objects."""
+
+
+class ChallengeError(ValueError):
+    """Challenges that are not tokens mapped to their key authorizations.
+
+    Messages say which rule is broken, never the token or the key authorization.
+    """
+
+
+def validate_challenges(challenges: Mapping[str, str]) -> None:
+    """Check that challenges map RFC 8555 tokens to key authorizations of those tokens."""
+    if not challenges:
+        raise ChallengeError("there are no challenges to serve")
+    for index, (token, key_authorization) in enumerate(sorted(challenges.items()), 1):
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise ChallengeError(f"challenge {index}: the token is not base64url text")
+        if not isinstance(key_authorization, str):
+            raise ChallengeError(f"challenge {index}: the key authorization is not text")
+        head, dot, thumbprint = key_authorization.partition(".")
+        if head != token or not dot or not _THUMBPRINT.fullmatch(thumbprint):
+            raise ChallengeError(
+                f"challenge {index}: the key authorization is not <token>.<thumbprint>"
+            )
+
+
+def challenges_to_json(challenges: Mapping[str, str]) -> str:
+    """The CHALLENGES_ENV value: compact JSON with sorted keys, so the Pod spec is stable."""
+    return json.dumps(dict(sorted(challenges.items())), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """Everything needed to build one order's solver objects.
+
+    `name` names all three objects (a DNS-1035 label, from naming.solver_name). `labels`
+    are the selector labels (naming.solver_labels): the Service selects the Pod by them and
+    the operator finds the objects again by them, so templates can add labels but never
+    change these. The owner is the WebhookEndpoint, which must live in `namespace` (owner
+    references do not cross namespaces). `challenges` is never printed.
+    """
+
+    name: str
+    namespace: str
+    owner_api_version: str
+    owner_kind: str
+    owner_name: str
+    owner_uid: str
+    labels: Mapping[str, str]
+    image: str
+    challenges: Mapping[str, str] = field(repr=False)
+    hosts: tuple[str, ...]
+    port: int = DEFAULT_PORT
+    image_pull_policy: str | None = None
+    ingress_class_name: str | None = None
+    service_type: str = "ClusterIP"
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    resources: Mapping[str, Any] | None = None
+    ingress_labels: Mapping[str, str] = field(default_factory=dict)
+    ingress_annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.name) > 63 or not _DNS_1035.fullmatch(self.name):
+            raise SolverSpecError(f"solver name {self.name!r} is not a DNS-1035 label")
+        if not self.image:
+            raise SolverSpecError("the solver needs an image")
+        if not self.labels:
+            raise SolverSpecError("the solver needs selector labels")
+        if not self.hosts:
+            raise SolverSpecError("the solver needs at least one host")
+        # A non-root process cannot bind ports below 1024 without NET_BIND_SERVICE, which
+        # the restricted profile's "drop ALL" takes away.
+        if not 1024 <= self.port <= 65535:
+            raise SolverSpecError(f"solver port {self.port} is not in 1024..65535")
+        if self.service_type not in SERVICE_TYPES:
+            raise SolverSpecError(
+                f"service type {self.service_type!r} is not one of {sorted(SERVICE_TYPES)}"
+            )
+        validate_challenges(self.challenges)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The order's tokens, sorted so that built objects do not depend on dict order."""
+        return tuple(sorted(self.challenges))
+
+
+def owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
+    """The WebhookEndpoint as controlling owner: deleting it deletes the solver objects.
+
+    blockOwnerDeletion makes a foreground deletion of the endpoint wait for them.
+    """
+    return [
+        {
+            "apiVersion": spec.owner_api_version,
+            "kind": spec.owner_kind,
+            "name": spec.owner_name,
+            "uid": spec.owner_uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of dicts and lists, so built objects never share state with the spec
+    (or with each other) and serialize as JSON."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _metadata(
+    spec: SolverSpec, extra_labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    # Selector labels are applied last: a template may add labels, never replace them.
+    metadata: dict[str, Any] = {
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "labels": {**extra_labels, **spec.labels},
+        "ownerReferences": owner_references(spec),
+    }
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return metadata
+
+
+def _resources(spec: SolverSpec) -> dict[str, Any]:
+    # A template's resources replace the defaults as a whole rather than key by key: mixing
+    # them could pair a template's request with a smaller default limit, which the API
+    # server refuses. An empty mapping means "not set" (that is how the spec parser gives
+    # an absent `resources`).
+    source = spec.resources or DEFAULT_RESOURCES
+    return _plain(source)  # type: ignore[no-any-return]
+
+
+def build_pod(spec: SolverSpec) -> dict[str, Any]:
+    """The solver Pod: `webhook-cert solve` from the operator's image, as locked down as
+    the Pod Security "restricted" profile asks, with no API access (it needs none)."""
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "command": ["webhook-cert"],
+        "args": ["solve", "--port", str(spec.port)],
+        "env": [{"name": CHALLENGES_ENV, "value": challenges_to_json(spec.challenges)}],
+        "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": HEALTH_PATH, "port": spec.port},
+            "periodSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "resources": _resources(spec),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": SOLVER_UID,
+            "runAsGroup": SOLVER_UID,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if spec.image_pull_policy:
+        container["imagePullPolicy"] = spec.image_pull_policy
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SOLVER_UID,
+            "runAsGroup": SOLVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = _plain(spec.tolerations)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(spec, spec.pod_labels, spec.pod_annotations),
+        "spec": pod_spec,
+    }
+
+
+def build_service(spec: SolverSpec) -> dict[str, Any]:
+    """The Service the Ingress routes to; it selects the solver Pod by the selector labels."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, {}, {}),
+        "spec": {
+            "type": spec.service_type,
+            "selector": dict(spec.labels),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": spec.port,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def challenge_path(token: str) -> str:
+    """The path the CA requests for a token (RFC 8555 section 8.3)."""
+    return CHALLENGE_PATH_PREFIX + token
+
+
+def build_ingress(spec: SolverSpec) -> dict[str, Any]:
+    """The Ingress that sends each challenge path of each host to the solver Service.
+
+    Every token goes on every host rather than each token on its own host: the CA only
+    asks a host for that host's token, the Pod answers any of the order's tokens, and a
+    token reveals nothing useful on another host, so the simpler mapping is just as
+    correct and does not need the authorization-to-host bookkeeping. Paths are `Exact`
+    so the Ingress claims nothing but the challenge URLs; the rest of the host's traffic
+    keeps going to its usual backend.
+    """
+    backend = {"service": {"name": spec.name, "port": {"number": SERVICE_PORT}}}
+    paths = [
+        {"path": challenge_path(token), "pathType": "Exact", "backend": backend}
+        for token in spec.tokens
+    ]
+    hosts = list(dict.fromkeys(spec.hosts))
+    ingress_spec: dict[str, Any] = {
+        "rules": [{"host": host, "http": {"paths": _plain(paths)}} for host in hosts]
+    }
+    if spec.ingress_class_name:
+        ingress_spec["ingressClassName"] = spec.ingress_class_name
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(spec, spec.ingress_labels, spec.ingress_annotations),
+        "spec": ingress_spec,
+    }

@@ -513,7 +513,9 @@ def _extra_findings(
         path_identities.add(_identity(path.anchor))
     findings = []
     for index, cert in enumerate(served):
-        if index in path.indexes:
+        if index in path.indexes or (cert == path.anchor and not _self_signed(cert)):
+            # The anchor itself may be served when the trust store holds an
+            # intermediate: that is the path, not an extra.
             continue
         if fingerprint(cert) in on_path:
             message = f"{_cert(cert)} is served more than once"

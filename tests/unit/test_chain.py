@@ -148,6 +148,8 @@ CASES = {
         host="[2001:db8::7]",
     ),
     "a self-signed leaf the trust store holds": Case([PINNED], trust=(PINNED,)),
+    "a served intermediate the trust store holds": Case([LEAF, LOWER.cert], trust=(LOWER.cert,)),
+    "a CA-issued leaf the trust store pins": Case([LEAF], trust=(LEAF,)),
     "nothing served": Case([], {Code.INCOMPLETE_CHAIN}),
 }
 

@@ -86,13 +86,16 @@ _CONNECT_TO_RE: Final = re.compile(
 )
 _LABEL_VALUE_RE: Final = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _QUALIFIED_NAME_RE: Final = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-# The pattern Kubernetes' own OpenAPI schema gives resource.Quantity.
-_QUANTITY_RE: Final = re.compile(r"[+-]?[0-9.]+(?:[eEinumkKMGTP]*[-+]?[0-9]*)")
+# resource.Quantity's syntax: a decimal number, then a binary (Ki..Ei) or decimal (n..E)
+# suffix or an exponent.
+_DECIMAL = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_QUANTITY_RE: Final = re.compile(rf"[+-]?{_DECIMAL}(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?{_DECIMAL})?")
 
 _MAX_FQDN: Final = 253
 _MAX_SUBDOMAIN: Final = 253
 _MAX_URL: Final = 2048
 _MAX_PREFERRED_CHAIN: Final = 64
+_MAX_KEY_ID: Final = 512
 
 
 # --- durations ---------------------------------------------------------------------------
@@ -616,6 +619,8 @@ def _parse_acme(acme: Mapping[str, Any], settings: Settings) -> AcmeSpec:
         eab_path = f"{path}.externalAccountBinding"
         eab_obj = _object(acme, "externalAccountBinding", path)
         key_id = _required_string(eab_obj, "keyID", eab_path)
+        if len(key_id) > _MAX_KEY_ID:
+            raise SpecError(f"{eab_path}.keyID: longer than {_MAX_KEY_ID} characters")
         ref_path = f"{eab_path}.keySecretRef"
         if eab_obj.get("keySecretRef") is None:
             raise SpecError(f"{ref_path}: is required (the Secret holding the HMAC key)")

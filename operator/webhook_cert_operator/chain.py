@@ -134,6 +134,8 @@ class ChainReport:
     tls_version: str | None
     served_chain: tuple[ServedCertificate, ...]
     findings: tuple[Finding, ...]
+    #: The address that answered ("192.0.2.1:443"), None without a connection.
+    address: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,6 +148,7 @@ def report_to_json(report: ChainReport) -> dict[str, object]:
         "url": report.url,
         "ok": report.ok,
         "tls_version": report.tls_version,
+        "address": report.address,
         "served_chain": [
             {
                 "subject": c.subject,

@@ -1,0 +1,302 @@
+"""`webhook-cert check URL`: check an endpoint's served chain from any machine.
+
+The same check the operator runs on each WebhookEndpoint, without a cluster: connect
+as a strict webhook sender would, then print a verdict, the served chain and each
+finding (or one JSON object with `--json`). Exit status: 0 when no finding is an error,
+1 when one is, 2 on usage errors (bad arguments, unreadable files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+import textwrap
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from cryptography import x509
+
+from webhook_cert_operator import chain, probe, resolve, trust
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+_PROG = "webhook-cert check"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: the URL's host (SNI and name check) and port."""
+
+    url: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Dial:
+    """`--connect`: another host (or address) and port to dial; SNI stays the URL's host."""
+
+    host: str
+    port: int | None
+
+
+def parse_url(text: str) -> Target:
+    """An https URL (a bare host name is taken as https://NAME/); ValueError otherwise."""
+    if "://" not in text:
+        text = f"https://{text}/"
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme.lower() != "https":
+        raise ValueError(f"{text!r} is not an https:// URL")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"{text!r} has no host")
+    return Target(url=text, host=parts.hostname, port=port)
+
+
+def parse_dial(text: str) -> Dial:
+    """HOST, HOST:PORT, IPv6 or [IPv6]:PORT; ValueError otherwise."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: expected HOST:PORT or [IPv6]:PORT")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        ipaddress.ip_address(text)  # a bare IPv6 address, or ValueError
+    if not host:
+        raise ValueError(f"{text!r}: no host")
+    if not port_text:
+        return Dial(host, None)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: bad port {port_text!r}")
+    return Dial(host, int(port_text))
+
+
+def _argument_type(parse: Callable[[str], T], what: str) -> Callable[[str], T]:
+    """`parse` as an argparse type: its ValueError becomes a usage error (exit 2)."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"invalid {what}: {error}") from None
+
+    return convert
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{text} is not positive")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text} is negative")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Connect to an HTTPS endpoint as a strict webhook sender does (no download of "
+        "missing intermediates) and report whether the chain it serves is complete, in "
+        "order, unexpired, for the right host, on a recent TLS version and, with "
+        "--expect-cert, the expected certificate. Exit status: 0 valid, 1 invalid, 2 usage."
+    )
+    parser.add_argument(
+        "url",
+        type=_argument_type(parse_url, "URL"),
+        help="the endpoint, e.g. https://hooks.example.com/",
+    )
+    parser.add_argument(
+        "--connect",
+        metavar="HOST:PORT",
+        type=_argument_type(parse_dial, "--connect"),
+        help="dial this host or address instead of the URL's; SNI and the name check "
+        "keep the URL's host",
+    )
+    parser.add_argument(
+        "--trust-bundle",
+        metavar="FILE",
+        help="PEM file of trusted roots (default: Mozilla's roots, from certifi)",
+    )
+    parser.add_argument(
+        "--expect-cert",
+        metavar="FILE",
+        help="PEM file whose first certificate is the leaf that must be served",
+    )
+    parser.add_argument(
+        "--min-tls",
+        choices=["1.0", "1.1", "1.2", "1.3"],
+        default="1.2",
+        help="lowest acceptable TLS version (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warn-days",
+        type=_argument_type(_non_negative_int, "--warn-days"),
+        default=14,
+        metavar="DAYS",
+        help="warn when the leaf expires within this many days (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_argument_type(_positive, "--timeout"),
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on the connection after this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        type=_argument_type(resolve.parse_nameserver, "--nameserver"),
+        metavar="IP[:PORT]",
+        help="resolve host names through this DNS server instead of the system resolver "
+        "(repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _load_trust(path: str | None) -> tuple[x509.Certificate, ...]:
+    try:
+        return trust.load_pem_file(path) if path else trust.mozilla_roots()
+    except trust.TrustBundleError as error:
+        raise _UsageError(f"cannot use trust bundle: {error}") from None
+
+
+def _load_expected(path: str | None) -> x509.Certificate | None:
+    if path is None:
+        return None
+    try:
+        return trust.load_pem_file(path)[0]
+    except trust.TrustBundleError as error:
+        raise _UsageError(f"cannot use expected certificate: {error}") from None
+
+
+def check(
+    target: Target,
+    *,
+    dial: Dial | None,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    timeout: float,
+    nameservers: Sequence[resolve.Nameserver],
+    now: datetime,
+) -> chain.ChainReport:
+    """Probe the target and analyse what it serves."""
+    host = dial.host if dial else target.host
+    port = dial.port if dial and dial.port is not None else target.port
+    try:
+        served = probe.fetch_served_chain(
+            host, port, server_name=target.host, timeout=timeout, nameservers=nameservers
+        )
+    except probe.ProbeError as error:
+        return chain.ChainReport(
+            url=target.url,
+            tls_version=None,
+            served_chain=(),
+            findings=(chain.connection_failed(error.reason),),
+        )
+    findings = chain.analyse(
+        served.certificates,
+        host=target.host,
+        trust_roots=trust_roots,
+        now=now,
+        tls_version=served.tls_version,
+        min_tls_version=min_tls_version,
+        expected_leaf=expected_leaf,
+        warn_before=warn_before,
+    )
+    return chain.ChainReport(
+        url=target.url,
+        tls_version=served.tls_version,
+        served_chain=chain.summarise(served.certificates),
+        findings=tuple(findings),
+        address=served.address,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        trust_roots = _load_trust(args.trust_bundle)
+        expected_leaf = _load_expected(args.expect_cert)
+    except _UsageError as error:
+        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    report = check(
+        args.url,
+        dial=args.connect,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=args.min_tls,
+        warn_before=timedelta(days=args.warn_days),
+        timeout=args.timeout,
+        nameservers=args.nameserver or (),
+        now=datetime.now(UTC),
+    )
+    if args.json:
+        print(json.dumps(chain.report_to_json(report), indent=2))
+    else:
+        print(format_report(report))
+    return EXIT_VALID if report.ok else EXIT_INVALID
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
+    """The human-readable report: verdict, served chain in served order, findings."""
+    errors = sum(f.severity is chain.Severity.ERROR for f in report.findings)
+    warnings = len(report.findings) - errors
+    verdict = "VALID" if report.ok else "INVALID"
+    counts = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+    lines = [f"{verdict}: {report.url} ({counts})"]
+    if report.address is not None:
+        lines.append(f"Connected to {report.address} with {report.tls_version}")
+    if report.served_chain:
+        lines.append("Served chain, in the order served:")
+        for index, cert in enumerate(report.served_chain):
+            lines.append(f"  {index}  {cert.subject}")
+            lines.append(f"     issuer   {cert.issuer}")
+            lines.append(f"     expires  {chain.format_time(cert.not_after)}")
+    if report.findings:
+        lines.append("Findings:")
+        for f in report.findings:
+            head = f"  {f.severity:<7} {f.code}: "
+            lines.append(
+                textwrap.fill(
+                    f.message,
+                    width=width,
+                    initial_indent=head,
+                    subsequent_indent=" " * 10,
+                    break_on_hyphens=False,
+                    break_long_words=False,
+                )
+            )
+    elif report.ok:
+        lines.append("No findings: a strict client accepts this chain.")
+    return "\n".join(lines)

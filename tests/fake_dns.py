@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype

@@ -26,6 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from tests import pki_factory
+
 
 class _Listener:
     def __init__(self) -> None:
@@ -159,8 +161,6 @@ def tls_version_supported(version: ssl.TLSVersion) -> str | None:
     Tests of TLS 1.0/1.1 servers skip with this reason where the system OpenSSL was
     built or configured without them.
     """
-    from tests import pki_factory
-
     leaf = pki_factory.make_self_signed_leaf(["localhost"])
     try:
         server = TLSServer([leaf.cert], leaf.key, versions=(version, version))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -370,7 +370,7 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         return False
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -382,9 +382,13 @@ def _self_signed(cert: x509.Certificate) -> bool:
 def _identity(cert: x509.Certificate) -> tuple[bytes, bytes]:
     # A trust anchor is a name and a key (RFC 5280 section 6.1.1 d): a re-issued or
     # cross-signed copy of a root with the same name and key is the same anchor.
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    try:
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except (ValueError, UnsupportedAlgorithm):
+        # A key type cryptography cannot load: fall back to the certificate itself.
+        spki = cert.public_bytes(serialization.Encoding.DER)
     return cert.subject.public_bytes(), spki
 
 
@@ -582,6 +586,8 @@ def _strict_verifier_error(
         verifier.verify(served[0], list(served[1:]))
     except VerificationError as error:
         return str(error)
+    except (ValueError, UnsupportedAlgorithm) as error:
+        return f"{type(error).__name__}: {error}"
     return None
 
 

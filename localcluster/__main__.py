@@ -1,0 +1,7 @@
+"""`python -m localcluster up | down | status | env`."""
+
+import sys
+
+from localcluster.cluster import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,536 @@
+"""Start, check and stop the local cluster: real Kubernetes components, Traefik and Pebble.
+
+Everything listens inside the `webhook-cert` network namespace (see `network.py`); the
+process that calls `up()` moves itself into that namespace once the Go builds are done,
+so it can wait on the components directly. Humans reach the cluster from the host through
+`.cluster/bin/kubectl` and `.cluster/bin/cluster-exec`, which enter the namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shlex
+import shutil
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from localcluster import build, network
+from localcluster.certs import ClusterPki, ensure_pki
+from localcluster.processes import ProcessTable
+from localcluster.versions import BY_NAME
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NODE_NAME = "wco-node"
+SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service's address, in the serving certificate
+APISERVER_PORT = 6443
+PEBBLE_PORT = 14000
+PEBBLE_MANAGEMENT_PORT = 15000
+DNS_PORT = 8053
+CHALLTESTSRV_MANAGEMENT_PORT = 8055
+TRAEFIK_PING = ("127.0.0.1", 9080)
+INGRESS_CLASS = "traefik"
+PROJECT_IMAGE_REPOSITORY = "webhook-cert-operator"
+KUBE_CONTROLLERS = (
+    "serviceaccount-token-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+    "namespace-controller",
+    "garbage-collector-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+)
+# Start order; `down()` stops them in reverse.
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "traefik",
+    "pebble-challtestsrv",
+    "pebble",
+    "node-agent",
+)
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started; the message says which part and why."""
+
+
+@dataclass
+class LocalCluster:
+    state_dir: Path = REPO_ROOT / ".cluster"
+    cache_dir: Path = field(default_factory=build.default_cache_dir)
+    log: Callable[[str], None] = lambda message: print(message, flush=True)
+
+    @property
+    def processes(self) -> ProcessTable:
+        return ProcessTable(self.state_dir)
+
+    @property
+    def pki(self) -> ClusterPki:
+        return ClusterPki(self.state_dir / "pki")
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def pebble_roots(self) -> Path:
+        return self.state_dir / "pebble-roots.pem"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "env"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://{network.NODE_IP}:{APISERVER_PORT}"
+
+    @property
+    def pebble_directory(self) -> str:
+        return f"https://{network.NODE_IP}:{PEBBLE_PORT}/dir"
+
+    @property
+    def pebble_management(self) -> str:
+        return f"https://{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}"
+
+    @property
+    def nameserver(self) -> str:
+        return f"{network.NODE_IP}:{DNS_PORT}"
+
+    def _bin(self, component: str, binary: str) -> str:
+        return str(build.bin_dir(BY_NAME[component], self.cache_dir) / binary)
+
+    def is_up(self) -> bool:
+        return network.netns_exists(network.NETNS) and all(
+            self.processes.pid(name) is not None for name in COMPONENTS
+        )
+
+    def environment(self) -> dict[str, str]:
+        """What the operator and the tests need to use this cluster."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "WEBHOOK_CERT_ACME_SERVER": self.pebble_directory,
+            "WEBHOOK_CERT_ACME_CA_BUNDLE": str(self.pki.ca_cert),
+            "WEBHOOK_CERT_ACME_AGREE_TOS": "true",
+            "WEBHOOK_CERT_NAMESERVERS": self.nameserver,
+            "WEBHOOK_CERT_TEST_PEBBLE_ROOTS": str(self.pebble_roots),
+            "WEBHOOK_CERT_TEST_PEBBLE_MANAGEMENT": self.pebble_management,
+            "WEBHOOK_CERT_TEST_INGRESS_CLASS": INGRESS_CLASS,
+            "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
+            "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
+        }
+
+    # ---- up ---------------------------------------------------------------------------
+
+    def up(self) -> None:
+        started = time.monotonic()
+        for component in BY_NAME.values():
+            build.build(component, self.cache_dir)
+        network.ensure_node_network()
+        network.enter(network.NETNS)
+        ensure_pki(self.pki.directory, node_ip=network.NODE_IP, service_ip=SERVICE_IP)
+        self._write_kubeconfig()
+        self._write_tools()
+        self._start_etcd()
+        self._start_apiserver()
+        self._start_controllers()
+        self._bootstrap_objects()
+        self._start_traefik()
+        self._start_pebble()
+        self._start_node_agent()
+        self._write_env_file()
+        self.log(f"local cluster ready in {time.monotonic() - started:.0f}s")
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        if self.processes.pid(name) is None:
+            self.log(f"starting {name}")
+        self.processes.start(name, argv, netns=network.NETNS, env=env, cwd=self.state_dir)
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            failure = self.processes.exited_early(name)
+            if failure is not None:
+                raise ClusterError(f"{name} exited during start-up; its last output:\n{failure}")
+            time.sleep(0.3)
+        log = self.processes.log_file(name)
+        raise ClusterError(f"{name} did not become ready in {timeout:.0f}s; see {log}")
+
+    def _start_etcd(self) -> None:
+        data = self.state_dir / "etcd"
+        self._start(
+            "etcd",
+            [
+                self._bin("etcd", "etcd"),
+                "--name=default",
+                f"--data-dir={data}",
+                "--listen-client-urls=http://127.0.0.1:2379",
+                "--advertise-client-urls=http://127.0.0.1:2379",
+                "--listen-peer-urls=http://127.0.0.1:2380",
+                "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+                "--initial-cluster=default=http://127.0.0.1:2380",
+                # A test cluster: durability is not worth the fsync latency.
+                "--unsafe-no-fsync",
+                # The apiserver's consistent reads from its watch cache rely on progress
+                # notifications.
+                "--watch-progress-notify-interval=5s",
+                "--log-level=warn",
+            ],
+        )
+        self._wait("etcd", lambda: _http_ok("127.0.0.1", 2379, "/health"))
+
+    def _start_apiserver(self) -> None:
+        pki = self.pki
+        self._start(
+            "kube-apiserver",
+            [
+                self._bin("kubernetes", "kube-apiserver"),
+                "--etcd-servers=http://127.0.0.1:2379",
+                "--bind-address=0.0.0.0",
+                f"--secure-port={APISERVER_PORT}",
+                f"--advertise-address={network.NODE_IP}",
+                f"--tls-cert-file={pki.cert('apiserver')}",
+                f"--tls-private-key-file={pki.key('apiserver')}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.service_account_public_key}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+            ],
+        )
+        self._wait("kube-apiserver", self._apiserver_ready, timeout=120)
+
+    def _apiserver_ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.cert("admin")), str(self.pki.key("admin")))
+        return _http_ok(network.NODE_IP, APISERVER_PORT, "/readyz", context=context)
+
+    def _start_controllers(self) -> None:
+        pki = self.pki
+        self._start(
+            "kube-controller-manager",
+            [
+                self._bin("kubernetes", "kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                f"--controllers={','.join(KUBE_CONTROLLERS)}",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=10257",
+            ],
+        )
+        self._start(
+            "kube-scheduler",
+            [
+                self._bin("kubernetes", "kube-scheduler"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=10259",
+            ],
+        )
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            self._wait(name, lambda: True)
+
+    def _bootstrap_objects(self) -> None:
+        ingress_class = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {
+                "name": INGRESS_CLASS,
+                "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
+            },
+            "spec": {"controller": "traefik.io/ingress-controller"},
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(ingress_class))
+
+    def _start_traefik(self) -> None:
+        self._start(
+            "traefik",
+            [
+                self._bin("traefik", "traefik"),
+                "--providers.kubernetesingress=true",
+                f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
+                f"--entryPoints.web.address={network.NODE_IP}:80",
+                f"--entryPoints.websecure.address={network.NODE_IP}:443",
+                f"--entryPoints.traefik.address={TRAEFIK_PING[0]}:{TRAEFIK_PING[1]}",
+                "--ping=true",
+                "--log.level=INFO",
+                "--global.checknewversion=false",
+                "--global.sendanonymoususage=false",
+            ],
+            env={"KUBECONFIG": str(self.kubeconfig)},
+        )
+        self._wait("traefik", lambda: _http_ok(*TRAEFIK_PING, "/ping"))
+
+    def _start_pebble(self) -> None:
+        pebble_dir = self.state_dir / "pebble"
+        pebble_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "pebble": {
+                "listenAddress": f"{network.NODE_IP}:{PEBBLE_PORT}",
+                "managementListenAddress": f"{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}",
+                "certificate": str(self.pki.cert("pebble")),
+                "privateKey": str(self.pki.key("pebble")),
+                # The CA validates HTTP-01 where Let's Encrypt does: port 80, the ingress.
+                "httpPort": 80,
+                "tlsPort": 443,
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": False,
+                "retryAfter": {"authz": 1, "order": 1},
+                "keyAlgorithm": "ecdsa",
+                "profiles": {
+                    "default": {"description": "90 days", "validityPeriod": 7776000},
+                    "shortlived": {"description": "6 days", "validityPeriod": 518400},
+                },
+            }
+        }
+        config_file = pebble_dir / "pebble-config.json"
+        config_file.write_text(json.dumps(config, indent=2))
+        bin_dir = build.bin_dir(BY_NAME["pebble"], self.cache_dir)
+        self._start(
+            "pebble-challtestsrv",
+            [
+                str(bin_dir / "pebble-challtestsrv"),
+                f"-defaultIPv4={network.NODE_IP}",
+                "-defaultIPv6=",
+                f"-dnsserver={network.NODE_IP}:{DNS_PORT}",
+                f"-management={network.NODE_IP}:{CHALLTESTSRV_MANAGEMENT_PORT}",
+                "-http01=",
+                "-https01=",
+                "-tlsalpn01=",
+                "-doh=",
+            ],
+        )
+        self._wait(
+            "pebble-challtestsrv",
+            lambda: _tcp_open(network.NODE_IP, CHALLTESTSRV_MANAGEMENT_PORT),
+        )
+        self._start(
+            "pebble",
+            [
+                str(bin_dir / "pebble"),
+                f"-config={config_file}",
+                f"-dnsserver={self.nameserver}",
+            ],
+            # Real validation, without Pebble's random sleeps before it validates; a chain
+            # with two intermediates makes a missing intermediate visible in tests.
+            env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_CHAIN_LENGTH": "3"},
+        )
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        self._wait(
+            "pebble",
+            lambda: _http_ok(network.NODE_IP, PEBBLE_PORT, "/dir", context=context),
+        )
+        roots = _http_get(network.NODE_IP, PEBBLE_MANAGEMENT_PORT, "/roots/0", context=context)
+        self.pebble_roots.write_bytes(roots)
+
+    def _start_node_agent(self) -> None:
+        webhook_cert = shutil.which("webhook-cert", path=str(Path(sys.executable).parent))
+        if webhook_cert is None:
+            raise ClusterError(
+                f"webhook-cert is not installed next to {sys.executable}; run `make install`"
+            )
+        self._start(
+            "node-agent",
+            [
+                sys.executable,
+                "-m",
+                "localcluster.nodeagent",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--node-name={NODE_NAME}",
+                f"--node-ip={network.NODE_IP}",
+                f"--state-dir={self.state_dir / 'node'}",
+                f"--image-repository={PROJECT_IMAGE_REPOSITORY}",
+                f"--webhook-cert={webhook_cert}",
+            ],
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+        )
+        self._wait("node-agent", self._node_ready, timeout=60)
+
+    def _node_ready(self) -> bool:
+        result = self.kubectl(
+            "get",
+            "node",
+            NODE_NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False,
+        )
+        return result.strip() == "True"
+
+    # ---- files for humans and tools -----------------------------------------------------
+
+    def _write_kubeconfig(self) -> None:
+        def data(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        pki = self.pki
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "webhook-cert-local",
+                    "cluster": {
+                        "server": self.apiserver_url,
+                        "certificate-authority-data": data(pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": data(pki.cert("admin")),
+                        "client-key-data": data(pki.key("admin")),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "webhook-cert-local",
+                    "context": {"cluster": "webhook-cert-local", "user": "admin"},
+                }
+            ],
+            "current-context": "webhook-cert-local",
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        self.kubeconfig.chmod(0o600)
+
+    def _write_tools(self) -> None:
+        bin_dir = self.state_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        kubectl = shlex.quote(self._bin("kubernetes", "kubectl"))
+        tools = {
+            "kubectl": f"exec nsenter --net=/run/netns/{network.NETNS} -- {kubectl} "
+            f'--kubeconfig {shlex.quote(str(self.kubeconfig))} "$@"',
+            "cluster-exec": f'exec nsenter --net=/run/netns/{network.NETNS} -- "$@"',
+        }
+        for name, body in tools.items():
+            path = bin_dir / name
+            path.write_text(
+                f"#!/bin/sh\n# Generated by localcluster: enters the cluster's network.\n{body}\n"
+            )
+            path.chmod(0o755)
+
+    def _write_env_file(self) -> None:
+        lines = [f"{key}={shlex.quote(value)}" for key, value in self.environment().items()]
+        self.env_file.write_text("\n".join(lines) + "\n")
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        import subprocess
+
+        result = subprocess.run(
+            [self._bin("kubernetes", "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+        )
+        if check and result.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    # ---- down ---------------------------------------------------------------------------
+
+    def down(self) -> None:
+        table = self.processes
+        for name in reversed(COMPONENTS):
+            if table.pid(name) is not None:
+                self.log(f"stopping {name}")
+            table.stop(name)
+        for name in table.names():  # anything else a previous version started
+            table.stop(name)
+        network.delete_all()
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        self.log("local cluster removed")
+
+
+def _http_get(host: str, port: int, path: str, *, context: ssl.SSLContext | None = None) -> bytes:
+    connection: http.client.HTTPConnection
+    if context is None:
+        connection = http.client.HTTPConnection(host, port, timeout=3)
+    else:
+        connection = http.client.HTTPSConnection(host, port, timeout=3, context=context)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError(f"GET {path}: HTTP {response.status}")
+        return body
+    finally:
+        connection.close()
+
+
+def _http_ok(host: str, port: int, path: str, *, context: ssl.SSLContext | None = None) -> bool:
+    _http_get(host, port, path, context=context)
+    return True
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=2):
+        return True
+
+
+def main(argv: list[str]) -> int:
+    cluster = LocalCluster()
+    command = argv[0] if argv else "up"
+    if command == "up":
+        try:
+            cluster.up()
+        except ClusterError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(usage(cluster))
+    elif command == "down":
+        cluster.down()
+    elif command == "status":
+        for name in COMPONENTS:
+            pid = cluster.processes.pid(name)
+            print(f"{name:24} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    elif command == "env":
+        for key, value in cluster.environment().items():
+            print(f"export {key}={shlex.quote(value)}")
+    else:
+        print("usage: python -m localcluster [up|down|status|env]", file=sys.stderr)
+        return 2
+    return 0
+
+
+def usage(cluster: LocalCluster) -> str:
+    rel = os.path.relpath(cluster.state_dir, Path.cwd())
+    return f"""
+The local cluster runs in network namespace `{network.NETNS}`.
+  {rel}/bin/kubectl get nodes,pods -A      # kubectl, inside the cluster's network
+  {rel}/bin/cluster-exec COMMAND           # any command, inside the cluster's network
+  ACME directory (Pebble): {cluster.pebble_directory}
+  Pebble's issuing root:   {rel}/pebble-roots.pem
+  Test hostnames resolve through {cluster.nameserver} to the ingress at {network.NODE_IP}
+  Logs: {rel}/logs/   Stop everything: make cluster-down
+"""

@@ -1,0 +1,121 @@
+"""Session fixtures for tests that need a Kubernetes cluster.
+
+By default the tests start (or reuse) the local cluster of `localcluster/` and move the
+test process into its network namespace, so they reach the apiserver, the ingress and
+Pebble directly. With `WEBHOOK_CERT_TEST_CLUSTER=external` they use the cluster of
+`KUBECONFIG` instead (kind, for example) and a Pebble described by the same variables
+the operator reads (`WEBHOOK_CERT_ACME_SERVER`, `WEBHOOK_CERT_ACME_CA_BUNDLE`,
+`WEBHOOK_CERT_NAMESERVERS`) plus `WEBHOOK_CERT_TEST_PEBBLE_ROOTS` (a PEM file of Pebble's
+issuing roots) and `WEBHOOK_CERT_TEST_INGRESS_CLASS`; tests marked `harness` are skipped
+there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+
+@dataclass
+class Cluster:
+    kubeconfig: Path
+    kubectl_binary: str
+    env: dict[str, str]
+    local: bool
+    api_client: client.ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.kubectl_binary, f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    @property
+    def ingress_class(self) -> str:
+        return self.env.get("WEBHOOK_CERT_TEST_INGRESS_CLASS", "traefik")
+
+    @property
+    def nameservers(self) -> list[str]:
+        value = self.env.get("WEBHOOK_CERT_NAMESERVERS", "")
+        return [item for item in value.split(",") if item]
+
+    @property
+    def pebble_directory(self) -> str:
+        return self.env["WEBHOOK_CERT_ACME_SERVER"]
+
+    @property
+    def acme_ca_bundle(self) -> str:
+        return self.env["WEBHOOK_CERT_ACME_CA_BUNDLE"]
+
+    def pebble_roots_pem(self) -> bytes:
+        return Path(self.env["WEBHOOK_CERT_TEST_PEBBLE_ROOTS"]).read_bytes()
+
+
+def _external_cluster() -> Cluster:
+    kubeconfig = os.environ.get("KUBECONFIG")
+    if not kubeconfig:
+        pytest.exit("WEBHOOK_CERT_TEST_CLUSTER=external needs KUBECONFIG", returncode=2)
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.exit("WEBHOOK_CERT_TEST_CLUSTER=external needs kubectl on PATH", returncode=2)
+    return Cluster(Path(kubeconfig), kubectl, dict(os.environ), local=False)
+
+
+def _local_cluster() -> tuple[Cluster, bool]:
+    from localcluster.cluster import LocalCluster
+
+    harness = LocalCluster()
+    was_up = harness.is_up()
+    harness.up()  # idempotent; also moves this process into the cluster's network
+    kubectl = str(Path(harness._bin("kubernetes", "kubectl")))
+    env = {**os.environ, **harness.environment()}
+    return Cluster(harness.kubeconfig, kubectl, env, local=True), not was_up
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    if os.environ.get("WEBHOOK_CERT_TEST_CLUSTER") == "external":
+        yield _external_cluster()
+        return
+    handle, started_here = _local_cluster()
+    yield handle
+    if started_here and not os.environ.get("WEBHOOK_CERT_KEEP_CLUSTER"):
+        from localcluster.cluster import LocalCluster
+
+        LocalCluster(log=lambda _: None).down()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespace({"metadata": {"name": name, "labels": {"webhookcert.dev/test": "1"}}})
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture(autouse=True)
+def _skip_harness_only(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("harness") is None:
+        return
+    if os.environ.get("WEBHOOK_CERT_TEST_CLUSTER") == "external":
+        pytest.skip("needs the local harness (node agent, network namespace)")

@@ -54,7 +54,28 @@ from webhook_cert_operator import __version__
 logger = logging.getLogger(__name__)
 
 RequestObserver = Callable[[str, int | None, float], None]
-"""Called as (request kind, HTTP status or None on a network error, seconds) per request."""
+"""Called as (request kind, HTTP status or None on a network error, seconds) per request.
+
+The kind is one of REQUEST_KINDS, a small fixed set fit for a metrics label.
+"""
+
+REQUEST_KINDS: Final = (
+    "directory",
+    "new-nonce",
+    "find-account",
+    "new-account",
+    "new-order",
+    "get-order",
+    "get-authz",
+    "answer-challenge",
+    "poll-authz",
+    "finalize",
+    "poll-order",
+    "download-cert",
+    "download-alternate",
+    "renewal-info",
+    "other",
+)
 
 ERROR_PREFIX: Final = "urn:ietf:params:acme:error:"
 
@@ -69,7 +90,8 @@ MAX_DEFAULT_POLL_INTERVAL: Final = 10.0
 # 5% by default) needs a few more before the error reaches the caller.
 BAD_NONCE_ATTEMPTS: Final = 5
 
-_TOKEN_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+# RFC 8555 section 8.3: a token is base64url only, so it is safe in a URL path.
+_TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]{16,}")
 _REDACTED: Final = "[redacted]"
 # Besides the secrets a call knows, anything shaped like a key authorization (token "."
 # 43-character SHA-256 thumbprint, RFC 8555 section 8.1) or a challenge path's token is
@@ -624,7 +646,8 @@ class AcmeClient:
         """Open an order for `dns_names`.
 
         `replaces` is the `cert_id` of the certificate this order renews (RFC 9773
-        section 5); it is only sent to CAs that offer ARI, as RFC 9773 expects. `profile`
+        section 5); it is sent only to CAs whose directory has `renewalInfo`, since a CA
+        without ARI has no use for it and a strict one may refuse the field. `profile`
         names one of the CA's profiles (draft-ietf-acme-profiles) and is checked against
         the directory first so that a typo fails clearly.
         """
@@ -689,7 +712,7 @@ class AcmeClient:
             chall = http01[0]
             token = chall.get("token")
             chall_url = chall.get("url")
-            if not isinstance(token, str) or not _TOKEN_RE.match(token):
+            if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
                 raise AcmeError(None, f"the CA sent a malformed http-01 token for {identifier}")
             if not isinstance(chall_url, str):
                 raise AcmeError(

@@ -8,6 +8,7 @@ would run it. The test hierarchy's root is given with `--trust-bundle`.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -47,12 +48,19 @@ class Result:
         return [f["code"] for f in self.json["findings"]]
 
 
+# The source root, so that `python -m webhook_cert_operator` works even where the
+# package is not installed.
+SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
+
+
 def webhook_cert(*args: str | Path, timeout: float = 60) -> Result:
+    path = os.pathsep.join(p for p in (str(SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p)
     completed = subprocess.run(
         [sys.executable, "-m", "webhook_cert_operator", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "PYTHONPATH": path},
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
 

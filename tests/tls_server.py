@@ -71,7 +71,8 @@ class TLSServer(_Listener):
 
     `versions` pins the protocol range, e.g. (TLSVersion.TLSv1, TLSVersion.TLSv1) for
     a TLS 1.0-only server; that also lowers OpenSSL's security level so old versions
-    can be negotiated at all. `handshakes` counts completed handshakes.
+    can be negotiated at all. `handshakes` counts completed handshakes, `server_names`
+    records the SNI of each ClientHello (None when the client sent none).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class TLSServer(_Listener):
     ) -> None:
         super().__init__()
         self.handshakes = 0
+        self.server_names: list[str | None] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="tls-server-")
         cert_file = Path(self._tmp.name) / "chain.pem"
         key_file = Path(self._tmp.name) / "key.pem"
@@ -100,6 +102,7 @@ class TLSServer(_Listener):
         # The chain file is sent as is: the context has no CA store from which OpenSSL
         # could complete a chain on its own.
         self.context.load_cert_chain(cert_file, key_file)
+        self.context.sni_callback = self._record_sni
         if versions is not None:
             self.context.set_ciphers("DEFAULT:@SECLEVEL=0")
             self.context.minimum_version, self.context.maximum_version = versions
@@ -116,6 +119,9 @@ class TLSServer(_Listener):
     ) -> None:
         self.stop()
         self._tmp.cleanup()
+
+    def _record_sni(self, _: ssl.SSLObject, server_name: str | None, __: ssl.SSLContext) -> None:
+        self.server_names.append(server_name)
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)

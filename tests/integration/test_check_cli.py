@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.tls_server import SilentServer, TLSServer, tls_version_supported
+from webhook_cert_operator import probe
 
 HOST = "hooks.example.test"
 AIA_URL = "http://ca.example.test/intermediate.der"
@@ -153,6 +154,29 @@ def test_the_cli_reports_what_each_server_serves(
 
 def pki_fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def test_the_url_host_is_sent_as_sni_when_another_address_is_dialled(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    with TLSServer(hierarchy.served(), hierarchy.leaf.key) as server:
+        result = check(server, trust_bundle)
+    assert result.returncode == 0
+    assert server.server_names == [HOST]
+
+
+def test_the_probe_can_dial_a_given_address_without_resolving(hierarchy: pki.Chain) -> None:
+    with TLSServer(hierarchy.served(), hierarchy.leaf.key) as server:
+        served = probe.fetch_served_chain(
+            "unresolvable.invalid",
+            server.port,
+            server_name=HOST,
+            timeout=5,
+            connect_address="127.0.0.1",
+        )
+    assert served.certificates == hierarchy.served()
+    assert served.address == server.address
+    assert server.server_names == [HOST]
 
 
 def test_the_served_chain_is_listed_in_served_order_with_subjects_issuers_and_expiry(
@@ -331,6 +355,7 @@ def test_an_ip_address_url_is_checked_against_the_leafs_ip_addresses(tmp_path: P
             "check", f"https://127.0.0.1:{server.port}/", "--trust-bundle", bundle, "--json"
         )
     assert (result.returncode, result.codes) == (0, [])
+    assert server.server_names == [None]  # RFC 6066: no IP addresses in SNI
 
 
 def test_without_a_trust_bundle_the_mozilla_roots_do_not_trust_a_test_ca(

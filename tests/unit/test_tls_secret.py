@@ -1,0 +1,238 @@
+"""Unit tests for webhook_cert_operator.tls_secret: the Secret body, the ownership mark,
+and reading back what a Secret holds."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests import pki_factory
+from webhook_cert_operator import naming, pki
+from webhook_cert_operator.tls_secret import (
+    SecretNotOwned,
+    StoredCertificate,
+    build_tls_secret,
+    check_owned,
+    parse_stored,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+NAMESPACE = "payments"
+ENDPOINT = "ringcentral"
+SECRET = "hooks-example-tls"
+OWNER = {
+    "apiVersion": "webhookcert.dev/v1alpha1",
+    "kind": "WebhookEndpoint",
+    "name": ENDPOINT,
+    "uid": "0b1c2d3e-uid",
+}
+
+CHAIN = pki_factory.build_chain(["hooks.example.test", "api.example.test"], now=T0, depth=2)
+CHAIN_PEM = pki.chain_to_pem(CHAIN.served())
+KEY_PEM = pki.private_key_to_pem(CHAIN.leaf.key)
+
+
+def body(owner: Mapping[str, Any] | None = OWNER) -> dict[str, Any]:
+    return build_tls_secret(
+        namespace=NAMESPACE,
+        name=SECRET,
+        endpoint_name=ENDPOINT,
+        key_pem=KEY_PEM,
+        chain_pem=CHAIN_PEM,
+        owner=owner,
+    )
+
+
+# ---- the Secret body ----------------------------------------------------------------
+
+
+def test_the_secret_is_a_kubernetes_tls_secret_named_by_the_spec() -> None:
+    secret = body()
+    assert (secret["apiVersion"], secret["kind"], secret["type"]) == (
+        "v1",
+        "Secret",
+        "kubernetes.io/tls",
+    )
+    assert secret["metadata"]["name"] == SECRET
+    assert secret["metadata"]["namespace"] == NAMESPACE
+
+
+def test_the_secret_holds_exactly_the_key_and_the_full_chain() -> None:
+    data = body()["data"]
+    assert set(data) == {"tls.crt", "tls.key"}
+    assert base64.b64decode(data["tls.key"]) == KEY_PEM
+    crt = base64.b64decode(data["tls.crt"])
+    # Leaf first, then both intermediates in issuing order: what strict senders need.
+    assert pki.split_pem_chain(crt) == list(CHAIN.served())
+    assert len(CHAIN.served()) == 3
+
+
+def test_the_secret_carries_the_endpoint_mark_and_certificate_facts() -> None:
+    annotations = body()["metadata"]["annotations"]
+    info = pki.describe_certificate(CHAIN.leaf.cert)
+    assert annotations == {
+        naming.ANNOTATION_ENDPOINT: f"{NAMESPACE}/{ENDPOINT}",
+        naming.ANNOTATION_SERIAL: info.serial_number,
+        naming.ANNOTATION_NOT_AFTER: info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        naming.ANNOTATION_ISSUER: "CN=Test Intermediate CA 2,O=Test PKI",
+    }
+
+
+def test_the_secret_is_labelled_as_managed_by_the_operator_for_its_endpoint() -> None:
+    assert body()["metadata"]["labels"] == {
+        naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
+        naming.LABEL_ENDPOINT: ENDPOINT,
+    }
+
+
+def test_a_long_endpoint_name_still_gives_a_valid_label() -> None:
+    long_name = "a" * 70
+    secret = build_tls_secret(
+        namespace=NAMESPACE,
+        name=SECRET,
+        endpoint_name=long_name,
+        key_pem=KEY_PEM,
+        chain_pem=CHAIN_PEM,
+        owner=None,
+    )
+    assert naming.is_label_value(secret["metadata"]["labels"][naming.LABEL_ENDPOINT])
+    assert secret["metadata"]["annotations"][naming.ANNOTATION_ENDPOINT] == (
+        f"{NAMESPACE}/{long_name}"
+    )
+
+
+def test_the_owner_reference_is_the_one_given() -> None:
+    assert body()["metadata"]["ownerReferences"] == [OWNER]
+
+
+def test_without_an_owner_the_secret_has_no_owner_references() -> None:
+    assert "ownerReferences" not in body(owner=None)["metadata"]
+
+
+def test_the_body_does_not_share_the_owner_mapping() -> None:
+    owner = dict(OWNER)
+    secret = body(owner=owner)
+    owner["name"] = "changed-later"
+    assert secret["metadata"]["ownerReferences"][0]["name"] == ENDPOINT
+
+
+# ---- ownership ----------------------------------------------------------------------
+
+
+def test_a_secret_marked_for_this_endpoint_is_owned() -> None:
+    check_owned(
+        {naming.ANNOTATION_ENDPOINT: f"{NAMESPACE}/{ENDPOINT}", "other": "x"},
+        namespace=NAMESPACE,
+        secret_name=SECRET,
+        endpoint_name=ENDPOINT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("annotations", "whose"),
+    [
+        pytest.param(None, "someone else", id="no-annotations"),
+        pytest.param({}, "someone else", id="empty-annotations"),
+        pytest.param({"cert-manager.io/certificate-name": "x"}, "someone else", id="unmarked"),
+        pytest.param(
+            {naming.ANNOTATION_ENDPOINT: f"{NAMESPACE}/zoom"},
+            f"WebhookEndpoint {NAMESPACE}/zoom",
+            id="another-endpoint",
+        ),
+        pytest.param(
+            {naming.ANNOTATION_ENDPOINT: f"billing/{ENDPOINT}"},
+            f"WebhookEndpoint billing/{ENDPOINT}",
+            id="same-name-other-namespace",
+        ),
+        pytest.param(
+            {naming.ANNOTATION_ENDPOINT: ENDPOINT}, f"WebhookEndpoint {ENDPOINT}", id="bare-name"
+        ),
+    ],
+)
+def test_a_secret_not_marked_for_this_endpoint_is_refused_with_a_way_out(
+    annotations: Mapping[str, str] | None, whose: str
+) -> None:
+    with pytest.raises(SecretNotOwned) as refused:
+        check_owned(annotations, namespace=NAMESPACE, secret_name=SECRET, endpoint_name=ENDPOINT)
+    message = str(refused.value)
+    assert f"Secret {SECRET} " in message
+    assert f"belongs to {whose};" in message
+    assert "spec.secretName" in message
+
+
+# ---- reading a Secret back ----------------------------------------------------------
+
+
+def test_what_the_operator_stores_reads_back_as_chain_and_key() -> None:
+    data = {k: base64.b64decode(v) for k, v in body()["data"].items()}
+    stored = parse_stored(data)
+    assert isinstance(stored, StoredCertificate)
+    assert stored.chain == CHAIN.served()
+    assert stored.leaf == CHAIN.leaf.cert
+    assert pki.private_key_to_pem(stored.key) == KEY_PEM
+
+
+def test_a_traditional_format_key_reads_too() -> None:
+    sec1 = CHAIN.leaf.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    stored = parse_stored({"tls.crt": CHAIN_PEM, "tls.key": sec1})
+    assert isinstance(stored, StoredCertificate)
+    assert pki.key_matches_certificate(stored.key, stored.leaf)
+
+
+ED25519_PEM = ed25519.Ed25519PrivateKey.generate().private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param({}, "the Secret has no tls.crt or tls.key", id="empty"),
+        pytest.param({"tls.crt": CHAIN_PEM}, "the Secret has no tls.crt or tls.key", id="no-key"),
+        pytest.param({"tls.key": KEY_PEM}, "the Secret has no tls.crt or tls.key", id="no-crt"),
+        pytest.param(
+            {"tls.crt": CHAIN_PEM, "tls.key": b""},
+            "the Secret has no tls.crt or tls.key",
+            id="empty-key",
+        ),
+        pytest.param(
+            {"tls.crt": b"garbage", "tls.key": KEY_PEM},
+            "tls.crt does not hold a PEM certificate",
+            id="garbage-crt",
+        ),
+        pytest.param(
+            {"tls.crt": KEY_PEM, "tls.key": KEY_PEM},
+            "tls.crt does not hold a PEM certificate",
+            id="key-in-crt",
+        ),
+        pytest.param(
+            {"tls.crt": CHAIN_PEM, "tls.key": b"garbage"},
+            "tls.key does not hold a usable private key",
+            id="garbage-key",
+        ),
+        pytest.param(
+            {"tls.crt": CHAIN_PEM, "tls.key": CHAIN_PEM},
+            "tls.key does not hold a usable private key",
+            id="certificate-in-key",
+        ),
+        pytest.param(
+            {"tls.crt": CHAIN_PEM, "tls.key": ED25519_PEM},
+            "tls.key does not hold a usable private key",
+            id="unsupported-key-type",
+        ),
+    ],
+)
+def test_an_unusable_secret_gives_a_stable_reason_without_its_content(
+    data: Mapping[str, bytes], reason: str
+) -> None:
+    assert parse_stored(data) == reason

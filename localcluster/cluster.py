@@ -478,7 +478,8 @@ def _http_get(host: str, port: int, path: str, *, context: ssl.SSLContext | None
     else:
         connection = http.client.HTTPSConnection(host, port, timeout=3, context=context)
     try:
-        connection.request("GET", path)
+        # Pebble, like Let's Encrypt, refuses requests without a User-Agent.
+        connection.request("GET", path, headers={"User-Agent": "webhook-cert-localcluster"})
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:

@@ -1,7 +1,8 @@
 """The ACME adapter against a real Pebble CA, and against small fake CAs for failure modes.
 
 Pebble and its DNS (pebble-challtestsrv, v2.10 or later for ARI and profiles) are started
-from the binaries in `$PEBBLE_BIN_DIR`; without it those tests are skipped. Pebble
+from the binaries in `$PEBBLE_BIN_DIR`, by default the local cluster's build; without
+either those tests are skipped. Pebble
 validates HTTP-01 for real: its DNS answers 127.0.0.1 for every name and it fetches the
 key authorization from the port the `pebble` fixture names, where these tests serve it.
 The fake-CA tests (5xx, rate limits, unreachable) need nothing and always run.
@@ -240,7 +241,7 @@ def _wait_until_serving(
 
 
 def _pebble_bin_dir() -> Path:
-    value = os.environ.get("PEBBLE_BIN_DIR")
+    value = os.environ.get("PEBBLE_BIN_DIR") or _local_cluster_pebble()
     if not value:
         pytest.skip(
             "PEBBLE_BIN_DIR is not set: point it at a directory holding `pebble` and "
@@ -251,6 +252,16 @@ def _pebble_bin_dir() -> Path:
         if not (path / name).is_file():
             pytest.fail(f"PEBBLE_BIN_DIR={value} has no {name}")
     return path
+
+
+def _local_cluster_pebble() -> str | None:
+    from localcluster import build
+    from localcluster.versions import BY_NAME
+
+    pebble = BY_NAME["pebble"]
+    if build.is_built(pebble, build.default_cache_dir()):
+        return str(build.bin_dir(pebble, build.default_cache_dir()))
+    return None
 
 
 @pytest.fixture(scope="module")

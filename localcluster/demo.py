@@ -1,0 +1,188 @@
+"""`make demo`: the local cluster, the operator in the background, and a certificate issued
+for the example WebhookEndpoint, then checked the way a strict webhook sender sees it.
+
+Leaves everything running for exploring; `make cluster-down` stops it all.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from localcluster import network
+from localcluster.cluster import ClusterError, LocalCluster
+from localcluster.operator import (
+    OPERATOR_NAMESPACE,
+    REPO_ROOT,
+    install_manifests,
+    service_account_kubeconfig,
+)
+
+DEMO_NAMESPACE = "demo"
+EXAMPLE = REPO_ROOT / "manifests" / "examples" / "webhookendpoint.yaml"
+TIMEOUT = 180
+
+
+def _example() -> dict[str, object]:
+    """The documented example, with its host moved to a name the local DNS answers."""
+    endpoint = yaml.safe_load(EXAMPLE.read_text())
+    endpoint["metadata"]["namespace"] = DEMO_NAMESPACE
+    endpoint["spec"]["dnsNames"] = ["hooks.demo.example.test"]
+    endpoint["spec"].pop("validation", None)
+    acme = endpoint["spec"].get("acme") or {}
+    acme.pop("server", None)  # use the operator's setting: the local Pebble
+    endpoint["spec"]["acme"] = acme
+    return endpoint
+
+
+def _serve_secret_through_ingress(cluster: LocalCluster, host: str, secret: str) -> None:
+    """A webhook receiver behind Traefik, serving the operator's Secret."""
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "webhook-receiver", "namespace": DEMO_NAMESPACE},
+        "spec": {
+            "tls": [{"hosts": [host], "secretName": secret}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": "webhook-receiver", "port": {"number": 80}}
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "webhook-receiver", "namespace": DEMO_NAMESPACE},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "webhook-receiver"}},
+    }
+    for body in (service, ingress):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+
+def main() -> int:
+    cluster = LocalCluster()
+    try:
+        cluster.up()
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("installing the CRD, namespace and RBAC from manifests/")
+    install_manifests(cluster.kubectl)
+    kubeconfig = service_account_kubeconfig(
+        _api_client(cluster), cluster.state_dir / "operator.kubeconfig"
+    )
+    env = {
+        **cluster.environment(),
+        "KUBECONFIG": str(kubeconfig),
+        "WEBHOOK_CERT_NAMESPACE": OPERATOR_NAMESPACE,
+        "WEBHOOK_CERT_ACME_EMAIL": "demo@example.test",
+    }
+    webhook_cert = str(Path(sys.executable).parent / "webhook-cert")
+    if cluster.processes.pid("operator") is None:
+        print("starting the operator in the background (log: .cluster/logs/operator.log)")
+    cluster.processes.start("operator", [webhook_cert, "run"], netns=network.NETNS, env=env)
+
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
+        ),
+    )
+    endpoint = _example()
+    name = endpoint["metadata"]["name"]  # type: ignore[index]
+    print(f"applying the example WebhookEndpoint {DEMO_NAMESPACE}/{name}")
+    started = time.monotonic()
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint))
+    result = subprocess.run(
+        [
+            *_kubectl(cluster),
+            "wait",
+            f"--timeout={TIMEOUT}s",
+            "-n",
+            DEMO_NAMESPACE,
+            "--for=condition=Ready",
+            f"webhookendpoint/{name}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(cluster.kubectl("describe", "whe", "-n", DEMO_NAMESPACE, name), file=sys.stderr)
+        print(
+            f"error: the endpoint did not become Ready in {TIMEOUT}s; "
+            "see .cluster/logs/operator.log",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Ready after {time.monotonic() - started:.1f}s\n")
+    print(cluster.kubectl("get", "whe", "-n", DEMO_NAMESPACE))
+
+    host = endpoint["spec"]["dnsNames"][0]  # type: ignore[index]
+    secret = endpoint["spec"].get("secretName") or f"{name}-tls"  # type: ignore[union-attr,index]
+    _serve_secret_through_ingress(cluster, host, secret)
+    print(f"checking https://{host}/ as a strict webhook sender would (no AIA fetching):")
+    check = _check(cluster, host, webhook_cert)
+    print(check.stdout)
+    print(f"""Explore:
+  .cluster/bin/kubectl get whe,secrets -n {DEMO_NAMESPACE}
+  .cluster/bin/kubectl describe whe -n {DEMO_NAMESPACE} {name}
+  .cluster/bin/cluster-exec {webhook_cert} check https://{host}/ \\
+      --trust-bundle .cluster/pebble-roots.pem --nameserver {cluster.nameserver}
+  make cluster-down      # stops the operator and the cluster
+""")
+    return 0 if check.returncode == 0 else 1
+
+
+def _kubectl(cluster: LocalCluster) -> list[str]:
+    return [cluster._bin("kubernetes", "kubectl"), f"--kubeconfig={cluster.kubeconfig}"]
+
+
+def _api_client(cluster: LocalCluster) -> object:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(cluster.kubeconfig))
+
+
+def _check(cluster: LocalCluster, host: str, webhook_cert: str) -> subprocess.CompletedProcess[str]:
+    """Traefik picks up a new TLS Secret within seconds; retry until it serves it."""
+    deadline = time.monotonic() + 60
+    while True:
+        result = subprocess.run(
+            [
+                webhook_cert,
+                "check",
+                f"https://{host}/",
+                "--trust-bundle",
+                str(cluster.pebble_roots),
+                "--nameserver",
+                cluster.nameserver,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

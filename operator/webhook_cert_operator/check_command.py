@@ -9,19 +9,22 @@ finding (or one JSON object with `--json`). Exit status: 0 when no finding is an
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 import textwrap
-import urllib.parse
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from cryptography import x509
 
-from webhook_cert_operator import chain, probe, resolve, trust
+from webhook_cert_operator import chain, resolve, trust, validation
+
+# Where to connect: shared with the operator's check. Re-exported for the CLI's callers.
+from webhook_cert_operator.target import Dial as Dial
+from webhook_cert_operator.target import Target as Target
+from webhook_cert_operator.target import parse_dial as parse_dial
+from webhook_cert_operator.target import parse_url as parse_url
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -30,61 +33,6 @@ EXIT_USAGE = 2
 _PROG = "webhook-cert check"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to connect: the URL's host (SNI and name check) and port."""
-
-    url: str
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
-class Dial:
-    """`--connect`: another host (or address) and port to dial; SNI stays the URL's host."""
-
-    host: str
-    port: int | None
-
-
-def parse_url(text: str) -> Target:
-    """An https URL (a bare host name is taken as https://NAME/); ValueError otherwise."""
-    if "://" not in text:
-        text = f"https://{text}/"
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme.lower() != "https":
-        raise ValueError(f"{text!r} is not an https:// URL")
-    try:
-        port = parts.port or 443
-    except ValueError:
-        raise ValueError(f"{text!r} has an invalid port") from None
-    if not parts.hostname:
-        raise ValueError(f"{text!r} has no host")
-    return Target(url=text, host=parts.hostname, port=port)
-
-
-def parse_dial(text: str) -> Dial:
-    """HOST, HOST:PORT, IPv6 or [IPv6]:PORT; ValueError otherwise."""
-    text = text.strip()
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(f"{text!r}: expected HOST:PORT or [IPv6]:PORT")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    elif text.count(":") > 1:
-        ipaddress.ip_address(text)  # a bare IPv6 address, or ValueError
-    if not host:
-        raise ValueError(f"{text!r}: no host")
-    if not port_text:
-        return Dial(host, None)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r}: bad port {port_text!r}")
-    return Dial(host, int(port_text))
 
 
 def _argument_type(parse: Callable[[str], T], what: str) -> Callable[[str], T]:
@@ -194,51 +142,6 @@ def _load_expected(path: str | None) -> x509.Certificate | None:
         raise _UsageError(f"cannot use expected certificate: {error}") from None
 
 
-def check(
-    target: Target,
-    *,
-    dial: Dial | None,
-    trust_roots: Sequence[x509.Certificate],
-    expected_leaf: x509.Certificate | None,
-    min_tls_version: str,
-    warn_before: timedelta,
-    timeout: float,
-    nameservers: Sequence[resolve.Nameserver],
-    now: datetime,
-) -> chain.ChainReport:
-    """Probe the target and analyse what it serves."""
-    host = dial.host if dial else target.host
-    port = dial.port if dial and dial.port is not None else target.port
-    try:
-        served = probe.fetch_served_chain(
-            host, port, server_name=target.host, timeout=timeout, nameservers=nameservers
-        )
-    except probe.ProbeError as error:
-        return chain.ChainReport(
-            url=target.url,
-            tls_version=None,
-            served_chain=(),
-            findings=(chain.connection_failed(error.reason),),
-        )
-    findings = chain.analyse(
-        served.certificates,
-        host=target.host,
-        trust_roots=trust_roots,
-        now=now,
-        tls_version=served.tls_version,
-        min_tls_version=min_tls_version,
-        expected_leaf=expected_leaf,
-        warn_before=warn_before,
-    )
-    return chain.ChainReport(
-        url=target.url,
-        tls_version=served.tls_version,
-        served_chain=chain.summarise(served.certificates),
-        findings=tuple(findings),
-        address=served.address,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         trust_roots = _load_trust(args.trust_bundle)
@@ -246,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    report = check(
+    report = validation.check_endpoint(
         args.url,
         dial=args.connect,
         trust_roots=trust_roots,

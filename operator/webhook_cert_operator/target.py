@@ -1,0 +1,70 @@
+"""Where a served-chain check connects: the endpoint's URL, and another address to dial.
+
+The CLI (`webhook-cert check URL --connect HOST:PORT`) and the operator
+(`spec.validation.url`, `spec.validation.connectTo`) read the same two things the same
+way. The URL's host is what a webhook sender sends as SNI and matches against the
+certificate; the dial target only changes where the TCP connection goes.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: the URL's host (SNI and name check) and port."""
+
+    url: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Another host (or address) and port to dial; SNI stays the URL's host."""
+
+    host: str
+    port: int | None
+
+
+def parse_url(text: str) -> Target:
+    """An https URL (a bare host name is taken as https://NAME/); ValueError otherwise."""
+    if "://" not in text:
+        text = f"https://{text}/"
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme.lower() != "https":
+        raise ValueError(f"{text!r} is not an https:// URL")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"{text!r} has no host")
+    return Target(url=text, host=parts.hostname, port=port)
+
+
+def parse_dial(text: str) -> Dial:
+    """HOST, HOST:PORT, IPv6 or [IPv6]:PORT; ValueError otherwise."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: expected HOST:PORT or [IPv6]:PORT")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        ipaddress.ip_address(text)  # a bare IPv6 address, or ValueError
+    if not host:
+        raise ValueError(f"{text!r}: no host")
+    if not port_text:
+        return Dial(host, None)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: bad port {port_text!r}")
+    return Dial(host, int(port_text))

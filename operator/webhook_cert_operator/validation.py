@@ -1,0 +1,486 @@
+"""The served-chain check: probe an endpoint, analyse what it serves, say it in status.
+
+Shared by the CLI and the operator. `check_endpoint` is the whole check for the CLI
+(`webhook-cert check`); `ChainChecker` runs it for a WebhookEndpoint: it finds the trust
+store (Mozilla's roots, or `spec.validation.trustBundle`) and the certificate the endpoint
+should serve (the leaf of its TLS Secret), probes, analyses (`chain.analyse`), updates the
+metrics and returns what the glue writes: `status.validation` and the `ChainValid`
+condition. No kopf here; the glue decides when to check and posts Events, using
+`transition_event` and `stale_retry_delay`.
+
+Concurrency. kopf runs each endpoint's timer in its own worker thread, so thousands of
+endpoints may want a check at once. Every probe holds one of `settings.check_concurrency`
+slots of a semaphore shared by all checks of a `ChainChecker`, and has its own timeout
+(`timeout`, the bound of the whole connection and handshake, see `probe.py`). A slow or
+silent server therefore holds one slot for at most its own timeout: it never blocks the
+other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
+to finish or time out. Only the probe holds a slot; reading the Secret and the trust
+bundle and the analysis do not, so a full set of slots never stalls those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from cryptography import x509
+
+from webhook_cert_operator import api, chain, probe, resolve, tls_secret, trust
+from webhook_cert_operator.target import Dial, Target, parse_dial, parse_url
+
+if TYPE_CHECKING:
+    from webhook_cert_operator.config import Settings
+    from webhook_cert_operator.kube import Kube
+    from webhook_cert_operator.metrics import Metrics
+
+#: Bound of one probe: name resolution, connection and TLS handshake.
+DEFAULT_PROBE_TIMEOUT: Final = 10.0
+#: `expiring-soon` is a warning this long before the served leaf's notAfter.
+DEFAULT_WARN_BEFORE: Final = timedelta(days=14)
+
+#: Retries of the check after an issuance while the server still serves the old leaf:
+#: servers and ingress controllers pick up a changed Secret within seconds to a minute
+#: (kubelet's Secret volume sync period is about a minute), so start fast and back off.
+STALE_RETRY_FIRST: Final = 5.0
+STALE_RETRY_MAX: Final = 300.0
+
+#: Condition reasons besides the finding codes.
+REASON_VALID: Final = "ChainValid"
+REASON_TRUST_BUNDLE_UNAVAILABLE: Final = "TrustBundleUnavailable"
+
+# Kubernetes condition messages may hold 32768 characters; findings never come close,
+# but a condition that does not fit would fail the whole status patch.
+_MAX_MESSAGE: Final = 4096
+# Acronyms written in capitals in reasons, as Kubernetes spells them (e.g. "TLSVersion").
+_ACRONYMS: Final = {"tls": "TLS"}
+
+
+class Probe(Protocol):
+    """`probe.fetch_served_chain`'s signature (tests pass fakes)."""
+
+    def __call__(
+        self,
+        host: str,
+        port: int,
+        *,
+        server_name: str,
+        timeout: float,
+        connect_address: str | None = None,
+        nameservers: Sequence[resolve.Nameserver] = (),
+    ) -> probe.ServedChain: ...
+
+
+class TrustBundleUnavailable(Exception):
+    """`spec.validation.trustBundle` cannot be read or holds no certificate (stable text)."""
+
+
+# --- one check, without Kubernetes (the CLI's check) -------------------------------------
+
+
+def fetch_chain(
+    target: Target,
+    *,
+    dial: Dial | None,
+    timeout: float,
+    nameservers: Sequence[resolve.Nameserver],
+    fetch: Probe = probe.fetch_served_chain,
+) -> probe.ServedChain:
+    """Connect as `target`'s client (SNI = its host), dialling `dial` when given.
+
+    A dial host that is a name is resolved like the URL's host would be. ProbeError
+    when there is no TLS connection.
+    """
+    host = dial.host if dial else target.host
+    port = dial.port if dial and dial.port is not None else target.port
+    return fetch(host, port, server_name=target.host, timeout=timeout, nameservers=nameservers)
+
+
+def build_report(
+    target: Target,
+    served: probe.ServedChain | probe.ProbeError,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    now: datetime,
+) -> chain.ChainReport:
+    """The report on what the probe got (or why it got nothing), judged at `now`. Pure."""
+    if isinstance(served, probe.ProbeError):
+        return chain.ChainReport(
+            url=target.url,
+            tls_version=None,
+            served_chain=(),
+            findings=(chain.connection_failed(served.reason),),
+        )
+    findings = chain.analyse(
+        served.certificates,
+        host=target.host,
+        trust_roots=trust_roots,
+        now=now,
+        tls_version=served.tls_version,
+        min_tls_version=min_tls_version,
+        expected_leaf=expected_leaf,
+        warn_before=warn_before,
+    )
+    return chain.ChainReport(
+        url=target.url,
+        tls_version=served.tls_version,
+        served_chain=chain.summarise(served.certificates),
+        findings=tuple(findings),
+        address=served.address,
+    )
+
+
+def check_endpoint(
+    target: Target,
+    *,
+    dial: Dial | None,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    timeout: float,
+    nameservers: Sequence[resolve.Nameserver],
+    now: datetime,
+    fetch: Probe = probe.fetch_served_chain,
+) -> chain.ChainReport:
+    """Probe the target and analyse what it serves."""
+    served: probe.ServedChain | probe.ProbeError
+    try:
+        served = fetch_chain(
+            target, dial=dial, timeout=timeout, nameservers=nameservers, fetch=fetch
+        )
+    except probe.ProbeError as error:
+        served = error
+    return build_report(
+        target,
+        served,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=min_tls_version,
+        warn_before=warn_before,
+        now=now,
+    )
+
+
+# --- status and condition (pure) ---------------------------------------------------------
+
+
+def reason_for(code: chain.Code) -> str:
+    """A finding code as a Kubernetes condition reason: "incomplete-chain" -> "IncompleteChain"
+    ("tls-version" -> "TLSVersion")."""
+    return "".join(_ACRONYMS.get(part, part.capitalize()) for part in str(code).split("-"))
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
+
+
+def chain_condition(report: chain.ChainReport) -> api.Condition:
+    """`ChainValid`: True when no finding is an error; else False, with the first (most
+    fundamental) error's code as reason and its text as message. Stable for a given state."""
+    errors = [f for f in report.findings if f.severity is chain.Severity.ERROR]
+    if not errors:
+        message = "a strict webhook sender accepts the served chain"
+        warnings = list(dict.fromkeys(str(f.code) for f in report.findings))
+        if warnings:
+            message += f" (warnings: {', '.join(warnings)})"
+        return api.Condition(api.CHAIN_VALID, api.TRUE, REASON_VALID, message)
+    first, others = errors[0], list(dict.fromkeys(str(f.code) for f in errors[1:]))
+    message = first.message
+    if others:
+        message += f" (also: {', '.join(others)})"
+    return api.Condition(api.CHAIN_VALID, api.FALSE, reason_for(first.code), _clip(message))
+
+
+def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[str, Any]:
+    """`status.validation` for a report: the CLI's JSON shape in the CRD's camelCase.
+
+    `tlsVersion` is None without a connection: in a merge patch that removes the previous
+    value rather than leaving it next to a `connection-failed` finding.
+    """
+    return {
+        "lastChecked": api.format_time(checked_at),
+        "tlsVersion": report.tls_version,
+        "servedChain": [
+            {
+                "subject": c.subject,
+                "issuer": c.issuer,
+                "notAfter": chain.format_time(c.not_after),
+                "sha256": c.sha256,
+            }
+            for c in report.served_chain
+        ],
+        "findings": [
+            {"code": str(f.code), "severity": str(f.severity), "message": f.message}
+            for f in report.findings
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of one endpoint: what to write to status, and the report behind it.
+
+    `report` is None when no check could be made (the trust bundle is unavailable).
+    """
+
+    validation: dict[str, Any]
+    condition: api.Condition
+    checked_at: datetime
+    report: chain.ChainReport | None
+
+    @property
+    def ok(self) -> bool:
+        return self.condition.status == api.TRUE
+
+    @property
+    def stale(self) -> bool:
+        """The server still serves another leaf than the Secret's: check again soon
+        (`stale_retry_delay`) after an issuance or renewal."""
+        return self.report is not None and any(
+            f.code is chain.Code.STALE_CERTIFICATE for f in self.report.findings
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An Event to post: a Warning when the chain became invalid, else Normal."""
+
+    warning: bool
+    reason: str
+    message: str
+
+
+def is_transition(previous: api.Condition | None, new: api.Condition) -> bool:
+    """Whether `new` ChainValid differs from `previous` in status or reason.
+
+    A first check is a transition (from unknown). A new message under the same reason (a
+    different missing issuer, a later date) is not: Events mark changes of state, and
+    status carries the details.
+    """
+    return previous is None or (previous.status, previous.reason) != (new.status, new.reason)
+
+
+def transition_event(previous: api.Condition | None, new: api.Condition) -> Transition | None:
+    """The Event for a change of ChainValid, or None when the state did not change."""
+    if not is_transition(previous, new):
+        return None
+    return Transition(warning=new.status != api.TRUE, reason=new.reason, message=new.message)
+
+
+def stale_retry_delay(attempt: int) -> float:
+    """Seconds before checking again when the server still serves the old leaf.
+
+    `attempt` counts the retries already made (0 for the first, as kopf's `retry`):
+    5s, 10s, 20s, 40s... doubling up to 5 minutes.
+    """
+    if attempt < 0:
+        raise ValueError(f"attempt must be 0 or more, not {attempt}")
+    # 2**7 * 5s is past the cap already: no need for huge powers.
+    return min(STALE_RETRY_FIRST * float(1 << min(attempt, 7)), STALE_RETRY_MAX)
+
+
+# --- the operator's check ----------------------------------------------------------------
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChainChecker:
+    """Checks WebhookEndpoints' served chains, at most `settings.check_concurrency` at once.
+
+    Build one at startup and share it: the bound is per instance. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        probe: Probe = probe.fetch_served_chain,
+        clock: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        default_trust: Callable[[], Sequence[x509.Certificate]] = trust.mozilla_roots,
+        timeout: float = DEFAULT_PROBE_TIMEOUT,
+        warn_before: timedelta = DEFAULT_WARN_BEFORE,
+    ) -> None:
+        """`probe`, `clock` (now, for validity and lastChecked), `monotonic` (durations)
+        and `default_trust` (Mozilla's roots, read once) are injectable for tests.
+        ValueError if a `settings.nameservers` entry is not an IP address."""
+        self.kube = kube
+        self.metrics = metrics
+        self.timeout = timeout
+        self.warn_before = warn_before
+        self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
+        self._probe = probe
+        self._clock = clock
+        self._monotonic = monotonic
+        self._slots = threading.BoundedSemaphore(settings.check_concurrency)
+        self._default_trust = default_trust
+        self._default_roots: tuple[x509.Certificate, ...] | None = None
+        self._default_lock = threading.Lock()
+
+    def check(self, namespace: str, name: str, spec: api.EndpointSpec) -> CheckResult:
+        """Check the endpoint `namespace`/`name` as its spec says; updates the metrics.
+
+        Never raises for what the endpoint or its trust bundle does wrong: that is the
+        result. Kubernetes API errors (other than not found) propagate.
+        """
+        validation = spec.validation
+        target = parse_url(validation.url)
+        dial = parse_dial(validation.connect_to) if validation.connect_to else None
+        try:
+            roots = self.trust_roots(namespace, validation.trust_bundle)
+        except TrustBundleUnavailable as error:
+            return self._unavailable(namespace, name, str(error))
+        expected = self.expected_leaf(namespace, name, spec.secret_name)
+        started = self._monotonic()
+        served: probe.ServedChain | probe.ProbeError
+        with self._slot():
+            try:
+                served = fetch_chain(
+                    target,
+                    dial=dial,
+                    timeout=self.timeout,
+                    nameservers=self.nameservers,
+                    fetch=self._probe,
+                )
+            except probe.ProbeError as error:
+                served = error
+        now = self._clock()
+        report = build_report(
+            target,
+            served,
+            trust_roots=roots,
+            expected_leaf=expected,
+            min_tls_version=validation.min_tls_version,
+            warn_before=self.warn_before,
+            now=now,
+        )
+        leaf = None
+        if isinstance(served, probe.ServedChain) and served.certificates:
+            leaf = served.certificates[0]
+        self._observe(namespace, name, report, leaf, self._monotonic() - started)
+        return CheckResult(
+            validation=validation_status(report, now),
+            condition=chain_condition(report),
+            checked_at=now,
+            report=report,
+        )
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    # ---- inputs ------------------------------------------------------------------------
+
+    def default_roots(self) -> tuple[x509.Certificate, ...]:
+        """Mozilla's roots, parsed once (about 150 certificates) and shared."""
+        with self._default_lock:
+            if self._default_roots is None:
+                self._default_roots = tuple(self._default_trust())
+            return self._default_roots
+
+    def trust_roots(
+        self, namespace: str, ref: api.TrustBundleRef | None
+    ) -> Sequence[x509.Certificate]:
+        """The endpoint's trust store; TrustBundleUnavailable if its bundle is unusable."""
+        if ref is None:
+            return self.default_roots()
+        where = f"spec.validation.trustBundle: {ref.kind} {ref.name}"
+        if ref.kind == "Secret":
+            secret = self.kube.get_secret(namespace, ref.name)
+            data = secret.data if secret is not None else None
+        else:
+            data = self.kube.get_config_map_data(namespace, ref.name)
+        if data is None:
+            raise TrustBundleUnavailable(f"{where} does not exist in namespace {namespace}")
+        if ref.key not in data:
+            raise TrustBundleUnavailable(f"{where} has no key {ref.key}")
+        try:
+            # Kept strict: a corrupt root in a user's bundle is a mistake to report, unlike
+            # one odd root in Mozilla's store.
+            return trust.parse_pem_certificates(data[ref.key], source=f"{where} key {ref.key}")
+        except trust.TrustBundleError as error:
+            raise TrustBundleUnavailable(str(error)) from None
+
+    def expected_leaf(self, namespace: str, name: str, secret_name: str) -> x509.Certificate | None:
+        """The leaf of the endpoint's TLS Secret, when the operator wrote that Secret.
+
+        A Secret someone else owns, or one without a usable certificate, sets no
+        expectation: `stale-certificate` then never fires.
+        """
+        secret = self.kube.get_secret(namespace, secret_name)
+        if secret is None:
+            return None
+        try:
+            tls_secret.check_owned(
+                secret.annotations,
+                namespace=namespace,
+                secret_name=secret_name,
+                endpoint_name=name,
+            )
+        except tls_secret.SecretNotOwned:
+            return None
+        stored = tls_secret.parse_stored(secret.data)
+        return stored.leaf if isinstance(stored, tls_secret.StoredCertificate) else None
+
+    # ---- outputs -----------------------------------------------------------------------
+
+    def _unavailable(self, namespace: str, name: str, message: str) -> CheckResult:
+        now = self._clock()
+        self.metrics.chain_valid.labels(namespace, name).set(0)
+        self._forget_served(namespace, name)
+        return CheckResult(
+            # Nothing was probed: clear the previous check's details rather than leave
+            # them next to a condition about something else.
+            validation={
+                "lastChecked": api.format_time(now),
+                "tlsVersion": None,
+                "servedChain": [],
+                "findings": [],
+            },
+            condition=api.Condition(
+                api.CHAIN_VALID, api.FALSE, REASON_TRUST_BUNDLE_UNAVAILABLE, _clip(message)
+            ),
+            checked_at=now,
+            report=None,
+        )
+
+    def _observe(
+        self,
+        namespace: str,
+        name: str,
+        report: chain.ChainReport,
+        leaf: x509.Certificate | None,
+        seconds: float,
+    ) -> None:
+        metrics = self.metrics
+        metrics.chain_check_seconds.observe(seconds)
+        metrics.chain_valid.labels(namespace, name).set(1 if report.ok else 0)
+        for f in report.findings:
+            metrics.chain_findings.labels(str(f.code), str(f.severity)).inc()
+        if leaf is not None:
+            metrics.served_not_after.labels(namespace, name).set(
+                leaf.not_valid_after_utc.timestamp()
+            )
+        else:
+            # Nothing served: an old expiry would look current.
+            self._forget_served(namespace, name)
+
+    def _forget_served(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.metrics.served_not_after.remove(namespace, name)

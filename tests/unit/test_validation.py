@@ -1,0 +1,753 @@
+"""Unit tests for webhook_cert_operator.validation: the operator's served-chain check.
+
+A fake probe returns chains built with `tests/pki_factory.py` (or raises ProbeError), a
+fake Kubernetes holds the endpoint's TLS Secret and trust bundles; the clock is fixed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests import pki_factory
+from tests.unit.fakes import FakeKube
+from webhook_cert_operator import api, chain, naming, pki, validation
+from webhook_cert_operator.chain import Code
+from webhook_cert_operator.config import Settings
+from webhook_cert_operator.metrics import Metrics
+from webhook_cert_operator.probe import Failure, ProbeError, ServedChain
+from webhook_cert_operator.resolve import Nameserver
+from webhook_cert_operator.validation import ChainChecker, CheckResult
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+NAMESPACE = "payments"
+ENDPOINT = "ringcentral"
+HOST = "hooks.example.test"
+SECRET = "ringcentral-tls"
+
+# The "public" hierarchy stands for Mozilla's roots; the private one for an in-house CA.
+PUBLIC = pki_factory.build_chain([HOST], now=NOW, prefix="Public")
+PRIVATE = pki_factory.build_chain([HOST], now=NOW, prefix="Private")
+# What the server still serves after a renewal: another leaf from the same intermediate.
+OLD_LEAF = pki_factory.make_leaf(PUBLIC.intermediates[0], [HOST], now=NOW - timedelta(days=60))
+
+
+def pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def served(*certs: x509.Certificate, tls_version: str = "TLSv1.3") -> ServedChain:
+    return ServedChain(tls_version=tls_version, certificates=certs, address="192.0.2.7:443")
+
+
+class FakeProbe:
+    """Answers every probe with one served chain, or raises one ProbeError; logs the calls."""
+
+    def __init__(self, answer: ServedChain | ProbeError) -> None:
+        self.answer = answer
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(
+        self,
+        host: str,
+        port: int,
+        *,
+        server_name: str,
+        timeout: float,
+        connect_address: str | None = None,
+        nameservers: Sequence[Nameserver] = (),
+    ) -> ServedChain:
+        self.calls.append(
+            {
+                "host": host,
+                "port": port,
+                "server_name": server_name,
+                "timeout": timeout,
+                "connect_address": connect_address,
+                "nameservers": tuple(nameservers),
+            }
+        )
+        if isinstance(self.answer, ProbeError):
+            raise self.answer
+        return self.answer
+
+
+class Kube(FakeKube):
+    """FakeKube with ConfigMaps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_maps: dict[tuple[str, str], dict[str, bytes]] = {}
+
+    def get_config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        self.calls.append(("get_config_map", namespace, name))
+        data = self.config_maps.get((namespace, name))
+        return dict(data) if data is not None else None
+
+
+class DefaultTrust:
+    """Stands for Mozilla's roots (the public test root) and counts how often it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> tuple[x509.Certificate, ...]:
+        self.reads += 1
+        return (PUBLIC.root.cert,)
+
+
+class Ticks:
+    """A monotonic clock that advances `step` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 100.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def spec(**validation_fields: Any) -> api.EndpointSpec:
+    return api.parse_spec(
+        {"dnsNames": [HOST], "secretName": SECRET, "validation": validation_fields},
+        name=ENDPOINT,
+        settings=Settings(),
+    )
+
+
+def store_secret(
+    kube: FakeKube, leaf: x509.Certificate, *, owner: str | None = f"{NAMESPACE}/{ENDPOINT}"
+) -> None:
+    annotations = {naming.ANNOTATION_ENDPOINT: owner} if owner else {}
+    kube.put_secret(
+        NAMESPACE,
+        SECRET,
+        {
+            "tls.crt": pem(leaf, PUBLIC.intermediates[0].cert),
+            "tls.key": pki.private_key_to_pem(PUBLIC.leaf.key),
+        },
+        annotations=annotations,
+    )
+
+
+def make_checker(
+    answer: ServedChain | ProbeError,
+    *,
+    kube: FakeKube | None = None,
+    settings: Settings | None = None,
+    metrics: Metrics | None = None,
+    default_trust: DefaultTrust | None = None,
+    clock: datetime = NOW,
+) -> tuple[ChainChecker, FakeProbe]:
+    fake = FakeProbe(answer)
+    checker = ChainChecker(
+        kube or Kube(),
+        settings or Settings(),
+        metrics or Metrics(),
+        probe=fake,
+        clock=lambda: clock,
+        monotonic=Ticks(0.25),
+        default_trust=default_trust or DefaultTrust(),
+        timeout=3.0,
+    )
+    return checker, fake
+
+
+def check(answer: ServedChain | ProbeError, **kwargs: Any) -> CheckResult:
+    validation_fields = kwargs.pop("validation", {})
+    checker, _ = make_checker(answer, **kwargs)
+    return checker.check(NAMESPACE, ENDPOINT, spec(**validation_fields))
+
+
+# ---- the ChainValid condition and status.validation -----------------------------------
+
+
+def test_a_complete_trusted_chain_makes_chain_valid_true() -> None:
+    result = check(served(*PUBLIC.served()))
+
+    assert result.condition == api.Condition(
+        "ChainValid", "True", "ChainValid", "a strict webhook sender accepts the served chain"
+    )
+    assert result.ok and not result.stale
+
+
+def test_status_validation_records_the_check_time_protocol_chain_and_findings() -> None:
+    result = check(served(*PUBLIC.served()))
+
+    assert result.validation == {
+        "lastChecked": "2026-03-01T12:00:00Z",
+        "tlsVersion": "TLSv1.3",
+        "servedChain": [
+            {
+                "subject": cert.subject.rfc4514_string(),
+                "issuer": cert.issuer.rfc4514_string(),
+                "notAfter": chain.format_time(cert.not_valid_after_utc),
+                "sha256": chain.fingerprint(cert),
+            }
+            for cert in PUBLIC.served()
+        ],
+        "findings": [],
+    }
+    assert result.checked_at == NOW
+
+
+def test_a_leaf_served_alone_is_an_incomplete_chain_naming_the_missing_issuer() -> None:
+    result = check(served(PUBLIC.leaf.cert))
+
+    assert (result.condition.status, result.condition.reason) == ("False", "IncompleteChain")
+    assert '"Public Intermediate CA 1"' in result.condition.message
+    assert "http://ca.example.test/intermediate.der" in result.condition.message
+    assert result.validation["findings"] == [
+        {"code": "incomplete-chain", "severity": "error", "message": result.condition.message}
+    ]
+
+
+def test_a_server_still_serving_the_old_leaf_is_a_stale_certificate() -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert)
+
+    result = check(served(OLD_LEAF.cert, PUBLIC.intermediates[0].cert), kube=kube)
+
+    assert (result.condition.status, result.condition.reason) == ("False", "StaleCertificate")
+    assert f"{OLD_LEAF.cert.serial_number:x}" in result.condition.message
+    assert f"{PUBLIC.leaf.cert.serial_number:x}" in result.condition.message
+    assert result.stale
+
+
+def test_the_secrets_own_leaf_being_served_is_not_stale() -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert)
+
+    result = check(served(*PUBLIC.served()), kube=kube)
+
+    assert result.condition.status == "True"
+    assert ("get_secret", NAMESPACE, SECRET) in kube.calls
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [None, f"{NAMESPACE}/someone-else"],
+    ids=["an unmarked Secret", "another endpoint's Secret"],
+)
+def test_a_secret_the_endpoint_does_not_own_sets_no_expectation(owner: str | None) -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert, owner=owner)
+
+    result = check(served(OLD_LEAF.cert, PUBLIC.intermediates[0].cert), kube=kube)
+
+    assert result.condition.status == "True"
+
+
+def test_an_unreadable_secret_sets_no_expectation() -> None:
+    kube = Kube()
+    kube.put_secret(
+        NAMESPACE,
+        SECRET,
+        {"tls.crt": b"garbage", "tls.key": b"garbage"},
+        annotations={naming.ANNOTATION_ENDPOINT: f"{NAMESPACE}/{ENDPOINT}"},
+    )
+
+    result = check(served(OLD_LEAF.cert, PUBLIC.intermediates[0].cert), kube=kube)
+
+    assert result.condition.status == "True"
+
+
+def test_no_tls_connection_is_connection_failed_with_the_probes_reason() -> None:
+    error = ProbeError(Failure.REFUSED, "connection refused by 192.0.2.7:443")
+
+    result = check(error)
+
+    assert result.condition == api.Condition(
+        "ChainValid",
+        "False",
+        "ConnectionFailed",
+        "no TLS connection: connection refused by 192.0.2.7:443",
+    )
+    assert result.validation["tlsVersion"] is None
+    assert result.validation["servedChain"] == []
+    assert [f["code"] for f in result.validation["findings"]] == ["connection-failed"]
+
+
+def test_the_first_error_is_the_reason_and_the_others_are_named_in_the_message() -> None:
+    expired = pki_factory.build_chain(
+        ["other.example.test"], now=NOW, prefix="Public", leaf_validity=pki_factory.EXPIRED
+    )
+
+    result = check(served(expired.leaf.cert), default_trust=None)
+
+    assert result.condition.reason == "IncompleteChain"
+    assert result.condition.message.endswith("(also: expired, hostname-mismatch)")
+
+
+def test_warnings_keep_the_chain_valid_and_are_named_in_the_message() -> None:
+    result = check(served(*PUBLIC.full()))
+
+    assert result.condition.status == "True"
+    assert result.condition.message == (
+        "a strict webhook sender accepts the served chain (warnings: root-included)"
+    )
+    assert [f["code"] for f in result.validation["findings"]] == ["root-included"]
+
+
+def test_an_old_tls_version_is_reported_under_a_kubernetes_style_reason() -> None:
+    result = check(served(*PUBLIC.served(), tls_version="TLSv1.1"))
+
+    assert (result.condition.status, result.condition.reason) == ("False", "TLSVersion")
+
+
+def test_the_minimum_tls_version_comes_from_the_spec() -> None:
+    result = check(
+        served(*PUBLIC.served(), tls_version="TLSv1.2"), validation={"minTLSVersion": "1.3"}
+    )
+
+    assert result.condition.reason == "TLSVersion"
+
+
+def test_the_condition_message_does_not_change_from_one_check_to_the_next() -> None:
+    first = check(served(PUBLIC.leaf.cert), clock=NOW)
+    later = check(served(PUBLIC.leaf.cert), clock=NOW + timedelta(hours=5))
+
+    assert first.condition == later.condition
+    assert first.validation["lastChecked"] != later.validation["lastChecked"]
+
+
+# ---- how the probe is called --------------------------------------------------------------
+
+
+PROBES = {
+    "the URL's host and default port": (
+        {},
+        {"host": HOST, "port": 443},
+    ),
+    "the URL's port": (
+        {"url": f"https://{HOST}:8443/rc"},
+        {"host": HOST, "port": 8443},
+    ),
+    "connectTo an address": (
+        {"connectTo": "192.0.2.9:30443"},
+        {"host": "192.0.2.9", "port": 30443},
+    ),
+    "connectTo a host name": (
+        {"connectTo": "ingress.internal:443"},
+        {"host": "ingress.internal", "port": 443},
+    ),
+    "connectTo a bracketed IPv6 address": (
+        {"connectTo": "[2001:db8::9]:443"},
+        {"host": "2001:db8::9", "port": 443},
+    ),
+}
+
+
+@pytest.mark.parametrize(("fields", "expected"), PROBES.values(), ids=PROBES.keys())
+def test_the_probe_dials_connect_to_but_always_sends_the_urls_host_as_sni(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    checker, fake = make_checker(served(*PUBLIC.served()))
+
+    checker.check(NAMESPACE, ENDPOINT, spec(**fields))
+
+    assert len(fake.calls) == 1
+    call = fake.calls[0]
+    assert {"host": call["host"], "port": call["port"]} == expected
+    assert call["server_name"] == HOST
+
+
+def test_the_probe_uses_the_configured_nameservers_and_its_own_timeout() -> None:
+    settings = Settings(nameservers=("10.0.0.53", "[2001:db8::53]:5353"))
+    checker, fake = make_checker(served(*PUBLIC.served()), settings=settings)
+
+    checker.check(NAMESPACE, ENDPOINT, spec())
+
+    assert fake.calls[0]["nameservers"] == (
+        Nameserver("10.0.0.53", 53),
+        Nameserver("2001:db8::53", 5353),
+    )
+    assert fake.calls[0]["timeout"] == 3.0
+
+
+# ---- trust stores ---------------------------------------------------------------------------
+
+
+def test_the_default_trust_store_is_read_once_for_all_checks() -> None:
+    default_trust = DefaultTrust()
+    checker, _ = make_checker(served(*PUBLIC.served()), default_trust=default_trust)
+
+    for _ in range(3):
+        assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
+
+    assert default_trust.reads == 1
+
+
+def test_a_private_chain_is_untrusted_under_the_default_trust_store() -> None:
+    result = check(served(*PRIVATE.full()))
+
+    assert result.condition.reason == "UntrustedRoot"
+
+
+BUNDLE_KINDS = ["ConfigMap", "Secret"]
+
+
+def put_bundle(kube: Kube, kind: str, name: str, data: Mapping[str, bytes]) -> None:
+    if kind == "ConfigMap":
+        kube.config_maps[NAMESPACE, name] = dict(data)
+    else:
+        kube.put_secret(NAMESPACE, name, data, type="Opaque")
+
+
+@pytest.mark.parametrize("kind", BUNDLE_KINDS)
+def test_a_trust_bundle_in_the_endpoints_namespace_replaces_the_default_roots(kind: str) -> None:
+    kube = Kube()
+    put_bundle(kube, kind, "private-ca", {"roots.pem": pem(PRIVATE.root.cert)})
+    bundle = {"kind": kind, "name": "private-ca", "key": "roots.pem"}
+
+    private = check(served(*PRIVATE.served()), kube=kube, validation={"trustBundle": bundle})
+    public = check(served(*PUBLIC.full()), kube=kube, validation={"trustBundle": bundle})
+
+    assert private.condition.status == "True"
+    assert public.condition.reason == "UntrustedRoot"
+
+
+def test_a_trust_bundle_key_defaults_to_ca_crt() -> None:
+    kube = Kube()
+    put_bundle(kube, "ConfigMap", "private-ca", {"ca.crt": pem(PRIVATE.root.cert)})
+
+    result = check(
+        served(*PRIVATE.served()),
+        kube=kube,
+        validation={"trustBundle": {"kind": "ConfigMap", "name": "private-ca"}},
+    )
+
+    assert result.condition.status == "True"
+
+
+UNUSABLE_BUNDLES = {
+    "a missing ConfigMap": (
+        "ConfigMap",
+        None,
+        "spec.validation.trustBundle: ConfigMap private-ca does not exist in namespace payments",
+    ),
+    "a missing Secret": (
+        "Secret",
+        None,
+        "spec.validation.trustBundle: Secret private-ca does not exist in namespace payments",
+    ),
+    "a missing key": (
+        "ConfigMap",
+        {"other.pem": pem(PRIVATE.root.cert)},
+        "spec.validation.trustBundle: ConfigMap private-ca has no key ca.crt",
+    ),
+    "no PEM in the key": (
+        "Secret",
+        {"ca.crt": b"not a certificate"},
+        "spec.validation.trustBundle: Secret private-ca key ca.crt: no PEM certificate found",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "message"), UNUSABLE_BUNDLES.values(), ids=UNUSABLE_BUNDLES.keys()
+)
+def test_an_unusable_trust_bundle_is_a_false_condition_and_nothing_is_probed(
+    kind: str, data: Mapping[str, bytes] | None, message: str
+) -> None:
+    kube = Kube()
+    if data is not None:
+        put_bundle(kube, kind, "private-ca", data)
+    checker, fake = make_checker(served(*PRIVATE.served()), kube=kube)
+
+    result = checker.check(
+        NAMESPACE,
+        ENDPOINT,
+        spec(trustBundle={"kind": kind, "name": "private-ca"}),
+    )
+
+    assert result.condition == api.Condition(
+        "ChainValid", "False", "TrustBundleUnavailable", message
+    )
+    assert fake.calls == []
+    assert result.report is None and not result.stale
+    assert result.validation == {
+        "lastChecked": "2026-03-01T12:00:00Z",
+        "tlsVersion": None,
+        "servedChain": [],
+        "findings": [],
+    }
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+def sample(metrics: Metrics, metric: str, **labels: str) -> float | None:
+    value: float | None = metrics.registry.get_sample_value(metric, labels)
+    return value
+
+
+def test_a_check_records_its_result_findings_served_expiry_and_duration() -> None:
+    metrics = Metrics()
+    checker, _ = make_checker(served(PUBLIC.leaf.cert, PUBLIC.root.cert), metrics=metrics)
+
+    checker.check(NAMESPACE, ENDPOINT, spec())
+
+    endpoint = {"namespace": NAMESPACE, "name": ENDPOINT}
+    assert sample(metrics, "webhook_cert_chain_valid", **endpoint) == 0
+    assert (
+        sample(
+            metrics,
+            "webhook_cert_chain_findings_total",
+            code="incomplete-chain",
+            severity="error",
+        )
+        == 1
+    )
+    assert (
+        sample(
+            metrics,
+            "webhook_cert_chain_findings_total",
+            code="root-included",
+            severity="warning",
+        )
+        == 1
+    )
+    assert sample(
+        metrics, "webhook_cert_served_certificate_not_after_timestamp_seconds", **endpoint
+    ) == (PUBLIC.leaf.cert.not_valid_after_utc.timestamp())
+    assert sample(metrics, "webhook_cert_chain_check_duration_seconds_count") == 1
+    assert sample(metrics, "webhook_cert_chain_check_duration_seconds_sum") == 0.25
+
+
+def test_a_valid_check_sets_the_result_to_one() -> None:
+    metrics = Metrics()
+    checker, _ = make_checker(served(*PUBLIC.served()), metrics=metrics)
+
+    checker.check(NAMESPACE, ENDPOINT, spec())
+
+    assert sample(metrics, "webhook_cert_chain_valid", namespace=NAMESPACE, name=ENDPOINT) == 1
+
+
+def test_a_failed_connection_forgets_the_served_expiry() -> None:
+    metrics = Metrics()
+    kube = Kube()
+    good, _ = make_checker(served(*PUBLIC.served()), metrics=metrics, kube=kube)
+    down, _ = make_checker(ProbeError(Failure.TIMEOUT, "timed out"), metrics=metrics, kube=kube)
+    name = "webhook_cert_served_certificate_not_after_timestamp_seconds"
+
+    good.check(NAMESPACE, ENDPOINT, spec())
+    assert sample(metrics, name, namespace=NAMESPACE, name=ENDPOINT) is not None
+    down.check(NAMESPACE, ENDPOINT, spec())
+
+    assert sample(metrics, name, namespace=NAMESPACE, name=ENDPOINT) is None
+    assert sample(metrics, "webhook_cert_chain_valid", namespace=NAMESPACE, name=ENDPOINT) == 0
+
+
+def test_forgetting_an_endpoint_drops_its_chain_series() -> None:
+    metrics = Metrics()
+    checker, _ = make_checker(served(*PUBLIC.served()), metrics=metrics)
+    checker.check(NAMESPACE, ENDPOINT, spec())
+
+    metrics.forget_chain_check(NAMESPACE, ENDPOINT)
+    metrics.forget_chain_check(NAMESPACE, ENDPOINT)  # twice is fine
+
+    assert sample(metrics, "webhook_cert_chain_valid", namespace=NAMESPACE, name=ENDPOINT) is None
+
+
+# ---- bounded concurrency ----------------------------------------------------------------------
+
+
+class BlockingProbe:
+    """Blocks each probe of a host in `blocked` until `release` is set; counts probes in flight."""
+
+    def __init__(self, answer: ServedChain, blocked: frozenset[str] | None = None) -> None:
+        self.answer = answer
+        self.blocked = blocked
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def __call__(
+        self,
+        host: str,
+        port: int,
+        *,
+        server_name: str,
+        timeout: float,
+        connect_address: str | None = None,
+        nameservers: Sequence[Nameserver] = (),
+    ) -> ServedChain:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.entered.release()
+        try:
+            if self.blocked is None or server_name in self.blocked:
+                assert self.release.wait(timeout=10), "the test never released the probe"
+            return self.answer
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def blocking_checker(fake: BlockingProbe, concurrency: int) -> ChainChecker:
+    return ChainChecker(
+        Kube(),
+        Settings(check_concurrency=concurrency),
+        Metrics(),
+        probe=fake,
+        clock=lambda: NOW,
+        default_trust=DefaultTrust(),
+    )
+
+
+def test_at_most_check_concurrency_probes_run_at_once() -> None:
+    limit = 3
+    fake = BlockingProbe(served(*PUBLIC.served()))
+    checker = blocking_checker(fake, limit)
+    results: list[CheckResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(checker.check(NAMESPACE, ENDPOINT, spec())))
+        for _ in range(limit + 5)
+    ]
+    for thread in threads:
+        thread.start()
+
+    for _ in range(limit):
+        assert fake.entered.acquire(timeout=5)
+    assert not fake.entered.acquire(timeout=0.3), "a probe started beyond the bound"
+    assert fake.in_flight == limit
+
+    fake.release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert fake.most_in_flight == limit
+    assert len(results) == limit + 5
+    assert all(result.ok for result in results)
+
+
+def test_a_hanging_endpoint_holds_one_slot_and_never_delays_the_others() -> None:
+    slow = "slow.example.test"
+    fake = BlockingProbe(served(*PUBLIC.served()), blocked=frozenset({slow}))
+    checker = blocking_checker(fake, 2)
+    hanging = threading.Thread(
+        target=checker.check, args=(NAMESPACE, "slow", spec(url=f"https://{slow}/"))
+    )
+    hanging.start()
+    assert fake.entered.acquire(timeout=5)
+
+    # One slot is held by the hanging probe; the other serves everyone else in turn.
+    for _ in range(5):
+        assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
+    assert hanging.is_alive()
+
+    fake.release.set()
+    hanging.join(timeout=10)
+    assert fake.most_in_flight == 2
+
+
+# ---- pure helpers ---------------------------------------------------------------------------
+
+
+REASONS = {
+    "incomplete-chain": "IncompleteChain",
+    "untrusted-root": "UntrustedRoot",
+    "intermediate-expired": "IntermediateExpired",
+    "hostname-mismatch": "HostnameMismatch",
+    "tls-version": "TLSVersion",
+    "stale-certificate": "StaleCertificate",
+    "connection-failed": "ConnectionFailed",
+    "policy-violation": "PolicyViolation",
+}
+
+
+@pytest.mark.parametrize(("code", "reason"), REASONS.items(), ids=REASONS.keys())
+def test_a_finding_code_becomes_a_camel_case_reason(code: str, reason: str) -> None:
+    assert validation.reason_for(Code(code)) == reason
+
+
+@pytest.mark.parametrize("code", list(Code), ids=str)
+def test_every_finding_code_makes_a_valid_condition_reason(code: Code) -> None:
+    api.Condition("ChainValid", "False", validation.reason_for(code), "")  # no ValueError
+
+
+FALSE_INCOMPLETE = api.Condition("ChainValid", "False", "IncompleteChain", "missing issuer A")
+TRANSITIONS = {
+    "the first check": (None, FALSE_INCOMPLETE, True),
+    "valid to invalid": (
+        api.Condition("ChainValid", "True", "ChainValid", "ok"),
+        FALSE_INCOMPLETE,
+        True,
+    ),
+    "invalid to valid": (
+        FALSE_INCOMPLETE,
+        api.Condition("ChainValid", "True", "ChainValid", "ok"),
+        True,
+    ),
+    "one error to another": (
+        FALSE_INCOMPLETE,
+        api.Condition("ChainValid", "False", "StaleCertificate", "old leaf"),
+        True,
+    ),
+    "the same error again": (FALSE_INCOMPLETE, FALSE_INCOMPLETE, False),
+    "the same error with another message": (
+        FALSE_INCOMPLETE,
+        replace(FALSE_INCOMPLETE, message="missing issuer B"),
+        False,
+    ),
+    "still valid with a new warning": (
+        api.Condition("ChainValid", "True", "ChainValid", "ok"),
+        api.Condition("ChainValid", "True", "ChainValid", "ok (warnings: root-included)"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "expected"), TRANSITIONS.values(), ids=TRANSITIONS.keys()
+)
+def test_an_event_is_posted_only_when_status_or_reason_changes(
+    previous: api.Condition | None, new: api.Condition, expected: bool
+) -> None:
+    assert validation.is_transition(previous, new) is expected
+    event = validation.transition_event(previous, new)
+    assert (event is not None) is expected
+
+
+def test_a_transition_to_invalid_is_a_warning_naming_the_reason_and_message() -> None:
+    event = validation.transition_event(None, FALSE_INCOMPLETE)
+
+    assert event == validation.Transition(
+        warning=True, reason="IncompleteChain", message="missing issuer A"
+    )
+
+
+def test_a_transition_to_valid_is_a_normal_event() -> None:
+    valid = api.Condition("ChainValid", "True", "ChainValid", "ok")
+
+    event = validation.transition_event(FALSE_INCOMPLETE, valid)
+
+    assert event is not None and not event.warning
+
+
+DELAYS = {0: 5.0, 1: 10.0, 2: 20.0, 3: 40.0, 5: 160.0, 6: 300.0, 7: 300.0, 1000: 300.0}
+
+
+@pytest.mark.parametrize(
+    ("attempt", "seconds"), DELAYS.items(), ids=[f"attempt {a}" for a in DELAYS]
+)
+def test_stale_certificate_retries_double_from_5s_up_to_5_minutes(
+    attempt: int, seconds: float
+) -> None:
+    assert validation.stale_retry_delay(attempt) == seconds
+
+
+def test_a_negative_retry_attempt_is_refused() -> None:
+    with pytest.raises(ValueError):
+        validation.stale_retry_delay(-1)

@@ -333,7 +333,8 @@ class ChainChecker:
         """Check the endpoint `namespace`/`name` as its spec says; updates the metrics.
 
         Never raises for what the endpoint or its trust bundle does wrong: that is the
-        result. Kubernetes API errors (other than not found) propagate.
+        result. Kubernetes API errors (other than not found) propagate, and ValueError for
+        a URL or connectTo that `api.parse_spec` would have refused.
         """
         validation = spec.validation
         target = parse_url(validation.url)
@@ -343,9 +344,10 @@ class ChainChecker:
         except TrustBundleUnavailable as error:
             return self._unavailable(namespace, name, str(error))
         expected = self.expected_leaf(namespace, name, spec.secret_name)
-        started = self._monotonic()
         served: probe.ServedChain | probe.ProbeError
         with self._slot():
+            # Timed from here: the duration metric is the check's own, not its wait.
+            started = self._monotonic()
             try:
                 served = fetch_chain(
                     target,

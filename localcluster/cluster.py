@@ -9,6 +9,8 @@ so it can wait on the components directly. Humans reach the cluster from the hos
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -18,7 +20,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,7 +137,20 @@ class LocalCluster:
 
     # ---- up ---------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One `up` or `down` at a time (a test session and `make demo` may overlap)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.state_dir.parent / ".cluster.lock"
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def up(self) -> None:
+        with self._exclusive():
+            self._up()
+
+    def _up(self) -> None:
         started = time.monotonic()
         for component in BY_NAME.values():
             build.build(component, self.cache_dir)
@@ -458,6 +473,10 @@ class LocalCluster:
     # ---- down ---------------------------------------------------------------------------
 
     def down(self) -> None:
+        with self._exclusive():
+            self._down()
+
+    def _down(self) -> None:
         table = self.processes
         for name in reversed(COMPONENTS):
             if table.pid(name) is not None:

@@ -6,7 +6,10 @@ Pod gets its own network namespace and address (see `network.py`), container env
 resolved as a kubelet would (values, field, Secret and ConfigMap references), readiness
 probes are honoured, and the processes stop when the Pod is deleted. A Pod with any other
 image stays Pending with a message saying why. This is the only stand-in in the cluster:
-it replaces the container runtime, nothing else.
+it replaces the container runtime, nothing else. Without an image there is no root
+filesystem to make read-only and no user to switch to (the interpreter may not even be
+readable by another user), so the security context is left to the apiserver, whose Pod
+Security admission enforces it in namespaces labelled for it.
 """
 
 from __future__ import annotations
@@ -291,21 +294,13 @@ class NodeAgent:
         argv = container_argv(container.spec, self.webhook_cert)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp"}
         env.update(self._container_env(pod, running, container.spec))
-        security = {
-            **(pod["spec"].get("securityContext") or {}),
-            **(container.spec.get("securityContext") or {}),
-        }
-        identity: list[str] = []
-        if "runAsUser" in security:
-            identity += ["--setuid", str(security["runAsUser"])]
-            identity += ["--setgid", str(security.get("runAsGroup", security["runAsUser"]))]
         log_path = (
             self.state_dir / "logs" / f"{running.namespace}_{running.name}_{container.name}.log"
         )
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as out:
             container.process = subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{running.netns}", *identity, "--", *argv],
+                ["nsenter", f"--net=/run/netns/{running.netns}", "--", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

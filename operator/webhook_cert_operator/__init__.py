@@ -1,3 +1,3 @@
-"""webhook-cert-operator: ACME certificates for public webhook endpoints, with served-chain checks."""
+"""webhook-cert-operator: ACME certificates for webhook endpoints, with served-chain checks."""
 
 __version__ = "0.1.0"

@@ -18,8 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from webhook_cert_operator import check_command, run_command
-    from webhook_cert_operator.solver import server
+    import webhook_cert_operator.check_command as check_command
+    import webhook_cert_operator.run_command as run_command
+    import webhook_cert_operator.solver.server as server
 
     run_command.add_arguments(commands.add_parser("run", help="run the operator"))
     server.add_arguments(

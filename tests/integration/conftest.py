@@ -80,28 +80,22 @@ def _external_cluster() -> Cluster:
     return Cluster(Path(kubeconfig), kubectl, dict(os.environ), local=False)
 
 
-def _local_cluster() -> tuple[Cluster, bool]:
+def _local_cluster() -> Cluster:
     from localcluster.cluster import LocalCluster
 
     harness = LocalCluster()
-    was_up = harness.is_up()
     harness.up()  # idempotent; also moves this process into the cluster's network
     kubectl = str(Path(harness._bin("kubernetes", "kubectl")))
     env = {**os.environ, **harness.environment()}
-    return Cluster(harness.kubeconfig, kubectl, env, local=True), not was_up
+    return Cluster(harness.kubeconfig, kubectl, env, local=True)
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Cluster:
+    """The cluster stays up after the session (warm for the next run): `make cluster-down`."""
     if os.environ.get("WEBHOOK_CERT_TEST_CLUSTER") == "external":
-        yield _external_cluster()
-        return
-    handle, started_here = _local_cluster()
-    yield handle
-    if started_here and not os.environ.get("WEBHOOK_CERT_KEEP_CLUSTER"):
-        from localcluster.cluster import LocalCluster
-
-        LocalCluster(log=lambda _: None).down()
+        return _external_cluster()
+    return _local_cluster()
 
 
 @pytest.fixture

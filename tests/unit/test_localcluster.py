@@ -4,7 +4,6 @@ reading of container specs."""
 from __future__ import annotations
 
 import pytest
-
 from localcluster.build import upstream_replacements
 from localcluster.nodeagent import container_argv, image_repository
 
@@ -45,10 +44,14 @@ def test_module_replacements_are_copied_and_forbidden_markers_dropped() -> None:
     ("image", "repository"),
     [
         pytest.param("webhook-cert-operator:0.1.0", "webhook-cert-operator", id="tagged"),
-        pytest.param("ghcr.io/acme/webhook-cert-operator", "webhook-cert-operator",
-                     id="registry-no-tag"),
-        pytest.param("localhost:5000/webhook-cert-operator:dev@sha256:abc",
-                     "webhook-cert-operator", id="registry-port-digest"),
+        pytest.param(
+            "ghcr.io/acme/webhook-cert-operator", "webhook-cert-operator", id="registry-no-tag"
+        ),
+        pytest.param(
+            "localhost:5000/webhook-cert-operator:dev@sha256:abc",
+            "webhook-cert-operator",
+            id="registry-port-digest",
+        ),
         pytest.param("nginx:1.27", "nginx", id="other-image"),
     ],
 )
@@ -60,10 +63,16 @@ def test_the_image_repository_ignores_registry_tag_and_digest(image: str, reposi
     ("container", "argv"),
     [
         pytest.param({}, ["/bin/webhook-cert", "run"], id="entrypoint-and-cmd"),
-        pytest.param({"args": ["solve", "--port", "8089"]},
-                     ["/bin/webhook-cert", "solve", "--port", "8089"], id="args-replace-cmd"),
-        pytest.param({"command": ["webhook-cert"], "args": ["check", "https://x/"]},
-                     ["/bin/webhook-cert", "check", "https://x/"], id="explicit-command"),
+        pytest.param(
+            {"args": ["solve", "--port", "8089"]},
+            ["/bin/webhook-cert", "solve", "--port", "8089"],
+            id="args-replace-cmd",
+        ),
+        pytest.param(
+            {"command": ["webhook-cert"], "args": ["check", "https://x/"]},
+            ["/bin/webhook-cert", "check", "https://x/"],
+            id="explicit-command",
+        ),
         pytest.param({"command": ["sleep", "5"]}, ["sleep", "5"], id="command-drops-cmd"),
     ],
 )

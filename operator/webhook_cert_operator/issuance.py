@@ -1,0 +1,277 @@
+"""Issuance for one WebhookEndpoint: account -> order -> solve -> finalize -> store.
+
+Blocking, run in a worker thread. It talks to the CA through `acme_client`, to the
+cluster through `kube` and `solver.http01`, and reports each step through `Progress`,
+which the kopf glue turns into status conditions and events. The ACME order URL is
+reported as soon as it exists, so an operator restarted mid-issuance resumes that order
+instead of starting another (RFC 8555 section 7.4 orders stay usable until they expire).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from webhook_cert_operator import naming, pki, tls_secret
+from webhook_cert_operator.acme_client import AcmeClient, AcmeError, AcmeUnavailable, Order
+from webhook_cert_operator.api import EndpointSpec, OrderRef
+from webhook_cert_operator.config import Settings
+from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube
+from webhook_cert_operator.solver.http01 import Answer, Endpoint, Http01Solver
+
+# Bounds on waiting for the CA; Pebble answers in seconds, Let's Encrypt in well under a
+# minute, so these only stop a stuck order from holding a worker forever.
+AUTHORIZATION_TIMEOUT = 180.0
+FINALIZE_TIMEOUT = 180.0
+_RESUMABLE = ("pending", "ready")
+
+AcmeFactory = Callable[[str, bytes], AcmeClient]
+
+
+class Progress(Protocol):
+    """Where issuance reports what it does (status condition + event, in the glue)."""
+
+    def step(self, reason: str, message: str) -> None: ...
+
+    def order(self, order: OrderRef) -> None: ...
+
+
+class AccountError(Exception):
+    """The ACME account cannot be set up from the configuration (e.g. missing EAB key)."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate: pki.CertificateInfo
+    order_url: str
+    chain_length: int
+
+
+def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": endpoint.name,
+        "uid": endpoint.uid,
+    }
+
+
+class Issuer:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: Settings,
+        solver: Http01Solver,
+        acme_factory: AcmeFactory,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.solver = solver
+        self.acme_factory = acme_factory
+        self.monotonic = monotonic
+
+    # ---- account ------------------------------------------------------------------------
+
+    def account_key(self, server: str, email: str | None) -> bytes:
+        """The account key for (server, email), created once and kept in a Secret."""
+        namespace = self.settings.namespace
+        name = naming.account_secret_name(server, email)
+        secret = self.kube.get_secret(namespace, name)
+        if secret is not None and secret.data.get("key.pem"):
+            return secret.data["key.pem"]
+        key_pem = pki.generate_account_key()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+                "annotations": {
+                    "webhookcert.dev/acme-server": server,
+                    "webhookcert.dev/acme-email": email or "",
+                },
+            },
+            "stringData": {"key.pem": key_pem.decode()},
+        }
+        try:
+            self.kube.create_secret(namespace, body)
+        except AlreadyExists:  # another worker or replica won the race: use its key
+            secret = self.kube.get_secret(namespace, name)
+            if secret is None or not secret.data.get("key.pem"):
+                # Not ours to overwrite, and asking again would loop: say what is wrong.
+                raise AccountError(
+                    f"Secret {namespace}/{name} exists but holds no key.pem; delete it so "
+                    "that the operator can create the ACME account key"
+                ) from None
+            return secret.data["key.pem"]
+        return key_pem
+
+    def _eab(self, endpoint: Endpoint, spec: EndpointSpec) -> tuple[str, bytes] | None:
+        binding = spec.acme.external_account_binding
+        if binding is None:
+            return None
+        ref = binding.key_secret_ref
+        secret = self.kube.get_secret(endpoint.namespace, ref.name)
+        if secret is None or not secret.data.get(ref.key):
+            raise AccountError(
+                f"spec.acme.externalAccountBinding: Secret {ref.name} with key {ref.key} "
+                "was not found in the endpoint's namespace"
+            )
+        return binding.key_id, secret.data[ref.key].strip()
+
+    def account(self, endpoint: Endpoint, spec: EndpointSpec) -> AcmeClient:
+        server, email = spec.acme.server, spec.acme.email
+        acme = self.acme_factory(server, self.account_key(server, email))
+        try:
+            acme.ensure_account(
+                email, agree_tos=self.settings.acme_agree_tos, eab=self._eab(endpoint, spec)
+            )
+        except BaseException:
+            acme.close()
+            raise
+        return acme
+
+    # ---- order --------------------------------------------------------------------------
+
+    def _order(
+        self,
+        acme: AcmeClient,
+        spec: EndpointSpec,
+        previous: OrderRef | None,
+        progress: Progress,
+    ) -> Order:
+        attempts = 1
+        if previous is not None and sorted(previous.dns_names) == sorted(spec.dns_names):
+            attempts = previous.attempts + 1
+            if previous.state in _RESUMABLE:
+                try:
+                    order: Order | None = acme.get_order(previous.url)
+                except AcmeUnavailable:
+                    raise  # the CA is down, the order may be fine: try again later
+                except AcmeError:
+                    # Gone, or not this account's (spec.acme.server changed): resuming
+                    # would fail the same way on every retry, so start a new order.
+                    order = None
+                if order is not None and order.status in _RESUMABLE:
+                    progress.step("OrderResumed", "resumed the pending ACME order")
+                    # No order was created: `attempts` counts created orders.
+                    progress.order(
+                        OrderRef(order.url, order.status, previous.attempts, spec.dns_names)
+                    )
+                    return order
+        order = acme.new_order(list(spec.dns_names), profile=spec.acme.profile)
+        progress.order(OrderRef(order.url, order.status, attempts, spec.dns_names))
+        progress.step("OrderCreated", f"created an ACME order for {len(spec.dns_names)} name(s)")
+        return order
+
+    def _authorize(
+        self,
+        acme: AcmeClient,
+        endpoint: Endpoint,
+        spec: EndpointSpec,
+        order: Order,
+        progress: Progress,
+    ) -> None:
+        challenges = acme.pending_http01_challenges(order)
+        if challenges:
+            answers = [Answer(c.identifier, c.token, c.key_authorization) for c in challenges]
+            self.solver.present(endpoint, order.url, answers, spec.http01)
+            progress.step(
+                "SelfCheck",
+                f"serving {len(answers)} HTTP-01 challenge(s); waiting until each answers "
+                "through the ingress",
+            )
+            self.solver.self_check(answers)
+            for challenge in challenges:
+                acme.answer(challenge)
+            progress.step("Validating", "the CA is validating the HTTP-01 challenges")
+        acme.wait_for_authorizations(order, deadline=self.monotonic() + AUTHORIZATION_TIMEOUT)
+
+    # ---- whole issuance -----------------------------------------------------------------
+
+    def issue(
+        self,
+        endpoint: Endpoint,
+        spec: EndpointSpec,
+        previous: OrderRef | None,
+        progress: Progress,
+    ) -> Issued:
+        """Obtain a certificate and store it; raises the adapters' errors on failure.
+
+        The Secret's ownership is checked before any ACME request: a name that belongs to
+        someone else must not cost an order.
+        """
+        existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
+        if existing is not None:
+            tls_secret.check_owned(
+                existing.annotations,
+                namespace=endpoint.namespace,
+                secret_name=spec.secret_name,
+                endpoint_name=endpoint.name,
+            )
+        acme = self.account(endpoint, spec)
+        try:
+            order = self._order(acme, spec, previous, progress)
+            if order.status == "pending":
+                self._authorize(acme, endpoint, spec, order, progress)
+            key = self._private_key(spec, existing)
+            progress.step("Finalizing", "all names validated; sending the CSR")
+            order = acme.finalize(
+                order,
+                pki.build_csr(key, spec.dns_names),
+                deadline=self.monotonic() + FINALIZE_TIMEOUT,
+            )
+            chain_pem = acme.download_chain(order, preferred_chain=spec.acme.preferred_chain)
+        finally:
+            try:
+                self.solver.clean_up(endpoint)
+            finally:
+                acme.close()
+        chain = pki.split_pem_chain(chain_pem.encode())
+        self._store(endpoint, spec, pki.private_key_to_pem(key), pki.chain_to_pem(chain))
+        return Issued(pki.describe_certificate(chain[0]), order.url, len(chain))
+
+    def _private_key(self, spec: EndpointSpec, existing: Any) -> pki.PrivateKey:
+        """A fresh key, unless rotationPolicy Never and the stored key still fits."""
+        wanted = spec.private_key
+        if wanted.rotation_policy == "Never" and existing is not None:
+            stored = tls_secret.parse_stored(existing.data)
+            if not isinstance(stored, str):
+                algorithm, size = pki.key_algorithm_and_size(stored.key)
+                if (algorithm, size) == (pki.normalize_algorithm(wanted.algorithm), wanted.size):
+                    return stored.key
+        return pki.generate_private_key(wanted.algorithm, wanted.size)
+
+    def _store(
+        self, endpoint: Endpoint, spec: EndpointSpec, key_pem: bytes, chain_pem: bytes
+    ) -> None:
+        """Create or replace the Secret in one write: the old certificate stays until then."""
+        body = tls_secret.build_tls_secret(
+            namespace=endpoint.namespace,
+            name=spec.secret_name,
+            endpoint_name=endpoint.name,
+            key_pem=key_pem,
+            chain_pem=chain_pem,
+            owner=owner_reference(endpoint),
+        )
+        existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
+        if existing is None:
+            try:
+                self.kube.create_secret(endpoint.namespace, body)
+                return
+            except AlreadyExists:
+                existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
+                assert existing is not None
+        tls_secret.check_owned(
+            existing.annotations,
+            namespace=endpoint.namespace,
+            secret_name=spec.secret_name,
+            endpoint_name=endpoint.name,
+        )
+        self.kube.replace_secret(endpoint.namespace, body, existing.resource_version)

@@ -1,0 +1,197 @@
+"""The Kubernetes API adapter: every call the operator makes, blocking, over `kubernetes`.
+
+Callers run it in worker threads (kopf runs sync handlers in its executor), never on the
+event loop. Objects go in and come out as plain dicts, so the layers above never see the
+client's model classes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+GROUP = "webhookcert.dev"
+VERSION = "v1alpha1"
+PLURAL = "webhookendpoints"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "WebhookEndpoint"
+
+
+class AlreadyExists(Exception):
+    """The object was created by someone else in the meantime."""
+
+
+class Conflict(Exception):
+    """The object changed since it was read (resourceVersion mismatch)."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    namespace: str
+    type: str
+    data: Mapping[str, bytes] = field(repr=False)
+    annotations: Mapping[str, str]
+    labels: Mapping[str, str]
+    resource_version: str
+
+
+def _as_body(value: object) -> Any:
+    """The client takes and returns plain dicts where its stubs name model classes."""
+    return value
+
+
+def selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.networking = client.NetworkingV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self._plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
+
+    # ---- Secrets ------------------------------------------------------------------------
+
+    def get_secret(self, namespace: str, name: str) -> Secret | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        meta = secret.metadata or client.V1ObjectMeta()
+        return Secret(
+            name=name,
+            namespace=namespace,
+            type=secret.type or "",
+            data={k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
+            annotations=dict(meta.annotations or {}),
+            labels=dict(meta.labels or {}),
+            resource_version=str(meta.resource_version or ""),
+        )
+
+    def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        try:
+            self.core.create_namespaced_secret(namespace, _as_body(body))
+        except ApiException as error:
+            if error.status == 409:
+                raise AlreadyExists(f"Secret {namespace}/{body['metadata']['name']}") from None
+            raise
+
+    def replace_secret(
+        self, namespace: str, body: Mapping[str, Any], resource_version: str
+    ) -> None:
+        """Replace only the version that was read: a concurrent change is a Conflict."""
+        metadata = {**body["metadata"], "resourceVersion": resource_version}
+        try:
+            self.core.replace_namespaced_secret(
+                metadata["name"], namespace, _as_body({**body, "metadata": metadata})
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise Conflict(f"Secret {namespace}/{metadata['name']}") from None
+            raise
+
+    # ---- objects found by labels (the solver's Pod, Service and Ingress) ---------------
+
+    def _kind_api(
+        self, kind: str
+    ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+        if kind == "Pod":
+            return (
+                self.core.list_namespaced_pod,
+                self.core.create_namespaced_pod,
+                self.core.delete_namespaced_pod,
+            )
+        if kind == "Service":
+            return (
+                self.core.list_namespaced_service,
+                self.core.create_namespaced_service,
+                self.core.delete_namespaced_service,
+            )
+        if kind == "Ingress":
+            return (
+                self.networking.list_namespaced_ingress,
+                self.networking.create_namespaced_ingress,
+                self.networking.delete_namespaced_ingress,
+            )
+        raise ValueError(f"unsupported kind {kind}")
+
+    def list_labelled(
+        self, kind: str, namespace: str, labels: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        list_, _, _ = self._kind_api(kind)
+        items = list_(namespace, label_selector=selector(labels)).items
+        return [self._plain(item) for item in items]
+
+    def create(self, kind: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        _, create, _ = self._kind_api(kind)
+        try:
+            created: dict[str, Any] = self._plain(create(namespace, dict(body)))
+        except ApiException as error:
+            if error.status == 409:
+                raise AlreadyExists(f"{kind} {namespace}/{body['metadata']['name']}") from None
+            raise
+        return created
+
+    def delete_labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> int:
+        """Delete every `kind` object with these labels; returns how many were deleted."""
+        _, _, delete = self._kind_api(kind)
+        deleted = 0
+        for item in self.list_labelled(kind, namespace, labels):
+            try:
+                delete(item["metadata"]["name"], namespace)
+                deleted += 1
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+        return deleted
+
+    # ---- WebhookEndpoints ---------------------------------------------------------------
+
+    def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            endpoint = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        found: dict[str, Any] = _as_body(endpoint)
+        return found
+
+    def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch `status`; a deleted endpoint is not an error."""
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)}
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    # ---- ConfigMaps (trust bundles for the served-chain check) ------------------------
+
+    def get_config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The ConfigMap's `data` (UTF-8 encoded) and `binaryData` (decoded) merged, or
+        None when it does not exist. Kubernetes keeps the two maps' keys disjoint."""
+        try:
+            config_map = self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        values = {key: value.encode() for key, value in (config_map.data or {}).items()}
+        values.update(
+            {key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()}
+        )
+        return values

@@ -1,0 +1,83 @@
+"""`webhook-cert run`: start the operator (kopf) with settings from the environment.
+
+Settings are `WEBHOOK_CERT_*` environment variables (docs/configuration.md); the flags
+here only choose how the process itself runs. Dependencies are built once, here, and
+reach the handlers through kopf's memo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8081/healthz",
+        metavar="URL",
+        help="kopf liveness endpoint (default: %(default)s); empty to disable",
+    )
+    parser.add_argument(
+        "--peering",
+        default="",
+        metavar="NAME",
+        help="kopf peering object name: replicas sharing it run one at a time "
+        "(default: standalone, for a single replica)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `webhook-cert solve` and `check` never load kopf or the clients.
+    import kopf
+    from kubernetes import config
+
+    from webhook_cert_operator import handlers
+    from webhook_cert_operator.acme_client import AcmeClient
+    from webhook_cert_operator.config import ConfigError, settings_from_env
+    from webhook_cert_operator.issuance import Issuer
+    from webhook_cert_operator.kube import Kube
+    from webhook_cert_operator.metrics import Metrics
+    from webhook_cert_operator.solver.http01 import Http01Solver
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_from_env(os.environ)
+    except ConfigError as error:
+        print(f"webhook-cert run: {error}", file=sys.stderr)
+        return 2
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    from kubernetes import client
+
+    kube = Kube(client.ApiClient())
+    metrics = Metrics()
+
+    def acme_factory(server: str, account_key_pem: bytes) -> AcmeClient:
+        return AcmeClient(
+            server,
+            account_key_pem,
+            ca_bundle=settings.acme_ca_bundle,
+            observer=metrics.observe_acme_request,
+        )
+
+    issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
+    deps = handlers.Dependencies(settings=settings, kube=kube, issuer=issuer, metrics=metrics)
+    kopf.run(
+        clusterwide=not settings.watch_namespaces,
+        namespaces=settings.watch_namespaces,
+        standalone=not args.peering,
+        peering_name=args.peering or None,
+        liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(deps=deps),
+    )
+    return 0

@@ -1,0 +1,164 @@
+"""Issuance end to end: a WebhookEndpoint becomes a verified certificate in a Secret.
+
+Real apiserver, real Pebble validating HTTP-01 through Traefik, the real operator process
+running under the shipped RBAC.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.verification import PolicyBuilder, Store
+from kubernetes import client
+
+from tests.integration.conftest import Cluster
+from tests.integration.operator_process import (
+    OperatorProcess,
+    endpoint,
+    get_status,
+    running_operator,
+    solver_objects,
+    wait_for_condition,
+)
+from tests.integration.workloads import wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
+    with running_operator(cluster, WEBHOOK_CERT_SELF_CHECK_TIMEOUT="15s") as process:
+        yield process
+
+
+@pytest.fixture
+def namespace(namespace: str, cluster: Cluster) -> str:
+    """Pod Security "restricted" is enforced: the apiserver refuses a non-compliant solver."""
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    return namespace
+
+
+def apply(cluster: Cluster, body: dict[str, object]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+
+def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]:
+    secret = client.CoreV1Api(cluster.api_client).read_namespaced_secret(name, namespace)
+    return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
+
+def verify_with_served_intermediates_only(
+    cluster: Cluster, chain_pem: bytes, host: str
+) -> list[x509.Certificate]:
+    """Build the path as a strict client: Pebble's root, and only what tls.crt carries."""
+    chain = x509.load_pem_x509_certificates(chain_pem)
+    roots = x509.load_pem_x509_certificates(cluster.pebble_roots_pem())
+    verifier = (
+        PolicyBuilder()
+        .store(Store(roots))
+        .time(datetime.now(UTC))
+        .build_server_verifier(x509.DNSName(host))
+    )
+    return list(verifier.verify(chain[0], chain[1:]))
+
+
+def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alone(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    host = f"hooks.{namespace}.example.test"
+    started = time.monotonic()
+    apply(cluster, endpoint(namespace, "hooks", [host]))
+
+    wait_for_condition(cluster, namespace, "hooks", "Ready", "True", timeout=180)
+    elapsed = time.monotonic() - started
+    print(f"apply -> Ready: {elapsed:.1f}s")
+
+    data = secret_data(cluster, namespace, "hooks-tls")
+    path = verify_with_served_intermediates_only(cluster, data["tls.crt"], host)
+    leaf = path[0]
+    key = load_pem_private_key(data["tls.key"], password=None)
+    assert leaf.public_key() == key.public_key()
+    assert len(x509.load_pem_x509_certificates(data["tls.crt"])) >= 2
+    status = get_status(cluster, namespace, "hooks")
+    assert status["serialNumber"] == format(leaf.serial_number, "X").rjust(
+        len(status["serialNumber"]), "0"
+    )
+    assert status["observedGeneration"] == 1
+    assert solver_objects(cluster, namespace) == []
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}"
+    ).stdout.split()
+    assert "Issued" in events
+
+
+def test_an_endpoint_with_three_names_gets_one_certificate_for_all(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    hosts = [f"{label}.{namespace}.example.test" for label in ("a", "b", "c")]
+    apply(cluster, endpoint(namespace, "three", hosts, secretName="three-names"))
+
+    wait_for_condition(cluster, namespace, "three", "Ready", "True", timeout=180)
+
+    chain_pem = secret_data(cluster, namespace, "three-names")["tls.crt"]
+    for host in hosts:
+        verify_with_served_intermediates_only(cluster, chain_pem, host)
+    assert solver_objects(cluster, namespace) == []
+
+
+def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespaced_secret(
+        namespace,
+        {"metadata": {"name": "taken"}, "stringData": {"password": "hunter2"}},
+    )
+    before = core.read_namespaced_secret("taken", namespace)
+
+    apply(
+        cluster,
+        endpoint(namespace, "intruder", [f"x.{namespace}.example.test"], secretName="taken"),
+    )
+    ready = wait_for_condition(
+        cluster, namespace, "intruder", "Ready", "False", reason="SecretNotOwned", timeout=60
+    )
+
+    after = core.read_namespaced_secret("taken", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.data == before.data
+    assert "taken" in ready["message"]
+    assert "spec.secretName" in ready["message"]
+    assert get_status(cluster, namespace, "intruder").get("order") is None
+
+
+def test_a_self_check_that_cannot_pass_says_why_instead_of_asking_the_ca(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    host = f"lost.{namespace}.example.test"
+    apply(
+        cluster,
+        endpoint(namespace, "lost", [host], http01={"ingressClassName": "nothing-serves-this"}),
+    )
+
+    issuing = wait_for_condition(
+        cluster, namespace, "lost", "Issuing", "False", reason="SelfCheckFailed", timeout=90
+    )
+
+    assert f"http://{host}/.well-known/acme-challenge/<token>" in issuing["message"]
+    assert "HTTP 404" in issuing["message"]
+    ready = wait_for_condition(cluster, namespace, "lost", "Ready", "False", timeout=5)
+    assert ready["reason"] != "CertificateValid"
+    assert wait_for(
+        lambda: not solver_objects(cluster, namespace),
+        timeout=30,
+        what="solver objects to be removed",
+    )

@@ -24,21 +24,19 @@ Kubectl = Callable[..., str]
 
 
 def install_manifests(kubectl: Kubectl) -> None:
-    """Apply everything in manifests/ but the Deployment; CRDs first, then the rest."""
+    """Apply everything in manifests/ but the Deployment: CRDs first, once Established the
+    rest (kubectl checks every object against the API before creating any, so a custom
+    object in the same batch as its CRD would be refused)."""
     rendered = kubectl("kustomize", str(REPO_ROOT / "manifests"))
     documents = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") != "Deployment"]
     crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
     rest = [d for d in documents if d["kind"] != "CustomResourceDefinition"]
     for batch in (crds, rest):
-        if batch:
-            items = {"apiVersion": "v1", "kind": "List", "items": batch}
-            kubectl("apply", "-f", "-", input=json.dumps(items))
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/webhookendpoints.webhookcert.dev",
-    )
+        items = {"apiVersion": "v1", "kind": "List", "items": batch}
+        kubectl("apply", "-f", "-", input=json.dumps(items))
+        for crd in batch if batch is crds else []:
+            name = crd["metadata"]["name"]
+            kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
 
 def service_account_kubeconfig(

@@ -7,17 +7,20 @@ once by `run_command`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, pki, renewal, tls_secret
+from webhook_cert_operator import api, pki, renewal, tls_secret, validation
 from webhook_cert_operator.acme_client import AcmeError, AcmeUnavailable
 from webhook_cert_operator.config import Settings
 from webhook_cert_operator.issuance import AccountError, Issued, Issuer
@@ -31,6 +34,10 @@ RENEWAL_CHECK_INTERVAL = 300.0
 # Delays between failed issuances; a spec change retries at once (a new handler run).
 FAILURE_DELAYS = (60, 600, 6000, 86400)
 SECRET_CONFLICT_DELAY = 300
+# How often each endpoint's served-chain daemon wakes to see whether a check is due.
+DAEMON_POLL = 5.0
+# After a new certificate, how many growing re-checks while the old leaf is still served.
+STALE_RETRIES = 8
 
 
 @dataclass
@@ -39,15 +46,19 @@ class Dependencies:
     kube: Kube
     issuer: Issuer
     metrics: Metrics
+    checker: validation.ChainChecker
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def _lock(self, purpose: str, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((purpose, uid), threading.Lock())
 
     @contextmanager
     def exclusive(self, uid: str) -> Iterator[bool]:
         """One issuance per endpoint at a time (change handlers and the timer overlap)."""
-        with self._guard:
-            lock = self._locks.setdefault(uid, threading.Lock())
+        lock = self._lock("issuance", uid)
         acquired = lock.acquire(blocking=False)
         try:
             yield acquired
@@ -55,9 +66,23 @@ class Dependencies:
             if acquired:
                 lock.release()
 
+    def status_lock(self, uid: str) -> threading.Lock:
+        """Held around each read-modify-write of an endpoint's conditions."""
+        return self._lock("status", uid)
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            for purpose in ("issuance", "status"):
+                self._locks.pop((purpose, uid), None)
+
 
 class StatusWriter:
-    """Keeps the endpoint's status in memory and patches it as issuance goes on."""
+    """Writes an endpoint's status: conditions set since the last write, plus fields.
+
+    The issuance handler and the served-chain daemon both set conditions, and a merge
+    patch replaces the whole list; so each write re-reads the current list under a
+    per-endpoint lock and changes only the conditions it was given.
+    """
 
     def __init__(self, deps: Dependencies, body: kopf.Body) -> None:
         self.deps = deps
@@ -68,20 +93,28 @@ class StatusWriter:
         self.conditions: list[dict[str, Any]] = list(
             (body.get("status") or {}).get("conditions") or []
         )
+        self.pending: dict[str, api.Condition] = {}
 
     def condition(self, type: str, status: str, reason: str, message: str) -> None:
-        self.conditions = api.set_condition(
-            self.conditions,
-            api.Condition(type, status, reason, message),
-            now=self.deps.clock(),
-            generation=self.generation,
-        )
+        self.pending[type] = api.Condition(type, status, reason, message)
 
     def write(self, **fields: Any) -> None:
-        status = {"conditions": self.conditions, "observedGeneration": self.generation}
-        self.deps.kube.patch_endpoint_status(
-            self.endpoint.namespace, self.endpoint.name, {**status, **fields}
-        )
+        endpoint = self.endpoint
+        with self.deps.status_lock(endpoint.uid):
+            current = self.deps.kube.get_endpoint(endpoint.namespace, endpoint.name)
+            if current is None:
+                return  # deleted meanwhile
+            conditions = list((current.get("status") or {}).get("conditions") or [])
+            for condition in self.pending.values():
+                conditions = api.set_condition(
+                    conditions, condition, now=self.deps.clock(), generation=self.generation
+                )
+            status = {"conditions": conditions, "observedGeneration": self.generation}
+            self.deps.kube.patch_endpoint_status(
+                endpoint.namespace, endpoint.name, {**status, **fields}
+            )
+        self.conditions = conditions
+        self.pending.clear()
 
     # issuance.Progress
     def step(self, reason: str, message: str) -> None:
@@ -119,6 +152,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     deps.metrics.serve(deps.settings.metrics_port)
 
 
+@kopf.on.startup()
+async def size_check_threads(memo: kopf.Memo, **_: Any) -> None:
+    """Served-chain checks run on the loop's default executor: one thread per allowed check."""
+    workers = memo.deps.settings.check_concurrency
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chain-check")
+    )
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
@@ -138,6 +180,73 @@ def clean_up(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     meta = body["metadata"]
     deps.issuer.solver.clean_up(Endpoint(meta["namespace"], meta["name"], meta["uid"]))
     deps.metrics.forget_endpoint(meta["namespace"], meta["name"])
+    deps.metrics.forget_chain_check(meta["namespace"], meta["name"])
+    deps.forget(meta["uid"])
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=10)
+async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Check the served chain every spec.validation.interval, and soon after each issuance.
+
+    One cheap coroutine per endpoint; the check itself runs in a thread, bounded by the
+    checker's semaphore. After a new certificate, a server may take a while to pick it
+    up, so `stale-certificate` is re-checked with growing delays before settling back
+    to the interval.
+    """
+    deps: Dependencies = memo.deps
+    uid = body["metadata"]["uid"]
+    checked: tuple[str | None, int] | None = None  # (serial, generation) last settled
+    stale_attempts = 0
+    next_check = 0.0
+    while True:
+        serial = (body.get("status") or {}).get("serialNumber")
+        generation = int(body["metadata"].get("generation") or 0)
+        now = time.monotonic()
+        if (serial, generation) != checked and stale_attempts == 0:
+            next_check = now  # a new certificate or a new spec: look now
+        if now >= next_check:
+            result = await asyncio.to_thread(run_chain_check, deps, body)
+            if result is None:  # invalid spec: nothing to check until it changes
+                next_check = now + DAEMON_POLL
+                checked = (serial, generation)
+            elif result.stale and serial and stale_attempts < STALE_RETRIES:
+                next_check = now + validation.stale_retry_delay(stale_attempts)
+                stale_attempts += 1
+            else:
+                interval = _validation_interval(deps, body)
+                next_check = now + validation.check_spacing(interval, uid)
+                checked, stale_attempts = (serial, generation), 0
+        await asyncio.sleep(DAEMON_POLL)
+
+
+def _validation_interval(deps: Dependencies, body: kopf.Body) -> timedelta:
+    try:
+        spec = api.parse_spec(
+            body.get("spec") or {}, name=body["metadata"]["name"], settings=deps.settings
+        )
+    except api.SpecError:
+        return api.DEFAULT_VALIDATION_INTERVAL
+    return spec.validation.interval
+
+
+def run_chain_check(deps: Dependencies, body: kopf.Body) -> validation.CheckResult | None:
+    """One served-chain check: status.validation, ChainValid, and an Event on transitions."""
+    meta = body["metadata"]
+    try:
+        spec = api.parse_spec(body.get("spec") or {}, name=meta["name"], settings=deps.settings)
+    except api.SpecError:
+        return None
+    writer = StatusWriter(deps, body)
+    previous = api.get_condition(writer.conditions, api.CHAIN_VALID)
+    result = deps.checker.check(meta["namespace"], meta["name"], spec)
+    condition = result.condition
+    writer.condition(condition.type, condition.status, condition.reason, condition.message)
+    writer.write(validation=result.validation)
+    event = validation.transition_event(previous, condition)
+    if event is not None:
+        post = kopf.warn if event.warning else kopf.info
+        post(body, reason=event.reason, message=event.message)
+    return result
 
 
 def ensure_certificate(deps: Dependencies, body: kopf.Body) -> None:

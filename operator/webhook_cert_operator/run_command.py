@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.solver.http01 import Http01Solver
+    from webhook_cert_operator.validation import ChainChecker
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -71,7 +72,13 @@ def run(args: argparse.Namespace) -> int:
         )
 
     issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
-    deps = handlers.Dependencies(settings=settings, kube=kube, issuer=issuer, metrics=metrics)
+    deps = handlers.Dependencies(
+        settings=settings,
+        kube=kube,
+        issuer=issuer,
+        metrics=metrics,
+        checker=ChainChecker(kube, settings, metrics),
+    )
     kopf.run(
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,

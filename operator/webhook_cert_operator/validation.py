@@ -21,6 +21,7 @@ bundle and the analysis do not, so a full set of slots never stalls those.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -285,6 +286,16 @@ def stale_retry_delay(attempt: int) -> float:
         raise ValueError(f"attempt must be 0 or more, not {attempt}")
     # 2**7 * 5s is past the cap already: no need for huge powers.
     return min(STALE_RETRY_FIRST * float(1 << min(attempt, 7)), STALE_RETRY_MAX)
+
+
+def check_spacing(interval: timedelta, uid: str) -> float:
+    """Seconds between periodic checks of one endpoint: its interval plus up to 10 %.
+
+    The extra part is fixed per endpoint (derived from its uid), so endpoints created
+    together spread out instead of probing in bursts, and each keeps a steady rhythm.
+    """
+    fraction = int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return interval.total_seconds() * (1 + 0.1 * fraction)
 
 
 # --- the operator's check ----------------------------------------------------------------

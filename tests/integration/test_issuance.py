@@ -56,6 +56,15 @@ def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]
     return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
 
+def assert_solver_objects_removed(cluster: Cluster, namespace: str) -> None:
+    """Deletion is asynchronous (a Pod first gets its deletionTimestamp): allow a moment."""
+    wait_for(
+        lambda: not solver_objects(cluster, namespace),
+        timeout=30,
+        what="the solver Pod, Service and Ingress to be removed",
+    )
+
+
 def verify_with_served_intermediates_only(
     cluster: Cluster, chain_pem: bytes, host: str
 ) -> list[x509.Certificate]:
@@ -93,7 +102,7 @@ def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alo
         len(status["serialNumber"]), "0"
     )
     assert status["observedGeneration"] == 1
-    assert solver_objects(cluster, namespace) == []
+    assert_solver_objects_removed(cluster, namespace)
     events = cluster.kubectl(
         "get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}"
     ).stdout.split()
@@ -111,7 +120,7 @@ def test_an_endpoint_with_three_names_gets_one_certificate_for_all(
     chain_pem = secret_data(cluster, namespace, "three-names")["tls.crt"]
     for host in hosts:
         verify_with_served_intermediates_only(cluster, chain_pem, host)
-    assert solver_objects(cluster, namespace) == []
+    assert_solver_objects_removed(cluster, namespace)
 
 
 def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(

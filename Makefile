@@ -47,7 +47,10 @@ cluster-status: install
 image:
 	docker build -t $(IMAGE) .
 
+## Install on the current cluster: CRDs first, so that the peering object finds its CRD.
 deploy:
+	$(KUBECTL) apply -k manifests/ -l app.kubernetes.io/component=crd
+	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
 	$(KUBECTL) apply -k manifests/
 
 clean:

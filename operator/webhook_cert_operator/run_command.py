@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import sys
 
 
@@ -26,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="kopf peering object name: replicas sharing it run one at a time "
         "(default: standalone, for a single replica)",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the replica with the highest one works, the others wait "
+        "(default: random, so that two replicas never tie and both pause)",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.set_defaults(handler=run)
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         namespaces=settings.watch_namespaces,
         standalone=not args.peering,
         peering_name=args.peering or None,
+        priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
         liveness_endpoint=args.liveness or None,
         memo=kopf.Memo(deps=deps),
     )

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,9 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, cluster: Cluster, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, cluster: Cluster, env: Mapping[str, str], log: Path, args: Sequence[str] = ()
+    ) -> None:
         self.cluster = cluster
         self.log = log
         self.metrics_port = _free_port()
@@ -55,6 +57,7 @@ class OperatorProcess:
                     "run",
                     "--liveness",
                     f"http://127.0.0.1:{self.health_port}/healthz",
+                    *args,
                 ],
                 env=full_env,
                 stdout=out,
@@ -95,18 +98,35 @@ class OperatorProcess:
 
 
 @contextmanager
-def running_operator(cluster: Cluster, **env: str) -> Iterator[OperatorProcess]:
+def running_operator(
+    cluster: Cluster, args: Sequence[str] = (), **env: str
+) -> Iterator[OperatorProcess]:
+    with operator_factory(cluster) as start:
+        yield start(args, env)
+
+
+@contextmanager
+def operator_factory(
+    cluster: Cluster,
+) -> Iterator[Callable[[Sequence[str], Mapping[str, str]], OperatorProcess]]:
+    """Start operators (all stopped at the end), each with its own log, as the SA."""
     install_manifests(lambda *args, **kw: cluster.kubectl(*args, **kw).stdout)
     directory = Path(tempfile.mkdtemp(prefix="webhook-cert-operator-"))
     kubeconfig = service_account_kubeconfig(cluster.api_client, directory / "operator.kubeconfig")
-    operator = OperatorProcess(
-        cluster, {"KUBECONFIG": str(kubeconfig), **env}, directory / "operator.log"
-    )
+    started: list[OperatorProcess] = []
+
+    def start(args: Sequence[str], env: Mapping[str, str]) -> OperatorProcess:
+        log = directory / f"operator-{len(started)}.log"
+        process = OperatorProcess(cluster, {"KUBECONFIG": str(kubeconfig), **env}, log, args)
+        started.append(process)
+        return process
+
     try:
-        yield operator
+        yield start
     finally:
-        operator.stop()
-        print(f"operator log: {operator.log}")
+        for process in started:
+            process.stop()
+            print(f"operator log: {process.log}")
 
 
 def endpoint(namespace: str, name: str, dns_names: list[str], **spec: Any) -> dict[str, Any]:

@@ -318,9 +318,9 @@ class LocalCluster:
                 "externalAccountBindingRequired": False,
                 "retryAfter": {"authz": 1, "order": 1},
                 "keyAlgorithm": "ecdsa",
+                # One profile: Pebble picks a random one for orders that name none.
                 "profiles": {
                     "default": {"description": "90 days", "validityPeriod": 7776000},
-                    "shortlived": {"description": "6 days", "validityPeriod": 518400},
                 },
             }
         }

@@ -6,11 +6,14 @@ Leaves everything running for exploring; `make cluster-down` stops it all.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,12 +31,15 @@ EXAMPLE = REPO_ROOT / "manifests" / "examples" / "webhookendpoint.yaml"
 TIMEOUT = 180
 
 
-def _example() -> dict[str, object]:
-    """The documented example, with its host moved to a name the local DNS answers."""
-    endpoint = yaml.safe_load(EXAMPLE.read_text())
+def _example() -> dict[str, Any]:
+    """The documented example, with its host moved to a name the local DNS answers, and
+    Pebble's root as the trust store of the served-chain check (the CA a sender trusts)."""
+    endpoint: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     endpoint["metadata"]["namespace"] = DEMO_NAMESPACE
     endpoint["spec"]["dnsNames"] = ["hooks.demo.example.test"]
-    endpoint["spec"].pop("validation", None)
+    endpoint["spec"]["validation"] = {
+        "trustBundle": {"kind": "ConfigMap", "name": "pebble-roots", "key": "ca.crt"}
+    }
     acme = endpoint["spec"].get("acme") or {}
     acme.pop("server", None)  # use the operator's setting: the local Pebble
     endpoint["spec"]["acme"] = acme
@@ -99,19 +105,64 @@ def main() -> int:
         print("starting the operator in the background (log: .cluster/logs/operator.log)")
     cluster.processes.start("operator", [webhook_cert, "run"], netns=network.NETNS, env=env)
 
-    cluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
-        ),
-    )
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
+    roots = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "pebble-roots", "namespace": DEMO_NAMESPACE},
+        "data": {"ca.crt": cluster.pebble_roots.read_text()},
+    }
+    for body in (namespace, roots):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
     endpoint = _example()
-    name = endpoint["metadata"]["name"]  # type: ignore[index]
+    name = endpoint["metadata"]["name"]
+    host = endpoint["spec"]["dnsNames"][0]
+    secret = endpoint["spec"].get("secretName") or f"{name}-tls"
+    print(f"serving https://{host}/ through Traefik from Secret {secret} (not there yet)")
+    _serve_secret_through_ingress(cluster, host, secret)
     print(f"applying the example WebhookEndpoint {DEMO_NAMESPACE}/{name}")
     started = time.monotonic()
     cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint))
+    for condition in ("Ready", "ChainValid"):
+        if not _wait_for(cluster, name, condition):
+            return 1
+        print(f"{condition} after {time.monotonic() - started:.1f}s")
+    print()
+    print(cluster.kubectl("get", "whe", "-n", DEMO_NAMESPACE))
+
+    issued = cluster.state_dir / "demo-tls.crt"
+    issued.write_text(
+        cluster.kubectl(
+            "get", "secret", "-n", DEMO_NAMESPACE, secret, "-o", "jsonpath={.data.tls\\.crt}"
+        )
+    )
+    issued.write_bytes(base64.b64decode(issued.read_text()))
+    print(f"checking https://{host}/ as a strict webhook sender would (no AIA fetching),")
+    print(f"expecting the certificate stored in Secret {secret}:")
+    command = [
+        webhook_cert,
+        "check",
+        f"https://{host}/",
+        "--trust-bundle",
+        str(cluster.pebble_roots),
+        "--nameserver",
+        cluster.nameserver,
+        "--expect-cert",
+        str(issued),
+    ]
+    check = subprocess.run(command, capture_output=True, text=True)
+    print(check.stdout + check.stderr)
+    shown = " ".join(os.path.relpath(arg) if arg.startswith("/") else arg for arg in command)
+    print(f"""Explore:
+  .cluster/bin/kubectl get whe,secrets,events -n {DEMO_NAMESPACE}
+  .cluster/bin/kubectl describe whe -n {DEMO_NAMESPACE} {name}
+  .cluster/bin/cluster-exec {shown}
+  make cluster-down      # stops the operator and the cluster
+""")
+    return check.returncode
+
+
+def _wait_for(cluster: LocalCluster, name: str, condition: str) -> bool:
     result = subprocess.run(
         [
             *_kubectl(cluster),
@@ -119,37 +170,20 @@ def main() -> int:
             f"--timeout={TIMEOUT}s",
             "-n",
             DEMO_NAMESPACE,
-            "--for=condition=Ready",
+            f"--for=condition={condition}",
             f"webhookendpoint/{name}",
         ],
         capture_output=True,
         text=True,
     )
-    if result.returncode != 0:
-        print(cluster.kubectl("describe", "whe", "-n", DEMO_NAMESPACE, name), file=sys.stderr)
-        print(
-            f"error: the endpoint did not become Ready in {TIMEOUT}s; "
-            "see .cluster/logs/operator.log",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"Ready after {time.monotonic() - started:.1f}s\n")
-    print(cluster.kubectl("get", "whe", "-n", DEMO_NAMESPACE))
-
-    host = endpoint["spec"]["dnsNames"][0]  # type: ignore[index]
-    secret = endpoint["spec"].get("secretName") or f"{name}-tls"  # type: ignore[union-attr,index]
-    _serve_secret_through_ingress(cluster, host, secret)
-    print(f"checking https://{host}/ as a strict webhook sender would (no AIA fetching):")
-    check = _check(cluster, host, webhook_cert)
-    print(check.stdout)
-    print(f"""Explore:
-  .cluster/bin/kubectl get whe,secrets -n {DEMO_NAMESPACE}
-  .cluster/bin/kubectl describe whe -n {DEMO_NAMESPACE} {name}
-  .cluster/bin/cluster-exec {webhook_cert} check https://{host}/ \\
-      --trust-bundle .cluster/pebble-roots.pem --nameserver {cluster.nameserver}
-  make cluster-down      # stops the operator and the cluster
-""")
-    return 0 if check.returncode == 0 else 1
+    if result.returncode == 0:
+        return True
+    print(cluster.kubectl("describe", "whe", "-n", DEMO_NAMESPACE, name), file=sys.stderr)
+    print(
+        f"error: {condition} did not become True in {TIMEOUT}s; see .cluster/logs/operator.log",
+        file=sys.stderr,
+    )
+    return False
 
 
 def _kubectl(cluster: LocalCluster) -> list[str]:
@@ -160,28 +194,6 @@ def _api_client(cluster: LocalCluster) -> object:
     from kubernetes import config
 
     return config.new_client_from_config(config_file=str(cluster.kubeconfig))
-
-
-def _check(cluster: LocalCluster, host: str, webhook_cert: str) -> subprocess.CompletedProcess[str]:
-    """Traefik picks up a new TLS Secret within seconds; retry until it serves it."""
-    deadline = time.monotonic() + 60
-    while True:
-        result = subprocess.run(
-            [
-                webhook_cert,
-                "check",
-                f"https://{host}/",
-                "--trust-bundle",
-                str(cluster.pebble_roots),
-                "--nameserver",
-                cluster.nameserver,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode == 0 or time.monotonic() > deadline:
-            return result
-        time.sleep(2)
 
 
 if __name__ == "__main__":

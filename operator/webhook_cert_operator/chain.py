@@ -106,6 +106,9 @@ class ServedCertificate:
     issuer: str
     not_after: datetime
     sha256: str
+    # The subjectAltName DNS names: what names a leaf whose subject is empty, as ACME
+    # leaves from SAN-only CSRs are.
+    dns_names: tuple[str, ...] = ()
 
 
 def summarise(served: Iterable[x509.Certificate]) -> tuple[ServedCertificate, ...]:
@@ -116,6 +119,7 @@ def summarise(served: Iterable[x509.Certificate]) -> tuple[ServedCertificate, ..
             issuer=cert.issuer.rfc4514_string(),
             not_after=cert.not_valid_after_utc,
             sha256=fingerprint(cert),
+            dns_names=tuple(_san_dns_names(cert)),
         )
         for cert in served
     )
@@ -235,7 +239,18 @@ def describe_name(name: x509.Name) -> str:
 
 
 def _cert(cert: x509.Certificate) -> str:
+    """How messages name a certificate: its CN or DN, else (ACME leaves from SAN-only CSRs
+    have an empty subject) its first DNS name."""
+    if not cert.subject.rfc4514_string():
+        names = _san_dns_names(cert)
+        if names:
+            return f'"{names[0]}"'
     return describe_name(cert.subject)
+
+
+def _san_dns_names(cert: x509.Certificate) -> list[str]:
+    san = _subject_alt_names(cert)
+    return san.get_values_for_type(x509.DNSName) if san is not None else []
 
 
 def _ca_issuers_urls(cert: x509.Certificate) -> list[str]:

@@ -183,7 +183,8 @@ def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
     if report.served_chain:
         lines.append("Served chain, in the order served:")
         for index, cert in enumerate(report.served_chain):
-            lines.append(f"  {index}  {cert.subject}")
+            shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
+            lines.append(f"  {index}  {shown}")
             lines.append(f"     issuer   {cert.issuer}")
             lines.append(f"     expires  {chain.format_time(cert.not_after)}")
     if report.findings:

@@ -38,6 +38,8 @@ SECRET_CONFLICT_DELAY = 300
 DAEMON_POLL = 5.0
 # After a new certificate, how many growing re-checks while the old leaf is still served.
 STALE_RETRIES = 8
+# A failed check is repeated at least this often, even with a longer spec interval.
+RECHECK_FAILED = timedelta(minutes=5)
 
 
 @dataclass
@@ -214,6 +216,8 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
                 stale_attempts += 1
             else:
                 interval = _validation_interval(deps, body)
+                if not result.ok:  # someone is likely fixing it: show the fix soon
+                    interval = min(interval, RECHECK_FAILED)
                 next_check = now + validation.check_spacing(interval, uid)
                 checked, stale_attempts = (serial, generation), 0
         await asyncio.sleep(DAEMON_POLL)

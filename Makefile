@@ -4,7 +4,7 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo cluster-up cluster-down cluster-status image deploy clean
+.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ run: install
 ## Start the local cluster, run the operator in the background, issue the example's certificate.
 demo: install
 	$(PYTHON) -m localcluster.demo
+
+## Benchmarks on the local cluster: apply-to-Ready for 1 endpoint, then 20 at once.
+bench: install
+	$(PYTHON) -m benchmarks.apply_to_ready 1 20
 
 cluster-up: install
 	$(PYTHON) -m localcluster up

@@ -82,14 +82,9 @@ def _serve_secret_through_ingress(cluster: LocalCluster, host: str, secret: str)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
 
 
-def main() -> int:
-    cluster = LocalCluster()
-    try:
-        cluster.up()
-    except ClusterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print("installing the CRD, namespace and RBAC from manifests/")
+def start_operator(cluster: LocalCluster) -> str:
+    """Install the manifests and run the operator under its ServiceAccount, in the
+    background (stopped by `make cluster-down`); returns the webhook-cert path."""
     install_manifests(cluster.kubectl)
     kubeconfig = service_account_kubeconfig(
         _api_client(cluster), cluster.state_dir / "operator.kubeconfig"
@@ -104,7 +99,17 @@ def main() -> int:
     if cluster.processes.pid("operator") is None:
         print("starting the operator in the background (log: .cluster/logs/operator.log)")
     cluster.processes.start("operator", [webhook_cert, "run"], netns=network.NETNS, env=env)
+    return webhook_cert
 
+
+def main() -> int:
+    cluster = LocalCluster()
+    try:
+        cluster.up()
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    webhook_cert = start_operator(cluster)
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
     roots = {
         "apiVersion": "v1",

@@ -8,6 +8,7 @@ with any cluster given a kubectl and an API client.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,10 @@ def service_account_kubeconfig(
     configuration = api_client.configuration
     cluster: dict[str, Any] = {"server": configuration.host}
     if configuration.ssl_ca_cert:
-        cluster["certificate-authority"] = configuration.ssl_ca_cert
+        # Embedded: the client keeps a kubeconfig's CA data in a temporary file that is
+        # removed once that client is gone.
+        ca_pem = Path(configuration.ssl_ca_cert).read_bytes()
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",

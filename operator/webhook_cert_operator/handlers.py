@@ -24,7 +24,7 @@ from webhook_cert_operator import api, pki, renewal, tls_secret, validation
 from webhook_cert_operator.acme_client import AcmeError, AcmeUnavailable
 from webhook_cert_operator.config import Settings
 from webhook_cert_operator.issuance import AccountError, Issued, Issuer
-from webhook_cert_operator.kube import GROUP, PLURAL, VERSION, Kube
+from webhook_cert_operator.kube import GROUP, PLURAL, VERSION, Conflict, Kube
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.solver.http01 import Endpoint, SelfCheckFailed
 
@@ -316,7 +316,7 @@ def _ensure(
         )
     except tls_secret.SecretNotOwned as error:
         _refuse_secret(deps, writer, error)
-    except (SelfCheckFailed, AcmeError, AccountError) as error:
+    except (SelfCheckFailed, AcmeError, AccountError, Conflict) as error:
         _fail(deps, writer, error, failed_attempts)
     else:
         _succeed(deps, writer, spec, issued)
@@ -341,6 +341,8 @@ def _fail(deps: Dependencies, writer: StatusWriter, error: Exception, failed_att
         reason = "AcmeUnavailable"
     elif isinstance(error, AcmeError):
         reason = "AcmeError"
+    elif isinstance(error, Conflict):
+        reason = "SecretChanged"
     else:
         reason = "AccountError"
     message = str(error)

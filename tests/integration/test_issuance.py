@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -103,6 +104,16 @@ def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alo
     )
     assert status["observedGeneration"] == 1
     assert_solver_objects_removed(cluster, namespace)
+    metrics = operator.metrics()
+    assert 'webhook_cert_issuance_attempts_total{reason="Issued",result="success"}' in metrics
+    assert 'webhook_cert_acme_requests_total{kind="finalize",status="200"}' in metrics
+    assert (
+        f'webhook_cert_certificate_not_after_timestamp_seconds{{name="hooks",namespace="{namespace}"}}'
+        in metrics
+    )
+    log = operator.log.read_text()
+    assert "PRIVATE KEY" not in log
+    assert not re.search(r"acme-challenge/[A-Za-z0-9_-]{20,}", log), "a token reached the log"
     events = cluster.kubectl(
         "get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}"
     ).stdout.split()

@@ -13,11 +13,13 @@ import os
 import subprocess
 from pathlib import Path
 
-NETNS = "webhook-cert"
+# Another name (WEBHOOK_CERT_CLUSTER_NETNS) gives a second, fully separate cluster on the
+# same machine: the same addresses, in other namespaces.
+NETNS = os.environ.get("WEBHOOK_CERT_CLUSTER_NETNS") or "webhook-cert"
 BRIDGE = "wco0"
 NODE_IP = "10.244.0.1"
 PREFIX_LENGTH = 24
-POD_NETNS_PREFIX = "wco-pod-"
+POD_NETNS_PREFIX = f"{NETNS}-pod-"
 FIRST_POD_HOST = 10
 LAST_POD_HOST = 250
 _NETNS_DIR = Path("/run/netns")

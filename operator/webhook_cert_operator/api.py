@@ -1,4 +1,5 @@
-"""The WebhookEndpoint API as typed values: spec parsing with defaults, conditions, order status.
+"""The WebhookEndpoint API as typed values: spec parsing with defaults, conditions, status.order
+and status.renewal.
 
 `manifests/crd/webhookendpoints.yaml` is the schema users see (`kubectl explain whe.spec`);
 this module is the operator's reading of the same object. `parse_spec` fills in every
@@ -39,6 +40,14 @@ TLS_VERSIONS: Final = ("1.2", "1.3")
 TRUST_BUNDLE_KINDS: Final = ("ConfigMap", "Secret")
 TOLERATION_OPERATORS: Final = ("Exists", "Equal")
 TOLERATION_EFFECTS: Final = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+SECRET_DELETION_POLICIES: Final = ("Retain", "Delete")
+# Extra keys in the certificate Secret, for servers configured with file names rather than
+# tls.crt/tls.key (the certbot layout of the seed document's Apache, or one combined file).
+CERTBOT_FILES: Final = "CertbotFiles"
+COMBINED_PEM: Final = "CombinedPEM"
+OUTPUT_FORMATS: Final = (CERTBOT_FILES, COMBINED_PEM)
+RESTART_TARGET_KINDS: Final = ("Deployment", "StatefulSet")
+MAX_RESTART_TARGETS: Final = 10
 
 # Key types Let's Encrypt signs: ECDSA on P-256 / P-384 and RSA of 2048, 3072 or 4096 bits.
 KEY_SIZES: Final[Mapping[str, tuple[int, ...]]] = MappingProxyType(
@@ -47,6 +56,8 @@ KEY_SIZES: Final[Mapping[str, tuple[int, ...]]] = MappingProxyType(
 DEFAULT_KEY_SIZES: Final[Mapping[str, int]] = MappingProxyType({"ECDSA": 256, "RSA": 2048})
 DEFAULT_KEY_ALGORITHM: Final = "ECDSA"
 DEFAULT_ROTATION_POLICY: Final = "Always"
+# Retain: deleting a WebhookEndpoint must never take a serving certificate away with it.
+DEFAULT_SECRET_DELETION_POLICY: Final = "Retain"
 DEFAULT_SERVICE_TYPE: Final = "ClusterIP"
 DEFAULT_VALIDATION_INTERVAL: Final = timedelta(hours=1)
 MIN_VALIDATION_INTERVAL: Final = timedelta(minutes=1)
@@ -312,6 +323,90 @@ class OrderRef:
         return cls(url=url, state=state, attempts=attempts, dns_names=tuple(names))
 
 
+# --- status.renewal ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenewalStatus:
+    """status.renewal: what the CA's renewal information said about the current certificate.
+
+    ACME Renewal Information (RFC 9773) is per certificate, so everything about it is tied
+    to `cert_id` (the certificate's ARI identifier) and ignored once another certificate is
+    in the Secret. `ari_window` is the CA's suggested window, `ari_selected_time` the random
+    point in it the operator picked (kept while the window does not change, so restarts do
+    not re-roll it), `ari_next_fetch` when to ask again (the CA's Retry-After, clamped).
+    `ari_error` is a stable sentence when the last fetch failed. `last_renew_request` is the
+    value of the `webhookcert.dev/renew` annotation that the last issuance honoured.
+    """
+
+    cert_id: str | None = None
+    ari_window: tuple[datetime, datetime] | None = None
+    ari_selected_time: datetime | None = None
+    ari_fetched: datetime | None = None
+    ari_next_fetch: datetime | None = None
+    ari_explanation_url: str | None = None
+    ari_error: str | None = None
+    last_renew_request: str | None = None
+
+    def to_status(self) -> dict[str, Any]:
+        """Every key, None where unknown: as a merge patch, None removes a stale value."""
+        start, end = self.ari_window if self.ari_window is not None else (None, None)
+        return {
+            "certID": self.cert_id,
+            "ariWindowStart": _optional_time(start),
+            "ariWindowEnd": _optional_time(end),
+            "ariSelectedTime": _optional_time(self.ari_selected_time),
+            "ariFetched": _optional_time(self.ari_fetched),
+            "ariNextFetch": _optional_time(self.ari_next_fetch),
+            "ariExplanationURL": self.ari_explanation_url,
+            "ariError": self.ari_error,
+            "lastRenewRequest": self.last_renew_request,
+        }
+
+    @classmethod
+    def from_status(cls, renewal: Mapping[str, Any] | None) -> RenewalStatus:
+        """Read status.renewal leniently: a field that does not parse reads as unknown.
+
+        The window is kept only when both ends parse and the end is after the start (RFC
+        9773 section 4.2 calls any other window invalid), the selected time only with a
+        window.
+        """
+        if not isinstance(renewal, Mapping):
+            return cls()
+        start = _status_time(renewal.get("ariWindowStart"))
+        end = _status_time(renewal.get("ariWindowEnd"))
+        window = (start, end) if start is not None and end is not None and end > start else None
+        return cls(
+            cert_id=_status_string(renewal.get("certID")),
+            ari_window=window,
+            ari_selected_time=(
+                _status_time(renewal.get("ariSelectedTime")) if window is not None else None
+            ),
+            ari_fetched=_status_time(renewal.get("ariFetched")),
+            ari_next_fetch=_status_time(renewal.get("ariNextFetch")),
+            ari_explanation_url=_status_string(renewal.get("ariExplanationURL")),
+            ari_error=_status_string(renewal.get("ariError")),
+            last_renew_request=_status_string(renewal.get("lastRenewRequest")),
+        )
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
+def _status_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _status_string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 # --- the spec ----------------------------------------------------------------------------
 
 
@@ -403,8 +498,20 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
+class RestartTarget:
+    """A workload in the endpoint's namespace rolled when the certificate changes."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
-    """A WebhookEndpoint's spec with every default applied. dns_names[0] is the primary name."""
+    """A WebhookEndpoint's spec with every default applied. dns_names[0] is the primary name.
+
+    `additional_output_formats` holds OUTPUT_FORMATS names in the order written, without
+    duplicates; `restart_targets` likewise.
+    """
 
     dns_names: tuple[str, ...]
     secret_name: str
@@ -413,6 +520,9 @@ class EndpointSpec:
     private_key: PrivateKeySpec
     renew_before: timedelta | None
     validation: ValidationSpec
+    secret_deletion_policy: str = DEFAULT_SECRET_DELETION_POLICY
+    additional_output_formats: tuple[str, ...] = ()
+    restart_targets: tuple[RestartTarget, ...] = ()
 
 
 def to_plain(value: Any) -> Any:
@@ -442,6 +552,15 @@ def parse_spec(spec: Mapping[str, Any], *, name: str, settings: Settings) -> End
         private_key=_parse_private_key(_object(spec, "privateKey", "spec")),
         renew_before=_parse_renew_before(spec.get("renewBefore")),
         validation=_parse_validation(_object(spec, "validation", "spec"), dns_names[0]),
+        secret_deletion_policy=_enum(
+            spec,
+            "secretDeletionPolicy",
+            "spec",
+            SECRET_DELETION_POLICIES,
+            DEFAULT_SECRET_DELETION_POLICY,
+        ),
+        additional_output_formats=_parse_output_formats(spec.get("additionalOutputFormats")),
+        restart_targets=_parse_restart_targets(spec.get("restartTargets")),
     )
 
 
@@ -833,3 +952,52 @@ def _parse_validation(validation: Mapping[str, Any], primary_name: str) -> Valid
             validation, "minTLSVersion", path, TLS_VERSIONS, DEFAULT_MIN_TLS_VERSION
         ),
     )
+
+
+def _list(value: Any, where: str) -> Sequence[Any]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"{where}: must be a list")
+    return value
+
+
+def _parse_output_formats(value: Any) -> tuple[str, ...]:
+    where = "spec.additionalOutputFormats"
+    result: list[str] = []
+    for index, item in enumerate(_list(value, where)):
+        item_where = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{item_where}: must be an object such as {{type: CertbotFiles}}")
+        if item.get("type") is None:
+            raise SpecError(f"{item_where}.type: is required (CertbotFiles or CombinedPEM)")
+        kind = _enum(item, "type", item_where, OUTPUT_FORMATS, "")
+        if kind in result:
+            raise SpecError(f"{item_where}: {kind} is listed twice")
+        result.append(kind)
+    return tuple(result)
+
+
+def _parse_restart_targets(value: Any) -> tuple[RestartTarget, ...]:
+    where = "spec.restartTargets"
+    items = _list(value, where)
+    if len(items) > MAX_RESTART_TARGETS:
+        raise SpecError(
+            f"{where}: {len(items)} targets is more than the {MAX_RESTART_TARGETS} allowed"
+        )
+    result: list[RestartTarget] = []
+    for index, item in enumerate(items):
+        item_where = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{item_where}: must be an object with kind and name")
+        if item.get("kind") is None:
+            raise SpecError(f"{item_where}.kind: is required (Deployment or StatefulSet)")
+        kind = _enum(item, "kind", item_where, RESTART_TARGET_KINDS, "")
+        name = _subdomain(
+            _required_string(item, "name", item_where), f"{item_where}.name", f"{kind} name"
+        )
+        target = RestartTarget(kind=kind, name=name)
+        if target in result:
+            raise SpecError(f"{item_where}: {kind} {name!r} is listed twice")
+        result.append(target)
+    return tuple(result)

@@ -1,7 +1,9 @@
-"""Unit tests for api.py: spec defaults and refusals, durations, conditions, status.order."""
+"""Unit tests for api.py: spec defaults and refusals, durations, conditions, status.order and
+status.renewal."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +18,8 @@ from webhook_cert_operator.api import (
     ExternalAccountBinding,
     OrderRef,
     PrivateKeySpec,
+    RenewalStatus,
+    RestartTarget,
     SecretKeyRef,
     SpecError,
     TrustBundleRef,
@@ -66,6 +70,9 @@ def test_a_minimal_spec_gets_every_default() -> None:
     assert spec.validation.connect_to is None
     assert spec.validation.trust_bundle is None
     assert spec.validation.min_tls_version == "1.2"
+    assert spec.secret_deletion_policy == "Retain"
+    assert spec.additional_output_formats == ()
+    assert spec.restart_targets == ()
 
 
 def test_the_default_validation_url_uses_the_first_name() -> None:
@@ -140,6 +147,12 @@ def test_a_full_spec_is_read_field_by_field() -> None:
             "trustBundle": {"kind": "ConfigMap", "name": "roots"},
             "minTLSVersion": "1.3",
         },
+        secretDeletionPolicy="Delete",
+        additionalOutputFormats=[{"type": "CombinedPEM"}, {"type": "CertbotFiles"}],
+        restartTargets=[
+            {"kind": "Deployment", "name": "apache"},
+            {"kind": "StatefulSet", "name": "apache"},
+        ],
     )
 
     assert spec.secret_name == "hooks-tls"
@@ -167,6 +180,12 @@ def test_a_full_spec_is_read_field_by_field() -> None:
         kind="ConfigMap", name="roots", key="ca.crt"
     )
     assert spec.validation.min_tls_version == "1.3"
+    assert spec.secret_deletion_policy == "Delete"
+    assert spec.additional_output_formats == ("CombinedPEM", "CertbotFiles")
+    assert spec.restart_targets == (
+        RestartTarget(kind="Deployment", name="apache"),
+        RestartTarget(kind="StatefulSet", name="apache"),
+    )
 
 
 def test_the_parsed_spec_does_not_share_mutable_state_with_the_input() -> None:
@@ -189,9 +208,26 @@ def test_equal_specs_compare_equal() -> None:
 
 
 def test_null_fields_are_treated_as_absent() -> None:
-    spec = parse(secretName=None, acme=None, http01=None, renewBefore=None, validation=None)
+    spec = parse(
+        secretName=None,
+        acme=None,
+        http01=None,
+        renewBefore=None,
+        validation=None,
+        secretDeletionPolicy=None,
+        additionalOutputFormats=None,
+        restartTargets=None,
+    )
     assert spec.secret_name == "ringcentral-tls"
     assert spec.renew_before is None
+    assert spec.secret_deletion_policy == "Retain"
+    assert spec.additional_output_formats == ()
+    assert spec.restart_targets == ()
+
+
+def test_ten_restart_targets_are_accepted() -> None:
+    targets = [{"kind": "Deployment", "name": f"web-{i}"} for i in range(10)]
+    assert len(parse(restartTargets=targets).restart_targets) == 10
 
 
 # --- refusals ----------------------------------------------------------------------------
@@ -493,6 +529,86 @@ def test_a_wildcard_is_refused_because_http01_cannot_validate_it() -> None:
             {"validation": {"minTLSVersion": 1.2}},
             'spec.validation.minTLSVersion: must be the string "1.2" or "1.3" (quote it)',
             id="tls-unquoted",
+        ),
+        # secretDeletionPolicy
+        pytest.param(
+            {"secretDeletionPolicy": "Orphan"},
+            "spec.secretDeletionPolicy: 'Orphan' is not one of 'Retain' or 'Delete'",
+            id="deletion-policy",
+        ),
+        # additionalOutputFormats
+        pytest.param(
+            {"additionalOutputFormats": "CertbotFiles"},
+            "spec.additionalOutputFormats: must be a list",
+            id="formats-a-string",
+        ),
+        pytest.param(
+            {"additionalOutputFormats": ["CertbotFiles"]},
+            "spec.additionalOutputFormats[0]: must be an object such as {type: CertbotFiles}",
+            id="format-a-string",
+        ),
+        pytest.param(
+            {"additionalOutputFormats": [{}]},
+            "spec.additionalOutputFormats[0].type: is required",
+            id="format-without-type",
+        ),
+        pytest.param(
+            {"additionalOutputFormats": [{"type": "DER"}]},
+            "spec.additionalOutputFormats[0].type: 'DER' is not one of 'CertbotFiles' or "
+            "'CombinedPEM'",
+            id="format-der",
+        ),
+        pytest.param(
+            {"additionalOutputFormats": [{"type": "CombinedPEM"}, {"type": "CombinedPEM"}]},
+            "spec.additionalOutputFormats[1]: CombinedPEM is listed twice",
+            id="format-twice",
+        ),
+        # restartTargets
+        pytest.param(
+            {"restartTargets": {"kind": "Deployment", "name": "web"}},
+            "spec.restartTargets: must be a list",
+            id="targets-an-object",
+        ),
+        pytest.param(
+            {"restartTargets": [{"kind": "Deployment", "name": f"w{i}"} for i in range(11)]},
+            "spec.restartTargets: 11 targets is more than the 10 allowed",
+            id="targets-11",
+        ),
+        pytest.param(
+            {"restartTargets": ["web"]},
+            "spec.restartTargets[0]: must be an object with kind and name",
+            id="target-a-string",
+        ),
+        pytest.param(
+            {"restartTargets": [{"name": "web"}]},
+            "spec.restartTargets[0].kind: is required (Deployment or StatefulSet)",
+            id="target-without-kind",
+        ),
+        pytest.param(
+            {"restartTargets": [{"kind": "DaemonSet", "name": "web"}]},
+            "spec.restartTargets[0].kind: 'DaemonSet' is not one of 'Deployment' or 'StatefulSet'",
+            id="target-daemonset",
+        ),
+        pytest.param(
+            {"restartTargets": [{"kind": "Deployment"}]},
+            "spec.restartTargets[0].name: is required",
+            id="target-without-name",
+        ),
+        pytest.param(
+            {"restartTargets": [{"kind": "StatefulSet", "name": "Web_1"}]},
+            "spec.restartTargets[0].name: 'Web_1' is not a valid StatefulSet name",
+            id="target-bad-name",
+        ),
+        pytest.param(
+            {
+                "restartTargets": [
+                    {"kind": "Deployment", "name": "web"},
+                    {"kind": "StatefulSet", "name": "web"},
+                    {"kind": "Deployment", "name": "web"},
+                ]
+            },
+            "spec.restartTargets[2]: Deployment 'web' is listed twice",
+            id="target-twice",
         ),
     ],
 )
@@ -797,3 +913,73 @@ def test_to_plain_turns_read_only_views_into_json_types() -> None:
     assert plain == [{"key": "k", "operator": "Exists"}]
     assert type(plain) is list
     assert type(plain[0]) is dict
+
+
+# --- status.renewal ----------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+FULL_RENEWAL = RenewalStatus(
+    cert_id="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+    ari_window=(T0 + 50 * 24 * HOUR, T0 + 52 * 24 * HOUR),
+    ari_selected_time=T0 + 51 * 24 * HOUR,
+    ari_fetched=T0,
+    ari_next_fetch=T0 + 6 * HOUR,
+    ari_explanation_url="https://ca.test/docs/ari",
+    ari_error=None,
+    last_renew_request="2026-03-01",
+)
+
+
+def test_the_renewal_status_round_trips_through_status() -> None:
+    written = FULL_RENEWAL.to_status()
+    assert written == {
+        "certID": "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+        "ariWindowStart": "2026-04-20T12:00:00Z",
+        "ariWindowEnd": "2026-04-22T12:00:00Z",
+        "ariSelectedTime": "2026-04-21T12:00:00Z",
+        "ariFetched": "2026-03-01T12:00:00Z",
+        "ariNextFetch": "2026-03-01T18:00:00Z",
+        "ariExplanationURL": "https://ca.test/docs/ari",
+        "ariError": None,
+        "lastRenewRequest": "2026-03-01",
+    }
+    assert RenewalStatus.from_status(written) == FULL_RENEWAL
+
+
+def test_an_empty_renewal_status_writes_every_key_as_null_so_a_patch_clears_them() -> None:
+    written = RenewalStatus().to_status()
+    assert set(written) == set(FULL_RENEWAL.to_status())
+    assert set(written.values()) == {None}
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        pytest.param(None, RenewalStatus(), id="absent"),
+        pytest.param("x", RenewalStatus(), id="not-an-object"),
+        pytest.param(
+            {**FULL_RENEWAL.to_status(), "ariWindowEnd": "2026-04-20T12:00:00Z"},
+            replace(FULL_RENEWAL, ari_window=None, ari_selected_time=None),
+            id="window-ends-at-its-start",
+        ),
+        pytest.param(
+            {**FULL_RENEWAL.to_status(), "ariWindowStart": "soon"},
+            replace(FULL_RENEWAL, ari_window=None, ari_selected_time=None),
+            id="window-start-unparsable",
+        ),
+        pytest.param(
+            {**FULL_RENEWAL.to_status(), "ariNextFetch": "2026-03-01T18:00:00"},
+            replace(FULL_RENEWAL, ari_next_fetch=None),
+            id="time-without-zone",
+        ),
+        pytest.param(
+            {**FULL_RENEWAL.to_status(), "certID": 7, "lastRenewRequest": ""},
+            replace(FULL_RENEWAL, cert_id=None, last_renew_request=None),
+            id="wrong-types",
+        ),
+    ],
+)
+def test_a_damaged_renewal_status_reads_leniently(stored: Any, expected: RenewalStatus) -> None:
+    # Hand-edited status must not stop the operator: what does not parse is unknown, and
+    # the operator asks the CA again.
+    assert RenewalStatus.from_status(stored) == expected

@@ -4,21 +4,49 @@
 whole point of this project is that servers mounting it present a complete chain.
 The Secret carries `webhookcert.dev/endpoint` = "namespace/name" of the endpoint that
 created it; the operator never writes to a Secret without that mark.
+
+Optional extra keys (`spec.additionalOutputFormats`) serve servers configured with file
+names instead: certbot's layout (`cert.pem`, `chain.pem`, `fullchain.pem`,
+`privkey.pem`, what the seed document's Apache points at) and one combined PEM. `ca.crt`
+holds the issuing root when the operator knows it. Workloads that read their
+certificate only at start are rolled through a pod-template annotation
+(`restart_annotation_patch`).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
-from webhook_cert_operator import naming, pki
+from webhook_cert_operator import api, naming, pki
 
-TLS_CERT = "tls.crt"
-TLS_KEY = "tls.key"
+TLS_CERT: Final = "tls.crt"
+TLS_KEY: Final = "tls.key"
+CA_CERT: Final = "ca.crt"
+"""The issuing root, when known (the key cert-manager and Kubernetes tooling read)."""
+# certbot's file names, as in /etc/letsencrypt/live/<name>/.
+CERTBOT_CERT: Final = "cert.pem"
+"""The leaf alone."""
+CERTBOT_CHAIN: Final = "chain.pem"
+"""The intermediates alone, in issuing order."""
+CERTBOT_FULLCHAIN: Final = "fullchain.pem"
+"""The leaf and the intermediates: the same bytes as tls.crt."""
+CERTBOT_PRIVKEY: Final = "privkey.pem"
+"""The private key: the same bytes as tls.key."""
+COMBINED_PEM: Final = "tls-combined.pem"
+"""The private key followed by the full chain, for servers that take one file (HAProxy)."""
+
+RESTART_ANNOTATION: Final = "webhookcert.dev/certificate-serial"
+"""Pod-template annotation on restart targets: the serial of the certificate they run with.
+
+Changing a Deployment's or StatefulSet's pod template starts a rollout; setting it to the
+same value again changes nothing, so each new certificate rolls a workload exactly once.
+"""
 
 
 class SecretNotOwned(Exception):
@@ -70,6 +98,70 @@ def parse_stored(data: Mapping[str, bytes]) -> StoredCertificate | str:
     return StoredCertificate(chain=tuple(chain), key=key)
 
 
+def secret_owner(
+    deletion_policy: str, owner_reference: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The ownerReference for the Secret under `spec.secretDeletionPolicy`.
+
+    Only Delete makes the endpoint the Secret's owner, so that Kubernetes' garbage
+    collector removes the Secret with it; Retain leaves the Secret, and whatever mounts
+    it, working after the endpoint is gone.
+    """
+    if deletion_policy not in api.SECRET_DELETION_POLICIES:
+        raise ValueError(f"unknown secretDeletionPolicy {deletion_policy!r}")
+    return owner_reference if deletion_policy == "Delete" else None
+
+
+def output_data(
+    key_pem: bytes,
+    chain: Sequence[x509.Certificate],
+    output_formats: Iterable[str] = (),
+    ca_pem: bytes | None = None,
+) -> dict[str, bytes]:
+    """The Secret's data, unencoded: tls.crt and tls.key always, the extra keys on request.
+
+    Every certificate key is written from the parsed chain, so all of them hold the same
+    certificates in the same PEM form; `ca_pem` is checked to hold a certificate.
+    """
+    if not chain:
+        raise pki.PemError("the chain holds no certificate")
+    fullchain = pki.chain_to_pem(chain)
+    data = {TLS_CERT: fullchain, TLS_KEY: key_pem}
+    for output_format in output_formats:
+        if output_format == api.CERTBOT_FILES:
+            data[CERTBOT_CERT] = pki.chain_to_pem(chain[:1])
+            # Empty when the CA sent no intermediate (a private CA signing leaves directly).
+            data[CERTBOT_CHAIN] = pki.chain_to_pem(chain[1:]) if len(chain) > 1 else b""
+            data[CERTBOT_FULLCHAIN] = fullchain
+            data[CERTBOT_PRIVKEY] = key_pem
+        elif output_format == api.COMBINED_PEM:
+            data[COMBINED_PEM] = key_pem.rstrip(b"\n") + b"\n" + fullchain
+        else:
+            raise ValueError(f"unknown output format {output_format!r}")
+    if ca_pem is not None:
+        data[CA_CERT] = pki.chain_to_pem(pki.split_pem_chain(ca_pem))
+    return data
+
+
+def issuing_root(chain: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The root at the top of a chain, when the CA sent one; None otherwise.
+
+    CAs normally stop at the last intermediate (the root is in the client's trust store),
+    so this is None for Let's Encrypt's default chain: a self-signed certificate is
+    recognised by its own signature, not by its name alone.
+    """
+    if not chain:
+        return None
+    top = chain[-1]
+    if top.subject != top.issuer:
+        return None
+    try:
+        top.verify_directly_issued_by(top)
+    except (ValueError, TypeError, InvalidSignature):
+        return None
+    return top
+
+
 def build_tls_secret(
     *,
     namespace: str,
@@ -78,10 +170,17 @@ def build_tls_secret(
     key_pem: bytes,
     chain_pem: bytes,
     owner: Mapping[str, Any] | None,
+    output_formats: Iterable[str] = (),
+    ca_pem: bytes | None = None,
 ) -> dict[str, Any]:
-    """The Secret body; `owner` is an ownerReference (garbage-collected with the endpoint)."""
-    leaf = pki.split_pem_chain(chain_pem)[0]
-    info = pki.describe_certificate(leaf)
+    """The Secret body.
+
+    `owner` is an ownerReference (garbage-collected with the endpoint): pass
+    `secret_owner(spec.secret_deletion_policy, ...)`. `output_formats` are
+    `spec.additional_output_formats`; `ca_pem` the issuing root, when known.
+    """
+    chain = pki.split_pem_chain(chain_pem)
+    info = pki.describe_certificate(chain[0])
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
@@ -104,7 +203,26 @@ def build_tls_secret(
         "type": "kubernetes.io/tls",
         "metadata": metadata,
         "data": {
-            TLS_CERT: base64.b64encode(chain_pem).decode(),
-            TLS_KEY: base64.b64encode(key_pem).decode(),
+            key: base64.b64encode(value).decode()
+            for key, value in output_data(key_pem, chain, output_formats, ca_pem).items()
         },
+    }
+
+
+def restart_needed(template_annotations: Mapping[str, str] | None, serial_number: str) -> bool:
+    """Whether a restart target still runs with another certificate than `serial_number`.
+
+    `template_annotations` is the workload's spec.template.metadata.annotations.
+    """
+    return (template_annotations or {}).get(RESTART_ANNOTATION) != serial_number
+
+
+def restart_annotation_patch(serial_number: str) -> dict[str, Any]:
+    """A merge patch for a Deployment or StatefulSet that rolls its pods onto a new certificate.
+
+    Patch only when `restart_needed`: the annotation is the record of which certificate the
+    pods were started with, so a restarted operator does not roll them again.
+    """
+    return {
+        "spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: serial_number}}}}
     }

@@ -1,5 +1,6 @@
-"""Unit tests for webhook_cert_operator.tls_secret: the Secret body, the ownership mark,
-and reading back what a Secret holds."""
+"""Unit tests for webhook_cert_operator.tls_secret: the Secret body, its extra output
+formats, the ownership mark and deletion policy, reading back what a Secret holds, and the
+annotation that rolls restart targets."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests import pki_factory
 from webhook_cert_operator import naming, pki
 from webhook_cert_operator.tls_secret import (
+    RESTART_ANNOTATION,
     SecretNotOwned,
     StoredCertificate,
     build_tls_secret,
     check_owned,
+    issuing_root,
     parse_stored,
+    restart_annotation_patch,
+    restart_needed,
+    secret_owner,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -38,15 +45,27 @@ CHAIN_PEM = pki.chain_to_pem(CHAIN.served())
 KEY_PEM = pki.private_key_to_pem(CHAIN.leaf.key)
 
 
-def body(owner: Mapping[str, Any] | None = OWNER) -> dict[str, Any]:
+def body(
+    owner: Mapping[str, Any] | None = OWNER,
+    *,
+    output_formats: tuple[str, ...] = (),
+    ca_pem: bytes | None = None,
+    chain_pem: bytes = CHAIN_PEM,
+) -> dict[str, Any]:
     return build_tls_secret(
         namespace=NAMESPACE,
         name=SECRET,
         endpoint_name=ENDPOINT,
         key_pem=KEY_PEM,
-        chain_pem=CHAIN_PEM,
+        chain_pem=chain_pem,
         owner=owner,
+        output_formats=output_formats,
+        ca_pem=ca_pem,
     )
+
+
+def decoded(secret: Mapping[str, Any]) -> dict[str, bytes]:
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
 
 
 # ---- the Secret body ----------------------------------------------------------------
@@ -120,6 +139,142 @@ def test_the_body_does_not_share_the_owner_mapping() -> None:
     secret = body(owner=owner)
     owner["name"] = "changed-later"
     assert secret["metadata"]["ownerReferences"][0]["name"] == ENDPOINT
+
+
+# ---- extra output formats -----------------------------------------------------------
+
+LEAF, INTERMEDIATE_2, INTERMEDIATE_1 = CHAIN.served()
+
+
+def test_certbot_files_split_the_chain_as_certbot_does() -> None:
+    data = decoded(body(output_formats=("CertbotFiles",)))
+    assert set(data) == {
+        "tls.crt",
+        "tls.key",
+        "cert.pem",
+        "chain.pem",
+        "fullchain.pem",
+        "privkey.pem",
+    }
+    assert pki.split_pem_chain(data["cert.pem"]) == [LEAF]
+    # Intermediates only, nearest the leaf first: Apache's SSLCertificateChainFile.
+    assert pki.split_pem_chain(data["chain.pem"]) == [INTERMEDIATE_2, INTERMEDIATE_1]
+    assert data["fullchain.pem"] == data["tls.crt"]
+    assert data["privkey.pem"] == data["tls.key"] == KEY_PEM
+
+
+def test_the_combined_pem_is_the_key_then_the_full_chain() -> None:
+    data = decoded(body(output_formats=("CombinedPEM",)))
+    assert set(data) == {"tls.crt", "tls.key", "tls-combined.pem"}
+    combined = data["tls-combined.pem"]
+    assert combined.startswith(KEY_PEM)
+    assert combined[len(KEY_PEM) :] == data["tls.crt"]
+    assert pki.split_pem_chain(combined) == list(CHAIN.served())
+
+
+def test_both_formats_can_be_asked_for_together() -> None:
+    data = decoded(body(output_formats=("CombinedPEM", "CertbotFiles")))
+    assert {"tls-combined.pem", "cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"} < set(data)
+
+
+def test_a_chain_without_intermediates_gives_an_empty_chain_pem_not_a_crash() -> None:
+    leaf_only = pki.chain_to_pem([LEAF])
+    data = decoded(body(output_formats=("CertbotFiles",), chain_pem=leaf_only))
+    assert data["chain.pem"] == b""
+    assert data["fullchain.pem"] == data["cert.pem"] == leaf_only
+
+
+def test_an_unknown_output_format_is_a_programming_error() -> None:
+    # api.parse_spec refuses it first; reaching here means a caller bypassed the spec.
+    with pytest.raises(ValueError, match="unknown output format 'DER'"):
+        body(output_formats=("DER",))
+
+
+def test_the_issuing_root_goes_to_ca_crt_when_given() -> None:
+    data = decoded(body(ca_pem=CHAIN.root.cert_pem()))
+    assert set(data) == {"tls.crt", "tls.key", "ca.crt"}
+    assert pki.split_pem_chain(data["ca.crt"]) == [CHAIN.root.cert]
+    # tls.crt is unchanged: the root is never served.
+    assert pki.split_pem_chain(data["tls.crt"]) == list(CHAIN.served())
+
+
+def test_a_ca_crt_that_holds_no_certificate_is_refused() -> None:
+    with pytest.raises(pki.PemError):
+        body(ca_pem=b"not a certificate")
+
+
+@pytest.mark.parametrize(
+    ("chain", "root"),
+    [
+        pytest.param(CHAIN.served(), None, id="served-chain-stops-at-the-intermediate"),
+        pytest.param(CHAIN.full(), CHAIN.root.cert, id="full-chain-ends-in-the-root"),
+        pytest.param((CHAIN.root.cert,), CHAIN.root.cert, id="the-root-alone"),
+        pytest.param((), None, id="empty"),
+    ],
+)
+def test_the_issuing_root_is_the_self_signed_top_of_the_chain(
+    chain: tuple[x509.Certificate, ...], root: x509.Certificate | None
+) -> None:
+    assert issuing_root(chain) == root
+
+
+def test_a_certificate_named_like_its_issuer_but_signed_by_another_key_is_no_root() -> None:
+    # Same subject and issuer name, another key's signature: a cross-sign by a namesake.
+    namesake = pki_factory.make_root("Test Root CA", now=T0)
+    impostor = pki_factory.cross_sign(CHAIN.root, namesake, now=T0).cert
+    assert impostor.subject == impostor.issuer
+    assert issuing_root((*CHAIN.served(), impostor)) is None
+
+
+# ---- deletion policy ----------------------------------------------------------------
+
+
+def test_retain_leaves_the_secret_without_an_owner() -> None:
+    assert secret_owner("Retain", OWNER) is None
+    assert "ownerReferences" not in body(owner=secret_owner("Retain", OWNER))["metadata"]
+
+
+def test_delete_makes_the_endpoint_the_secrets_owner() -> None:
+    secret = body(owner=secret_owner("Delete", OWNER))
+    assert secret["metadata"]["ownerReferences"] == [OWNER]
+
+
+def test_an_unknown_deletion_policy_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="secretDeletionPolicy 'Orphan'"):
+        secret_owner("Orphan", OWNER)
+
+
+# ---- restart targets ----------------------------------------------------------------
+
+SERIAL = "03A1B2C3D4E5F60718293A4B5C6D7E8F9A0B"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "needed"),
+    [
+        pytest.param(None, True, id="no-annotations"),
+        pytest.param({"kubectl.kubernetes.io/restartedAt": "x"}, True, id="never-rolled"),
+        pytest.param({RESTART_ANNOTATION: "0102"}, True, id="rolled-for-an-older-certificate"),
+        pytest.param({RESTART_ANNOTATION: SERIAL}, False, id="already-on-this-certificate"),
+    ],
+)
+def test_a_target_is_rolled_only_when_it_runs_with_another_certificate(
+    annotations: Mapping[str, str] | None, needed: bool
+) -> None:
+    assert restart_needed(annotations, SERIAL) is needed
+
+
+def test_the_restart_patch_sets_the_serial_on_the_pod_template() -> None:
+    assert restart_annotation_patch(SERIAL) == {
+        "spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: SERIAL}}}}
+    }
+    assert RESTART_ANNOTATION == "webhookcert.dev/certificate-serial"
+
+
+def test_after_the_patch_the_same_certificate_needs_no_second_roll() -> None:
+    patch = restart_annotation_patch(SERIAL)
+    template_annotations = patch["spec"]["template"]["metadata"]["annotations"]
+    assert not restart_needed(template_annotations, SERIAL)
 
 
 # ---- ownership ----------------------------------------------------------------------

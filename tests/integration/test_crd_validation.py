@@ -180,6 +180,63 @@ REFUSALS = [
         ['spec.validation.minTLSVersion: Unsupported value: "1.1"'],
         id="tls-1.1",
     ),
+    pytest.param(
+        {"dnsNames": [HOST], "secretDeletionPolicy": "Orphan"},
+        ['spec.secretDeletionPolicy: Unsupported value: "Orphan"'],
+        id="deletion-policy-orphan",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "additionalOutputFormats": [{"type": "DER"}]},
+        ['spec.additionalOutputFormats[0].type: Unsupported value: "DER"'],
+        id="output-format-der",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "additionalOutputFormats": [{}]},
+        ["spec.additionalOutputFormats[0].type: Required value"],
+        id="output-format-without-type",
+    ),
+    pytest.param(
+        {
+            "dnsNames": [HOST],
+            "additionalOutputFormats": [{"type": "CombinedPEM"}, {"type": "CombinedPEM"}],
+        },
+        ["spec.additionalOutputFormats[1]: Duplicate value"],
+        id="output-format-twice",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "restartTargets": [{"kind": "DaemonSet", "name": "apache"}]},
+        ['spec.restartTargets[0].kind: Unsupported value: "DaemonSet"'],
+        id="restart-a-daemonset",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "restartTargets": [{"kind": "Deployment"}]},
+        ["spec.restartTargets[0].name: Required value"],
+        id="restart-target-without-name",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "restartTargets": [{"kind": "Deployment", "name": "Apache_2"}]},
+        ["spec.restartTargets[0].name", "is not a valid Deployment or StatefulSet name"],
+        id="restart-target-bad-name",
+    ),
+    pytest.param(
+        {
+            "dnsNames": [HOST],
+            "restartTargets": [
+                {"kind": "Deployment", "name": "apache"},
+                {"kind": "Deployment", "name": "apache"},
+            ],
+        },
+        ["spec.restartTargets[1]: Duplicate value"],
+        id="restart-target-twice",
+    ),
+    pytest.param(
+        {
+            "dnsNames": [HOST],
+            "restartTargets": [{"kind": "Deployment", "name": f"w{i}"} for i in range(11)],
+        },
+        ["spec.restartTargets: Too many: 11: must have at most 10 items"],
+        id="restart-11-targets",
+    ),
 ]
 
 
@@ -223,12 +280,14 @@ def test_a_minimal_spec_is_accepted_and_gets_the_schema_defaults(
         "http01": {"serviceType": "ClusterIP"},
         "privateKey": {"algorithm": "ECDSA", "rotationPolicy": "Always"},
         "validation": {"interval": "1h", "minTLSVersion": "1.2"},
+        "secretDeletionPolicy": "Retain",
     }
     # What the API server stores, the operator reads, filling in the rest.
     spec = api.parse_spec(stored["spec"], name="hooks", settings=Settings())
     assert spec.secret_name == "hooks-tls"
     assert spec.private_key.size == 256
     assert spec.validation.url == f"https://{HOST}/"
+    assert spec.secret_deletion_policy == "Retain"
 
 
 def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: None) -> None:
@@ -263,6 +322,12 @@ def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: N
             "trustBundle": {"kind": "ConfigMap", "name": "roots"},
             "minTLSVersion": "1.3",
         },
+        "secretDeletionPolicy": "Delete",
+        "additionalOutputFormats": [{"type": "CertbotFiles"}, {"type": "CombinedPEM"}],
+        "restartTargets": [
+            {"kind": "Deployment", "name": "apache"},
+            {"kind": "StatefulSet", "name": "apache"},
+        ],
     }
 
     stored = accepted(cluster, namespace, spec)
@@ -272,6 +337,61 @@ def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: N
     assert stored["spec"] == expected
     parsed = api.parse_spec(stored["spec"], name="hooks", settings=Settings())
     assert parsed.private_key == api.PrivateKeySpec("RSA", 3072, "Never")
+    assert parsed.secret_deletion_policy == "Delete"
+    assert parsed.additional_output_formats == ("CertbotFiles", "CombinedPEM")
+    assert parsed.restart_targets == (
+        api.RestartTarget("Deployment", "apache"),
+        api.RestartTarget("StatefulSet", "apache"),
+    )
+
+
+def test_ten_restart_targets_are_accepted(cluster: Any, namespace: str, crd: None) -> None:
+    targets = [{"kind": "Deployment", "name": f"web-{i}"} for i in range(10)]
+    stored = accepted(cluster, namespace, {"dnsNames": [HOST], "restartTargets": targets})
+    assert stored["spec"]["restartTargets"] == targets
+
+
+def test_the_status_subresource_keeps_the_renewal_fields(
+    cluster: Any, namespace: str, crd: None
+) -> None:
+    # Structural pruning drops status fields the schema does not know: what the operator
+    # writes for renewal and back-off must survive a status patch. The patch is a
+    # server-side dry run, so an operator watching the namespace sees no change.
+    cluster.kubectl("create", "-f", "-", input=manifest(namespace, {"dnsNames": [HOST]}))
+    written = {
+        "renewal": api.RenewalStatus(
+            cert_id="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+            ari_window=(
+                api.parse_time("2026-04-20T12:00:00Z"),
+                api.parse_time("2026-04-22T12:00:00Z"),
+            ),
+            ari_selected_time=api.parse_time("2026-04-21T07:00:00Z"),
+            ari_fetched=api.parse_time("2026-03-01T12:00:00Z"),
+            ari_next_fetch=api.parse_time("2026-03-01T18:00:00Z"),
+            ari_explanation_url="https://ca.test/ari",
+            ari_error="the CA could not be reached",
+            last_renew_request="2026-03-01",
+        ).to_status(),
+        "nextAttemptTime": "2026-03-01T12:10:00Z",
+        "lastFailureReason": "too many certificates (urn:ietf:params:acme:error:rateLimited)",
+        "retryAfter": "2026-03-01T13:00:00Z",
+    }
+    result = cluster.kubectl(
+        "patch",
+        "webhookendpoints",
+        "hooks",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-p",
+        json.dumps({"status": written}),
+    )
+    status = json.loads(result.stdout)["status"]
+    assert {key: status.get(key) for key in written} == written
 
 
 def test_a_hundred_names_are_accepted(cluster: Any, namespace: str, crd: None) -> None:

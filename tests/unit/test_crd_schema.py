@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook_cert_operator import api
+from webhook_cert_operator import api, tls_secret
 from webhook_cert_operator.config import Settings
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "manifests" / "crd" / "webhookendpoints.yaml"
@@ -297,6 +297,9 @@ def test_the_crd_and_api_py_agree_on_connect_to(value: str) -> None:
         ("spec.http01.podTemplate.tolerations[].operator", api.TOLERATION_OPERATORS),
         ("spec.http01.podTemplate.tolerations[].effect", api.TOLERATION_EFFECTS),
         ("status.conditions[].status", api.CONDITION_STATUSES),
+        ("spec.secretDeletionPolicy", api.SECRET_DELETION_POLICIES),
+        ("spec.additionalOutputFormats[].type", api.OUTPUT_FORMATS),
+        ("spec.restartTargets[].kind", api.RESTART_TARGET_KINDS),
     ],
 )
 def test_enums_match_api_py(path: str, constant: tuple[str, ...]) -> None:
@@ -311,6 +314,7 @@ def test_enums_match_api_py(path: str, constant: tuple[str, ...]) -> None:
         ("spec.privateKey.rotationPolicy", api.DEFAULT_ROTATION_POLICY),
         ("spec.validation.minTLSVersion", api.DEFAULT_MIN_TLS_VERSION),
         ("spec.validation.trustBundle.key", api.DEFAULT_TRUST_BUNDLE_KEY),
+        ("spec.secretDeletionPolicy", api.DEFAULT_SECRET_DELETION_POLICY),
     ],
 )
 def test_constant_defaults_match_api_py(path: str, default: str) -> None:
@@ -339,6 +343,64 @@ def test_the_key_size_rule_lists_exactly_api_pys_sizes() -> None:
     (rule,) = (r["rule"] for r in rules("spec.privateKey"))
     for algorithm, sizes in api.KEY_SIZES.items():
         assert f"[{', '.join(str(s) for s in sizes)}]" in rule, algorithm
+
+
+def test_the_default_deletion_policy_keeps_the_secret() -> None:
+    # Deleting a WebhookEndpoint must not take a serving certificate away by default.
+    assert node("spec.secretDeletionPolicy")["default"] == "Retain"
+    assert "Default: Retain." in node("spec.secretDeletionPolicy")["description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "keys", "max_items"),
+    [
+        pytest.param(
+            "spec.additionalOutputFormats", ["type"], len(api.OUTPUT_FORMATS), id="formats"
+        ),
+        pytest.param(
+            "spec.restartTargets", ["kind", "name"], api.MAX_RESTART_TARGETS, id="restart-targets"
+        ),
+    ],
+)
+def test_lists_of_objects_are_maps_so_the_api_server_refuses_duplicates(
+    path: str, keys: list[str], max_items: int
+) -> None:
+    schema = node(path)
+    assert schema["x-kubernetes-list-type"] == "map"
+    assert schema["x-kubernetes-list-map-keys"] == keys
+    # Map keys must be required (or defaulted) for the API server to accept the CRD.
+    assert set(keys) <= set(node(f"{path}[]")["required"])
+    assert schema["maxItems"] == max_items
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["web", "web-1", "a.b", "Web", "-web", "web-", "web_1", "a" * 253, "a" * 254],
+)
+def test_the_crd_and_api_py_agree_on_restart_target_names(value: str) -> None:
+    schema = node("spec.restartTargets[].name")
+    (pattern,) = cel_patterns(schema["x-kubernetes-validations"][0]["rule"])
+    crd_accepts = bool(re.search(pattern, value)) and len(value) <= schema["maxLength"]
+    assert crd_accepts == api_accepts(restartTargets=[{"kind": "Deployment", "name": value}])
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem", "tls-combined.pem"],
+)
+def test_the_output_formats_description_names_every_key_written(key: str) -> None:
+    assert key in node("spec.additionalOutputFormats")["description"]
+    assert key in {
+        tls_secret.CERTBOT_CERT,
+        tls_secret.CERTBOT_CHAIN,
+        tls_secret.CERTBOT_FULLCHAIN,
+        tls_secret.CERTBOT_PRIVKEY,
+        tls_secret.COMBINED_PEM,
+    }
+
+
+def test_the_restart_targets_description_names_the_annotation_the_operator_sets() -> None:
+    assert tls_secret.RESTART_ANNOTATION in node("spec.restartTargets")["description"]
 
 
 def test_a_name_too_long_for_the_default_secret_is_refused_at_the_root() -> None:
@@ -378,7 +440,10 @@ def test_status_has_every_field_the_operator_writes() -> None:
         "order",
         "failedAttempts",
         "lastFailureTime",
+        "lastFailureReason",
         "nextAttemptTime",
+        "retryAfter",
+        "renewal",
         "validation",
         "kopf",
     }
@@ -399,6 +464,11 @@ def test_status_has_every_field_the_operator_writes() -> None:
         "severity",
         "message",
     }
+
+
+def test_status_renewal_holds_what_renewal_status_writes() -> None:
+    written = api.RenewalStatus().to_status()
+    assert set(written) == set(node("status.renewal")["properties"])
 
 
 def test_status_order_holds_what_order_ref_writes() -> None:

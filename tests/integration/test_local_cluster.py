@@ -181,3 +181,49 @@ def test_a_service_account_token_without_permissions_is_refused(
 
     assert refused.value.status == 403
     assert f"system:serviceaccount:{namespace}:nobody" in str(refused.value.body)
+
+
+@pytest.mark.harness
+def test_a_deployment_of_the_project_image_gets_a_running_ready_pod(
+    cluster: Cluster, namespace: str
+) -> None:
+    apps = client.AppsV1Api(cluster.api_client)
+    labels = {"app": "receiver"}
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "receiver"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "receiver",
+                                "image": PROJECT_IMAGE,
+                                "args": ["solve"],
+                                "env": [
+                                    {
+                                        "name": "WEBHOOK_CERT_CHALLENGES",
+                                        "value": json.dumps({"tok": "tok.thumbprint"}),
+                                    }
+                                ],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": 8089},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+    )
+
+    def available() -> bool:
+        status = apps.read_namespaced_deployment("receiver", namespace).status
+        return (status.available_replicas or 0) == 1
+
+    wait_for(available, timeout=60, what="the Deployment's replica to be available")

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from webhook_cert_operator import naming, pki, tls_secret
-from webhook_cert_operator.acme_client import AcmeClient, AcmeError, AcmeUnavailable, Order
+from webhook_cert_operator.acme_client import (
+    AcmeClient,
+    AcmeError,
+    AcmeUnavailable,
+    Order,
+    RenewalInfo,
+)
 from webhook_cert_operator.api import EndpointSpec, OrderRef
 from webhook_cert_operator.config import Settings
 from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube
@@ -47,6 +53,8 @@ class Issued:
     certificate: pki.CertificateInfo
     order_url: str
     chain_length: int
+    # The ARI identifier the CA accepted as replaced by this certificate (RFC 9773).
+    replaced: str | None = None
 
 
 def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
@@ -145,6 +153,7 @@ class Issuer:
         spec: EndpointSpec,
         previous: OrderRef | None,
         progress: Progress,
+        replaces: str | None,
     ) -> Order:
         attempts = 1
         if previous is not None and sorted(previous.dns_names) == sorted(spec.dns_names):
@@ -165,10 +174,38 @@ class Issuer:
                         OrderRef(order.url, order.status, previous.attempts, spec.dns_names)
                     )
                     return order
-        order = acme.new_order(list(spec.dns_names), profile=spec.acme.profile)
+        order = self._new_order(acme, spec, replaces)
         progress.order(OrderRef(order.url, order.status, attempts, spec.dns_names))
-        progress.step("OrderCreated", f"created an ACME order for {len(spec.dns_names)} name(s)")
+        renewing = f", replacing certificate {order.replaces}" if order.replaces else ""
+        progress.step(
+            "OrderCreated", f"created an ACME order for {len(spec.dns_names)} name(s){renewing}"
+        )
         return order
+
+    @staticmethod
+    def _new_order(acme: AcmeClient, spec: EndpointSpec, replaces: str | None) -> Order:
+        """RFC 9773 section 5: name the certificate this one replaces, so the CA can exempt
+        the renewal from rate limits. A CA may refuse it (already replaced, or issued to
+        another account); the order itself is still wanted, so ask again without it."""
+        names = list(spec.dns_names)
+        if replaces is None:
+            return acme.new_order(names, profile=spec.acme.profile)
+        try:
+            return acme.new_order(names, replaces=replaces, profile=spec.acme.profile)
+        except AcmeUnavailable:
+            raise
+        except AcmeError:
+            return acme.new_order(names, profile=spec.acme.profile)
+
+    def renewal_info(
+        self, endpoint: Endpoint, spec: EndpointSpec, leaf_pem: bytes
+    ) -> RenewalInfo | None:
+        """The CA's suggested renewal window for a certificate (None: the CA has no ARI)."""
+        acme = self.account(endpoint, spec)
+        try:
+            return acme.renewal_info(leaf_pem)
+        finally:
+            acme.close()
 
     def _authorize(
         self,
@@ -201,11 +238,14 @@ class Issuer:
         spec: EndpointSpec,
         previous: OrderRef | None,
         progress: Progress,
+        *,
+        replaces: str | None = None,
     ) -> Issued:
         """Obtain a certificate and store it; raises the adapters' errors on failure.
 
         The Secret's ownership is checked before any ACME request: a name that belongs to
-        someone else must not cost an order.
+        someone else must not cost an order. `replaces` is the ARI identifier of the
+        certificate being renewed (RFC 9773 section 5).
         """
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is not None:
@@ -217,7 +257,7 @@ class Issuer:
             )
         acme = self.account(endpoint, spec)
         try:
-            order = self._order(acme, spec, previous, progress)
+            order = self._order(acme, spec, previous, progress, replaces)
             if order.status == "pending":
                 self._authorize(acme, endpoint, spec, order, progress)
             key = self._private_key(spec, existing)
@@ -235,7 +275,7 @@ class Issuer:
                 acme.close()
         chain = pki.split_pem_chain(chain_pem.encode())
         self._store(endpoint, spec, pki.private_key_to_pem(key), pki.chain_to_pem(chain))
-        return Issued(pki.describe_certificate(chain[0]), order.url, len(chain))
+        return Issued(pki.describe_certificate(chain[0]), order.url, len(chain), order.replaces)
 
     def _private_key(self, spec: EndpointSpec, existing: Any) -> pki.PrivateKey:
         """A fresh key, unless rotationPolicy Never and the stored key still fits."""
@@ -252,13 +292,17 @@ class Issuer:
         self, endpoint: Endpoint, spec: EndpointSpec, key_pem: bytes, chain_pem: bytes
     ) -> None:
         """Create or replace the Secret in one write: the old certificate stays until then."""
+        root = tls_secret.issuing_root(pki.split_pem_chain(chain_pem))
         body = tls_secret.build_tls_secret(
             namespace=endpoint.namespace,
             name=spec.secret_name,
             endpoint_name=endpoint.name,
             key_pem=key_pem,
             chain_pem=chain_pem,
-            owner=owner_reference(endpoint),
+            # Retain (the default): the Secret outlives the endpoint, so it is not owned.
+            owner=tls_secret.secret_owner(spec.secret_deletion_policy, owner_reference(endpoint)),
+            output_formats=spec.additional_output_formats,
+            ca_pem=pki.chain_to_pem([root]) if root is not None else None,
         )
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is None:

@@ -56,6 +56,7 @@ class Kube:
         self.core = client.CoreV1Api(api_client)
         self.networking = client.NetworkingV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.apps = client.AppsV1Api(api_client)
         self._plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
 
     # ---- Secrets ------------------------------------------------------------------------
@@ -154,6 +155,35 @@ class Kube:
                 if error.status != 404:
                     raise
         return deleted
+
+    # ---- workloads restarted on a new certificate ---------------------------------------
+
+    def _workload_api(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        if kind == "Deployment":
+            return self.apps.read_namespaced_deployment, self.apps.patch_namespaced_deployment
+        if kind == "StatefulSet":
+            return self.apps.read_namespaced_stateful_set, self.apps.patch_namespaced_stateful_set
+        raise ValueError(f"unsupported kind {kind}")
+
+    def pod_template_annotations(
+        self, kind: str, namespace: str, name: str
+    ) -> dict[str, str] | None:
+        """The workload's pod template annotations; None when the workload does not exist."""
+        read, _ = self._workload_api(kind)
+        try:
+            workload = read(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return dict(workload.spec.template.metadata.annotations or {})
+
+    def patch_workload(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        """A change of the pod template makes the workload's controller roll its Pods."""
+        _, patch_call = self._workload_api(kind)
+        patch_call(name, namespace, dict(patch))
 
     # ---- WebhookEndpoints ---------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import sys
+from datetime import UTC, datetime
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from webhook_cert_operator.config import ConfigError, settings_from_env
     from webhook_cert_operator.issuance import Issuer
     from webhook_cert_operator.kube import Kube
+    from webhook_cert_operator.lifecycle import Lifecycle
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.solver.http01 import Http01Solver
     from webhook_cert_operator.validation import ChainChecker
@@ -80,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
         )
 
     issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
-    deps = handlers.Dependencies(
+    life = Lifecycle(
         settings=settings,
         kube=kube,
         issuer=issuer,
         metrics=metrics,
-        checker=ChainChecker(kube, settings, metrics),
+        clock=lambda: datetime.now(UTC),
     )
+    deps = handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))
     kopf.run(
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,

@@ -63,6 +63,9 @@ GRANTED: dict[tuple[str, str], frozenset[str]] = {
     ("", "pods"): frozenset({"list", "create", "delete"}),
     ("", "services"): frozenset({"list", "create", "delete"}),
     ("networking.k8s.io", "ingresses"): frozenset({"list", "create", "delete"}),
+    # spec.restartTargets.
+    ("apps", "deployments"): frozenset({"get", "patch"}),
+    ("apps", "statefulsets"): frozenset({"get", "patch"}),
     # kopf posts core v1 Events.
     ("", "events"): frozenset({"create"}),
     # kopf's cluster-wide peering.

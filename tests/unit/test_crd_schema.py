@@ -471,6 +471,7 @@ def test_status_renewal_holds_what_renewal_status_writes() -> None:
     assert set(written) == set(node("status.renewal")["properties"])
 
 
-def test_status_order_holds_what_order_ref_writes() -> None:
+def test_status_order_holds_what_order_ref_writes_and_the_replaced_certificate() -> None:
     written = api.OrderRef(url="u", state="pending", attempts=1, dns_names=("a.b",)).to_status()
-    assert set(written) == set(node("status.order")["properties"])
+    # `replaces` is written once the order is valid (lifecycle._succeed).
+    assert {*written, "replaces"} == set(node("status.order")["properties"])

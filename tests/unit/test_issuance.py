@@ -44,6 +44,31 @@ FIRST_NEW_URL = "https://ca.test/order/new-1"
 CA = FakeCa(T0)
 
 
+def test_with_secret_deletion_policy_delete_the_secret_is_owned_by_the_endpoint() -> None:
+    world = World()
+
+    world.issue(spec_of(secretDeletionPolicy="Delete"))
+
+    assert world.tls_secret()["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "webhookcert.dev/v1alpha1",
+            "kind": "WebhookEndpoint",
+            "name": ENDPOINT.name,
+            "uid": ENDPOINT.uid,
+        }
+    ]
+
+
+def test_additional_output_formats_reach_the_secret() -> None:
+    world = World()
+
+    world.issue(spec_of(additionalOutputFormats=[{"type": "CertbotFiles"}]))
+
+    data = world.tls_secret()["data"]
+    assert {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"} <= set(data)
+    assert data["fullchain.pem"] == data["tls.crt"]
+
+
 def spec_of(**fields: Any) -> api.EndpointSpec:
     body: dict[str, Any] = {"dnsNames": [HOST], "secretName": SECRET, **fields}
     return api.parse_spec(body, name=ENDPOINT.name, settings=Settings())
@@ -128,14 +153,7 @@ def test_a_first_issuance_goes_from_order_to_a_secret_with_the_full_chain() -> N
     body = world.tls_secret()
     assert body["type"] == "kubernetes.io/tls"
     assert body["metadata"]["annotations"][naming.ANNOTATION_ENDPOINT] == "payments/ringcentral"
-    assert body["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "webhookcert.dev/v1alpha1",
-            "kind": "WebhookEndpoint",
-            "name": ENDPOINT.name,
-            "uid": ENDPOINT.uid,
-        }
-    ]
+    assert "ownerReferences" not in body["metadata"]  # Retain: the Secret outlives it
     chain = pki.split_pem_chain(base64.b64decode(body["data"]["tls.crt"]))
     assert chain[1:] == [CA.intermediate.cert]
     key = pki.load_private_key(world.stored_key_pem())

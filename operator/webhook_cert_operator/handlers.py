@@ -9,11 +9,12 @@ Dependencies come from `memo.deps`, built once by `run_command`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -25,7 +26,7 @@ from webhook_cert_operator.solver.http01 import Endpoint
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
-# How often each endpoint's Secret is compared with its renewal time (one GET each).
+# At least this often each endpoint's Secret is looked at (one GET), even before renewalTime.
 RENEWAL_CHECK_INTERVAL = 300.0
 # How often each endpoint's served-chain daemon wakes to see whether a check is due.
 DAEMON_POLL = 5.0
@@ -81,9 +82,38 @@ def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ensure_certificate(memo.deps, body)
 
 
-@kopf.timer(*RESOURCE, interval=RENEWAL_CHECK_INTERVAL, initial_delay=RENEWAL_CHECK_INTERVAL)
-def renew_when_due(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    ensure_certificate(memo.deps, body)
+@kopf.daemon(*RESOURCE, cancellation_timeout=10)
+async def renew_on_time(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Wake at status.renewalTime (or every RENEWAL_CHECK_INTERVAL, to notice a deleted or
+    damaged Secret and to poll ARI), never before status.nextAttemptTime (the back-off),
+    and keep the certificate as the change handlers do."""
+    deps: Dependencies = memo.deps
+    last_run = deps.life.clock()
+    while True:
+        # The body is live: a new renewalTime after an issuance is seen at the next poll.
+        await asyncio.sleep(DAEMON_POLL)
+        status = body.get("status") or {}
+        now = deps.life.clock()
+        wake = last_run + timedelta(seconds=RENEWAL_CHECK_INTERVAL)
+        for field, later in (("renewalTime", False), ("nextAttemptTime", True)):
+            moment = _status_time(status.get(field))
+            if moment is not None:
+                wake = max(wake, moment) if later else min(wake, moment)
+        if now < wake:
+            continue
+        last_run = now
+        # Failures are already in status; the next wake-up honours nextAttemptTime.
+        with contextlib.suppress(lifecycle.RetryLater, lifecycle.InvalidSpec):
+            await asyncio.to_thread(
+                lifecycle.ensure_certificate, deps.life, writer_for(deps, body), body
+            )
+
+
+def _status_time(value: Any) -> datetime | None:
+    try:
+        return api.parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def ensure_certificate(deps: Dependencies, body: kopf.Body) -> None:

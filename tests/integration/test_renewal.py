@@ -176,3 +176,32 @@ def test_a_ca_outage_keeps_the_old_certificate_and_renewal_completes_after_it(
         cluster, namespace, "steady", "Issuing", "False", reason="Issued", timeout=30
     )
     assert get_status(cluster, namespace, "steady")["failedAttempts"] == 0
+
+
+def test_a_certificate_is_renewed_on_time_without_being_asked(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """renewBefore of the whole 90-day lifetime but 20 seconds: due 20 s after issuance."""
+    body = endpoint(
+        namespace, "timely", [f"timely.{namespace}.example.test"], renewBefore="2159h59m40s"
+    )
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    wait_for_condition(cluster, namespace, "timely", "Ready", "True", timeout=180)
+    first = get_status(cluster, namespace, "timely")
+
+    second = wait_for(
+        lambda: (
+            (s := get_status(cluster, namespace, "timely")).get("serialNumber")
+            not in (None, first["serialNumber"])
+            and s
+        ),
+        timeout=120,
+        what="a renewal at renewalTime",
+    )
+
+    assert second["renewalTime"] > first["renewalTime"]
+    assert second["order"]["replaces"], "the renewal named the certificate it replaces"
+    assert secret_serial(cluster, namespace, "timely-tls").lstrip("0") == second[
+        "serialNumber"
+    ].lstrip("0")
+    cluster.kubectl("delete", "whe", "timely", "-n", namespace)  # it would go on renewing

@@ -676,7 +676,7 @@ def _parse_dns_names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -692,7 +692,7 @@ def _check_dns_name(name: str, where: str) -> None:
             f"{where}: {name!r} is a wildcard; HTTP-01 cannot validate wildcard names, "
             "list each host name instead"
         )
-    if _is_ip(name):
+    if is_ip_address(name):
         raise SpecError(
             f"{where}: {name!r} is an IP address; this operator issues certificates for DNS "
             "names only"

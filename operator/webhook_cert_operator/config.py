@@ -8,14 +8,13 @@ variables for operators of the operator; keep the two in step.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, TypeVar
 
-from webhook_cert_operator.api import parse_duration
+from webhook_cert_operator.api import is_ip_address, parse_duration
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -69,9 +68,6 @@ class Settings:
 _T = TypeVar("_T")
 
 _NAMESPACE_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-_HOSTNAME_RE: Final = re.compile(
-    r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
-)
 _EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -170,7 +166,7 @@ def _nameservers(variable: str, value: str) -> tuple[str, ...]:
             raise _fail(
                 variable,
                 value,
-                f"{server!r} is not 'host' or 'host:port' (IPv6 with a port as '[::1]:53')",
+                f"{server!r} is not 'address' or 'address:port' (IPv6 with a port as '[::1]:53')",
             )
     return servers
 
@@ -182,23 +178,16 @@ def _is_nameserver(server: str) -> bool:
         if not bracket or (rest and not rest.startswith(":")):
             return False
         port = rest[1:] if rest else None
-        if not _is_ip(host) or ":" not in host:
+        if not is_ip_address(host) or ":" not in host:
             return False
     elif server.count(":") == 1:
         host, _, port = server.partition(":")
     elif server.count(":") > 1:
-        return _is_ip(server)  # a bare IPv6 address, default port
+        return is_ip_address(server)  # a bare IPv6 address, default port
     if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
         return False
-    return _is_ip(host) or bool(_HOSTNAME_RE.fullmatch(host) and len(host) <= 253)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    # An address, not a name: a resolver is needed to find the resolver otherwise.
+    return is_ip_address(host)
 
 
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], _T], default: _T) -> _T:

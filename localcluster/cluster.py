@@ -115,11 +115,6 @@ class LocalCluster:
     def _bin(self, component: str, binary: str) -> str:
         return str(build.bin_dir(BY_NAME[component], self.cache_dir) / binary)
 
-    def is_up(self) -> bool:
-        return network.netns_exists(network.NETNS) and all(
-            self.processes.pid(name) is not None for name in COMPONENTS
-        )
-
     def environment(self) -> dict[str, str]:
         """What the operator and the tests need to use this cluster."""
         return {

@@ -62,6 +62,9 @@ def create_pod_network(host: int) -> str:
     veth = f"wcov{host}"
     if netns_exists(name):
         ip("netns", "del", name)
+    # A pod namespace left by an earlier node (another prefix, a killed agent) keeps its
+    # veth on the bridge; that name would clash with the new pair.
+    subprocess.run(["ip", "-n", NETNS, "link", "del", veth], capture_output=True)
     ip("netns", "add", name)
     ip("-n", name, "link", "set", "lo", "up")
     ip("-n", NETNS, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)

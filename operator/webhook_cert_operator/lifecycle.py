@@ -99,9 +99,9 @@ class StatusWriter:
         self.pending.clear()
 
     # issuance.Progress
-    def step(self, reason: str, message: str) -> None:
+    def step(self, reason: str, message: str, **fields: Any) -> None:
         self.condition(api.ISSUING, "True", reason, message)
-        self.write()
+        self.write(**fields)
         self.post_event("Normal", reason, message)
 
     def order(self, order: api.OrderRef) -> None:
@@ -203,8 +203,7 @@ def _ensure(
         isinstance(stored, tls_secret.StoredCertificate) and stored.leaf.not_valid_after_utc > now
     ):
         writer.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
-    writer.write(**renewal_fields)
-    writer.step("Issuing", f"issuing a certificate: {reason}")
+    writer.step("Issuing", f"issuing a certificate: {reason}", **renewal_fields)
     failed_attempts = int(status.get("failedAttempts") or 0)
     try:
         issued = life.issuer.issue(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import ipaddress
 import select
 import socket
 import time
@@ -30,6 +29,7 @@ from cryptography import x509
 # not depend on the distribution's OpenSSL build or configuration.
 from OpenSSL import SSL
 
+from webhook_cert_operator.api import is_ip_address
 from webhook_cert_operator.resolve import Nameserver, ResolutionError, resolve_host
 
 
@@ -138,19 +138,11 @@ def _client_context() -> SSL.Context:
     return context
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _handshake(
     sock: socket.socket, where: str, server_name: str, deadline: float, timeout: float
 ) -> ServedChain:
     connection = SSL.Connection(_client_context(), sock)
-    if not _is_ip(server_name):
+    if not is_ip_address(server_name.strip("[]")):
         # RFC 6066 section 3: SNI carries DNS names only, never IP literals.
         connection.set_tlsext_host_name(server_name.rstrip(".").encode("idna"))
     connection.set_connect_state()

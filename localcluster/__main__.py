@@ -1,4 +1,4 @@
-"""`python -m localcluster up | down | status | env`."""
+"""`python -m localcluster up | down | status | env | image`."""
 
 import sys
 

@@ -1,7 +1,9 @@
 """Certificates and keys the local cluster needs, generated once per cluster directory.
 
-One private CA signs the apiserver's serving certificate, the admin client certificate
-(group system:masters) and Pebble's own HTTPS certificate (the ACME directory, not the
+One private CA signs the apiserver's serving certificate, the client certificates of the
+admin (group system:masters), the kubelet (system:node:<node>, group system:nodes, which
+the Node authorizer knows) and kube-proxy (system:kube-proxy, bound to
+system:node-proxier by default), and Pebble's own HTTPS certificate (the ACME directory, not the
 certificates Pebble issues: those come from Pebble's own, per-start roots). A separate RSA
 key signs service-account tokens.
 """
@@ -132,7 +134,7 @@ def _issue(
     pki.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def ensure_pki(directory: Path, *, node_ip: str, service_ip: str) -> ClusterPki:
+def ensure_pki(directory: Path, *, node_ip: str, service_ip: str, node_name: str) -> ClusterPki:
     """Create whatever is missing; an existing cluster keeps its CA and keys."""
     pki = ClusterPki(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -154,8 +156,14 @@ def ensure_pki(directory: Path, *, node_ip: str, service_ip: str) -> ClusterPki:
             ),
             ips=("127.0.0.1", node_ip, service_ip),
         )
-    if not pki.cert("admin").exists():
-        _issue(pki, "admin", _name("admin", "system:masters"), now=now, client=True)
+    clients = {
+        "admin": _name("admin", "system:masters"),
+        "kubelet": _name(f"system:node:{node_name}", "system:nodes"),
+        "kube-proxy": _name("system:kube-proxy"),
+    }
+    for client_name, subject in clients.items():
+        if not pki.cert(client_name).exists():
+            _issue(pki, client_name, subject, now=now, client=True)
     if not pki.cert("pebble").exists():
         _issue(
             pki,

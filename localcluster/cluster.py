@@ -1,14 +1,15 @@
-"""Start, check and stop the local cluster: real Kubernetes components, Traefik and Pebble.
+"""Start, check and stop the local cluster: real Kubernetes components, a real node
+(containerd, kubelet, kube-proxy, see `node.py`), Traefik and Pebble.
 
 Everything listens inside the `webhook-cert` network namespace (see `network.py`); the
-process that calls `up()` moves itself into that namespace once the Go builds are done,
-so it can wait on the components directly. Humans reach the cluster from the host through
-`.cluster/bin/kubectl` and `.cluster/bin/cluster-exec`, which enter the namespace.
+process that calls `up()` moves itself into that namespace once the Go builds and the
+images are done, so it can wait on the components directly. Humans reach the cluster
+from the host through `.cluster/bin/kubectl` and `.cluster/bin/cluster-exec`, which
+enter the namespace.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import http.client
@@ -18,19 +19,23 @@ import shlex
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcluster import build, network
+from localcluster import build, network, node
 from localcluster.certs import ClusterPki, ensure_pki
+from localcluster.images import BuiltImage, ImageBuilder
+from localcluster.kubeconfig import write_kubeconfig
+from localcluster.operator import write_operator_overlay
 from localcluster.processes import ProcessTable
 from localcluster.versions import BY_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NODE_NAME = "wco-node"
+NODE_NAME = node.NODE_NAME
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service's address, in the serving certificate
 APISERVER_PORT = 6443
@@ -40,7 +45,6 @@ DNS_PORT = 8053
 CHALLTESTSRV_MANAGEMENT_PORT = 8055
 TRAEFIK_PING = ("127.0.0.1", 9080)
 INGRESS_CLASS = "traefik"
-PROJECT_IMAGE_REPOSITORY = "webhook-cert-operator"
 KUBE_CONTROLLERS = (
     "serviceaccount-token-controller",
     "serviceaccount-controller",
@@ -52,6 +56,10 @@ KUBE_CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",
+    # Removes the kubelet's registration taint (node.kubernetes.io/not-ready) once the node
+    # is Ready: without it every Pod stays Pending.
+    "node-lifecycle-controller",
+    "pod-garbage-collector-controller",
 )
 # Start order; `down()` stops them in reverse.
 COMPONENTS = (
@@ -62,7 +70,7 @@ COMPONENTS = (
     "traefik",
     "pebble-challtestsrv",
     "pebble",
-    "node-agent",
+    "node",
 )
 
 
@@ -97,6 +105,15 @@ class LocalCluster:
         return self.state_dir / "env"
 
     @property
+    def node_layout(self) -> node.NodeLayout:
+        return node.NodeLayout(self.state_dir / "node")
+
+    @property
+    def operator_overlay(self) -> Path:
+        """The kustomize overlay that installs manifests/ configured for this cluster."""
+        return self.state_dir / "operator"
+
+    @property
     def apiserver_url(self) -> str:
         return f"https://{network.NODE_IP}:{APISERVER_PORT}"
 
@@ -128,7 +145,15 @@ class LocalCluster:
             "WEBHOOK_CERT_TEST_INGRESS_CLASS": INGRESS_CLASS,
             "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
             "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
+            "WEBHOOK_CERT_TEST_OPERATOR_OVERLAY": str(self.operator_overlay),
+            "WEBHOOK_CERT_TEST_IMAGE": self._operator_image_reference(),
         }
+
+    def _operator_image_reference(self) -> str:
+        try:
+            return (self.state_dir / "operator-image").read_text().strip()
+        except FileNotFoundError:
+            return ""
 
     # ---- up ---------------------------------------------------------------------------
 
@@ -149,10 +174,14 @@ class LocalCluster:
         started = time.monotonic()
         for component in BY_NAME.values():
             build.build(component, self.cache_dir)
+        # Images are built in the host's network: the Dockerfile's pip reaches the index.
+        images = ImageBuilder(self.cache_dir, self.state_dir / "logs").build_all()
         network.ensure_node_network()
         network.enter(network.NETNS)
-        ensure_pki(self.pki.directory, node_ip=network.NODE_IP, service_ip=SERVICE_IP)
-        self._write_kubeconfig()
+        ensure_pki(
+            self.pki.directory, node_ip=network.NODE_IP, service_ip=SERVICE_IP, node_name=NODE_NAME
+        )
+        self._write_kubeconfigs()
         self._write_tools()
         self._start_etcd()
         self._start_apiserver()
@@ -160,7 +189,8 @@ class LocalCluster:
         self._bootstrap_objects()
         self._start_traefik()
         self._start_pebble()
-        self._start_node_agent()
+        self._start_node(images)
+        self._write_operator_overlay(images[-1])
         self._write_env_file()
         self.log(f"local cluster ready in {time.monotonic() - started:.0f}s")
 
@@ -221,7 +251,14 @@ class LocalCluster:
                 f"--tls-private-key-file={pki.key('apiserver')}",
                 f"--client-ca-file={pki.ca_cert}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
+                # The Node authorizer and NodeRestriction scope the kubelet's credentials to
+                # its own node and Pods, as on any conformant cluster.
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                # For logs, exec and the Pod proxy: the apiserver calls the kubelet.
+                f"--kubelet-client-certificate={pki.cert('admin')}",
+                f"--kubelet-client-key={pki.key('admin')}",
+                "--kubelet-preferred-address-types=InternalIP",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.service_account_public_key}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
@@ -359,28 +396,55 @@ class LocalCluster:
         roots = _http_get(network.NODE_IP, PEBBLE_MANAGEMENT_PORT, "/roots/0", context=context)
         self.pebble_roots.write_bytes(roots)
 
-    def _start_node_agent(self) -> None:
-        webhook_cert = shutil.which("webhook-cert", path=str(Path(sys.executable).parent))
-        if webhook_cert is None:
-            raise ClusterError(
-                f"webhook-cert is not installed next to {sys.executable}; run `make install`"
+    def _start_node(self, images: list[BuiltImage]) -> None:
+        layout = self.node_layout
+        if self.processes.pid("node") is None:
+            # A node that died leaves containers and shims in its cgroups: clear them first.
+            node.remove_cgroups(network.NETNS)
+            node.create_cgroups(network.NETNS)
+            node.write_node_files(
+                layout,
+                node_ip=network.NODE_IP,
+                ca_file=self.pki.ca_cert,
+                netns=network.NETNS,
+                pause_image=images[0].name,
             )
         self._start(
-            "node-agent",
+            "node",
             [
+                "unshare",
+                "--mount",
+                "--propagation=private",
                 sys.executable,
                 "-m",
-                "localcluster.nodeagent",
-                f"--kubeconfig={self.kubeconfig}",
-                f"--node-name={NODE_NAME}",
+                "localcluster.nodeinit",
+                f"--node-dir={layout.directory}",
+                f"--bin-dir={build.bin_dir(BY_NAME['kubernetes'], self.cache_dir)}",
+                f"--log-dir={self.processes.log_dir}",
                 f"--node-ip={network.NODE_IP}",
-                f"--state-dir={self.state_dir / 'node'}",
-                f"--image-repository={PROJECT_IMAGE_REPOSITORY}",
-                f"--webhook-cert={webhook_cert}",
+                f"--netns={network.NETNS}",
             ],
-            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+            env={"PYTHONPATH": str(REPO_ROOT)},
         )
-        self._wait("node-agent", self._node_ready, timeout=60)
+        self._wait("node", layout.socket.is_socket, timeout=60)
+        self._import_images(images)
+        self._wait("node", self._node_ready, timeout=120)
+
+    def _import_images(self, images: list[BuiltImage]) -> None:
+        """Import what containerd does not have yet (also into a node that was running)."""
+        ctr = ["ctr", f"--address={self.node_layout.socket}", "-n", "k8s.io", "images"]
+        present = set(
+            subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True).stdout.split()
+        )
+        for image in images:
+            if image.name in present:
+                continue
+            self.log(f"importing {image.name} into containerd")
+            result = subprocess.run(
+                [*ctr, "import", str(image.archive)], capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                raise ClusterError(f"importing {image.archive}: {result.stderr.strip()}")
 
     def _node_ready(self) -> bool:
         result = self.kubectl(
@@ -395,42 +459,37 @@ class LocalCluster:
 
     # ---- files for humans and tools -----------------------------------------------------
 
-    def _write_kubeconfig(self) -> None:
-        def data(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
+    def _write_kubeconfigs(self) -> None:
+        pki, layout = self.pki, self.node_layout
+        layout.directory.mkdir(parents=True, exist_ok=True)
+        for path, user in (
+            (self.kubeconfig, "admin"),
+            (layout.kubelet_kubeconfig, "kubelet"),
+            (layout.kube_proxy_kubeconfig, "kube-proxy"),
+        ):
+            write_kubeconfig(
+                path,
+                server=self.apiserver_url,
+                ca_pem=pki.ca_cert.read_bytes(),
+                user=user,
+                client_cert_pem=pki.cert(user).read_bytes(),
+                client_key_pem=pki.key(user).read_bytes(),
+            )
 
-        pki = self.pki
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "webhook-cert-local",
-                    "cluster": {
-                        "server": self.apiserver_url,
-                        "certificate-authority-data": data(pki.ca_cert),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate-data": data(pki.cert("admin")),
-                        "client-key-data": data(pki.key("admin")),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "webhook-cert-local",
-                    "context": {"cluster": "webhook-cert-local", "user": "admin"},
-                }
-            ],
-            "current-context": "webhook-cert-local",
-        }
-        self.kubeconfig.write_text(json.dumps(config, indent=2))
-        self.kubeconfig.chmod(0o600)
+    def _write_operator_overlay(self, image: BuiltImage) -> None:
+        reference = image.name.removeprefix("docker.io/library/")
+        write_operator_overlay(
+            self.operator_overlay,
+            image=reference,
+            settings={
+                "WEBHOOK_CERT_ACME_SERVER": self.pebble_directory,
+                "WEBHOOK_CERT_ACME_AGREE_TOS": "true",
+                "WEBHOOK_CERT_ACME_EMAIL": "ops@example.test",
+                "WEBHOOK_CERT_NAMESERVERS": self.nameserver,
+            },
+            acme_ca_pem=self.pki.ca_cert.read_bytes(),
+        )
+        (self.state_dir / "operator-image").write_text(reference)
 
     def _write_tools(self) -> None:
         bin_dir = self.state_dir / "bin"
@@ -453,8 +512,6 @@ class LocalCluster:
         self.env_file.write_text("\n".join(lines) + "\n")
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        import subprocess
-
         result = subprocess.run(
             [self._bin("kubernetes", "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
             input=input,
@@ -477,6 +534,8 @@ class LocalCluster:
             if table.pid(name) is not None:
                 self.log(f"stopping {name}")
             table.stop(name)
+            if name == "node":
+                node.remove_cgroups(network.NETNS)  # the containers and their shims
         for name in table.names():  # anything else a previous version started
             table.stop(name)
         network.delete_all()
@@ -529,11 +588,14 @@ def main(argv: list[str]) -> int:
         for name in COMPONENTS:
             pid = cluster.processes.pid(name)
             print(f"{name:24} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    elif command == "image":
+        for image in ImageBuilder(cluster.cache_dir, cluster.state_dir / "logs").build_all():
+            print(f"{image.name}: {image.archive}")
     elif command == "env":
         for key, value in cluster.environment().items():
             print(f"export {key}={shlex.quote(value)}")
     else:
-        print("usage: python -m localcluster [up|down|status|env]", file=sys.stderr)
+        print("usage: python -m localcluster [up|down|status|env|image]", file=sys.stderr)
         return 2
     return 0
 

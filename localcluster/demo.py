@@ -1,7 +1,9 @@
-"""`make demo`: the local cluster, the operator in the background, and a certificate issued
+"""`make demo`: the local cluster, the operator as its Deployment, and a certificate issued
 for the example WebhookEndpoint, then checked the way a strict webhook sender sees it.
 
-Leaves everything running for exploring; `make cluster-down` stops it all.
+Leaves everything running for exploring; `make cluster-down` stops it all. Each run starts
+the demo's namespace afresh: a certificate left by an earlier run may chain to a Pebble
+root that no longer exists (Pebble makes new roots at every start).
 """
 
 from __future__ import annotations
@@ -17,14 +19,8 @@ from typing import Any
 
 import yaml
 
-from localcluster import network
 from localcluster.cluster import ClusterError, LocalCluster
-from localcluster.operator import (
-    OPERATOR_NAMESPACE,
-    REPO_ROOT,
-    install_manifests,
-    service_account_kubeconfig,
-)
+from localcluster.operator import OPERATOR_NAMESPACE, POD_SELECTOR, REPO_ROOT, install_operator
 
 DEMO_NAMESPACE = "demo"
 EXAMPLE = REPO_ROOT / "manifests" / "examples" / "webhookendpoint.yaml"
@@ -82,24 +78,12 @@ def _serve_secret_through_ingress(cluster: LocalCluster, host: str, secret: str)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
 
 
-def start_operator(cluster: LocalCluster) -> str:
-    """Install the manifests and run the operator under its ServiceAccount, in the
-    background (stopped by `make cluster-down`); returns the webhook-cert path."""
-    install_manifests(cluster.kubectl)
-    kubeconfig = service_account_kubeconfig(
-        _api_client(cluster), cluster.state_dir / "operator.kubeconfig"
-    )
-    env = {
-        **cluster.environment(),
-        "KUBECONFIG": str(kubeconfig),
-        "WEBHOOK_CERT_NAMESPACE": OPERATOR_NAMESPACE,
-        "WEBHOOK_CERT_ACME_EMAIL": "demo@example.test",
-    }
-    webhook_cert = str(Path(sys.executable).parent / "webhook-cert")
-    if cluster.processes.pid("operator") is None:
-        print("starting the operator in the background (log: .cluster/logs/operator.log)")
-    cluster.processes.start("operator", [webhook_cert, "run"], netns=network.NETNS, env=env)
-    return webhook_cert
+def start_operator(cluster: LocalCluster) -> None:
+    """Install manifests/ through the cluster's overlay; the operator runs as its Pod."""
+    print("installing the operator from manifests/ (Deployment webhook-cert-operator)")
+    started = time.monotonic()
+    install_operator(cluster.kubectl, cluster.operator_overlay)
+    print(f"operator running after {time.monotonic() - started:.1f}s")
 
 
 def main() -> int:
@@ -109,7 +93,10 @@ def main() -> int:
     except ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    webhook_cert = start_operator(cluster)
+    start_operator(cluster)
+    if cluster.kubectl("get", "namespace", DEMO_NAMESPACE, "--ignore-not-found", "-o", "name"):
+        print(f"removing the namespace {DEMO_NAMESPACE} of an earlier run")
+        cluster.kubectl("delete", "namespace", DEMO_NAMESPACE, "--wait=true", "--timeout=120s")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
     roots = {
         "apiVersion": "v1",
@@ -145,7 +132,7 @@ def main() -> int:
     print(f"checking https://{host}/ as a strict webhook sender would (no AIA fetching),")
     print(f"expecting the certificate stored in Secret {secret}:")
     command = [
-        webhook_cert,
+        str(Path(sys.executable).parent / "webhook-cert"),
         "check",
         f"https://{host}/",
         "--trust-bundle",
@@ -161,6 +148,8 @@ def main() -> int:
     print(f"""Explore:
   .cluster/bin/kubectl get whe,secrets,events -n {DEMO_NAMESPACE}
   .cluster/bin/kubectl describe whe -n {DEMO_NAMESPACE} {name}
+  .cluster/bin/kubectl logs -n {OPERATOR_NAMESPACE} deployment/webhook-cert-operator
+  .cluster/bin/kubectl get pods -A -o wide
   .cluster/bin/cluster-exec {shown}
   make cluster-down      # stops the operator and the cluster
 """)
@@ -185,7 +174,14 @@ def _wait_for(cluster: LocalCluster, name: str, condition: str) -> bool:
         return True
     print(cluster.kubectl("describe", "whe", "-n", DEMO_NAMESPACE, name), file=sys.stderr)
     print(
-        f"error: {condition} did not become True in {TIMEOUT}s; see .cluster/logs/operator.log",
+        cluster.kubectl(
+            "logs", "-n", OPERATOR_NAMESPACE, "-l", POD_SELECTOR, "--tail=40", check=False
+        ),
+        file=sys.stderr,
+    )
+    print(
+        f"error: {condition} did not become True in {TIMEOUT}s; the operator's log: "
+        f".cluster/bin/kubectl logs -n {OPERATOR_NAMESPACE} deployment/webhook-cert-operator",
         file=sys.stderr,
     )
     return False
@@ -193,12 +189,6 @@ def _wait_for(cluster: LocalCluster, name: str, condition: str) -> bool:
 
 def _kubectl(cluster: LocalCluster) -> list[str]:
     return [cluster._bin("kubernetes", "kubectl"), f"--kubeconfig={cluster.kubeconfig}"]
-
-
-def _api_client(cluster: LocalCluster) -> object:
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=str(cluster.kubeconfig))
 
 
 if __name__ == "__main__":

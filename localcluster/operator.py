@@ -1,73 +1,152 @@
-"""Install the operator's manifests on a cluster and run the operator under its own identity.
+"""Install the operator from `manifests/` as its Deployment, through a kustomize overlay.
 
-The operator runs as a process (this machine has no container engine for its Deployment),
-but it authenticates with a token of the ServiceAccount from `manifests/`, so it has
-exactly the permissions the shipped RBAC grants. Used by `make demo` and the tests; works
-with any cluster given a kubectl and an API client.
+The local cluster writes its overlay (`write_operator_overlay`): the image built from the
+Dockerfile, Pebble as the ACME server with the CA of its HTTPS certificate mounted from a
+ConfigMap, the cluster's DNS for the operator's checks. On another cluster (kind) the
+overlay comes from the repository. `install_operator` works with either, and with any
+kubectl: `make demo` and the integration tests both use it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_NAMESPACE = "webhook-cert-system"
+DEPLOYMENT = "webhook-cert-operator"
 SERVICE_ACCOUNT = "webhook-cert-operator"
+POD_SELECTOR = "app.kubernetes.io/name=webhook-cert-operator,app.kubernetes.io/component=operator"
+_ACME_CA_MOUNT = "/etc/webhook-cert/acme-ca"
 
 Kubectl = Callable[..., str]
 
 
-def install_manifests(kubectl: Kubectl) -> None:
-    """Apply everything in manifests/ but the Deployment: CRDs first, once Established the
-    rest (kubectl checks every object against the API before creating any, so a custom
-    object in the same batch as its CRD would be refused)."""
-    rendered = kubectl("kustomize", str(REPO_ROOT / "manifests"))
-    documents = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") != "Deployment"]
+def write_operator_overlay(
+    directory: Path, *, image: str, settings: Mapping[str, str], acme_ca_pem: bytes
+) -> None:
+    """A kustomization over manifests/ for a cluster whose node already has `image`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "acme-ca.crt").write_bytes(acme_ca_pem)
+    name, _, tag = image.rpartition(":")
+    env = [{"name": key, "value": value} for key, value in settings.items()]
+    env.append({"name": "WEBHOOK_CERT_ACME_CA_BUNDLE", "value": f"{_ACME_CA_MOUNT}/ca.crt"})
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT, "namespace": OPERATOR_NAMESPACE},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "operator",
+                            # Imported into containerd by the harness: no registry to pull from.
+                            "imagePullPolicy": "Never",
+                            "env": env,
+                            "volumeMounts": [
+                                {"name": "acme-ca", "mountPath": _ACME_CA_MOUNT, "readOnly": True}
+                            ],
+                        }
+                    ],
+                    "volumes": [{"name": "acme-ca", "configMap": {"name": "acme-ca"}}],
+                }
+            }
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(REPO_ROOT / "manifests", directory)],
+        "configMapGenerator": [
+            {
+                "name": "acme-ca",
+                "namespace": OPERATOR_NAMESPACE,
+                "files": ["ca.crt=acme-ca.crt"],
+            }
+        ],
+        "images": [{"name": "webhook-cert-operator", "newName": name, "newTag": tag}],
+        "patches": [{"patch": yaml.safe_dump(patch)}],
+    }
+    (directory / "kustomization.yaml").write_text(
+        "# Written by localcluster: manifests/ configured for the local cluster.\n"
+        + yaml.safe_dump(kustomization, sort_keys=False)
+    )
+
+
+def render(kubectl: Kubectl, overlay: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(kubectl("kustomize", str(overlay))) if d]
+
+
+def install_operator(
+    kubectl: Kubectl,
+    overlay: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] | None = None,
+    replicas: int | None = None,
+) -> None:
+    """Apply the overlay (CRDs first, once Established the rest) and wait for the rollout.
+
+    `env`, `args` and `replicas` change the Deployment before it is applied: a later call
+    without them takes them away again (kubectl's three-way merge), so each caller gets
+    exactly the configuration it asks for.
+    """
+    documents = render(kubectl, overlay)
     crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
     rest = [d for d in documents if d["kind"] != "CustomResourceDefinition"]
-    for batch in (crds, rest):
-        items = {"apiVersion": "v1", "kind": "List", "items": batch}
-        kubectl("apply", "-f", "-", input=json.dumps(items))
-        for crd in batch if batch is crds else []:
-            name = crd["metadata"]["name"]
-            kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    for document in rest:
+        if document["kind"] == "Deployment":
+            _configure(document, env or {}, args, replicas)
+    # kubectl maps every object to its API before creating any: a custom object in the
+    # same batch as its CRD would be refused.
+    _apply(kubectl, crds)
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    _apply(kubectl, rest)
+    wait_for_rollout(kubectl)
 
 
-def service_account_kubeconfig(
-    api_client: client.ApiClient, path: Path, *, seconds: int = 24 * 3600
-) -> Path:
-    """A kubeconfig with a fresh token of the operator's ServiceAccount."""
-    token = (
-        client.CoreV1Api(api_client)
-        .create_namespaced_service_account_token(
-            SERVICE_ACCOUNT, OPERATOR_NAMESPACE, {"spec": {"expirationSeconds": seconds}}
-        )
-        .status.token
+def _configure(
+    deployment: dict[str, Any],
+    env: Mapping[str, str],
+    args: Sequence[str] | None,
+    replicas: int | None,
+) -> None:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    present = container.setdefault("env", [])
+    names = {entry["name"] for entry in present}
+    for key, value in env.items():
+        if key in names:
+            for entry in present:
+                if entry["name"] == key:
+                    entry.clear()
+                    entry.update({"name": key, "value": value})
+        else:
+            present.append({"name": key, "value": value})
+    if args is not None:
+        container["args"] = list(args)
+    if replicas is not None:
+        deployment["spec"]["replicas"] = replicas
+
+
+def _apply(kubectl: Kubectl, documents: list[dict[str, Any]]) -> None:
+    items = {"apiVersion": "v1", "kind": "List", "items": documents}
+    kubectl("apply", "-f", "-", input=json.dumps(items))
+
+
+def wait_for_rollout(kubectl: Kubectl, timeout: str = "180s") -> None:
+    kubectl(
+        "rollout",
+        "status",
+        f"deployment/{DEPLOYMENT}",
+        "-n",
+        OPERATOR_NAMESPACE,
+        f"--timeout={timeout}",
     )
-    configuration = api_client.configuration
-    cluster: dict[str, Any] = {"server": configuration.host}
-    if configuration.ssl_ca_cert:
-        # Embedded: the client keeps a kubeconfig's CA data in a temporary file that is
-        # removed once that client is gone.
-        ca_pem = Path(configuration.ssl_ca_cert).read_bytes()
-        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "cluster", "cluster": cluster}],
-        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [
-            {"name": "operator", "context": {"cluster": "cluster", "user": SERVICE_ACCOUNT}}
-        ],
-        "current-context": "operator",
-    }
-    path.write_text(json.dumps(kubeconfig, indent=2))
-    path.chmod(0o600)
-    return path

@@ -2,8 +2,7 @@
 
 Every process runs inside a network namespace through `nsenter --net`, which execs the
 command in place (so the recorded pid is the component's own) and, unlike `ip netns exec`,
-keeps the host's mount namespace: namespaces that the node agent creates stay visible to
-`make cluster-down`.
+keeps the host's mount namespace (the node makes a private one of its own).
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ COMPONENTS: tuple[Component, ...] = (
             "k8s.io/kubernetes/cmd/kube-controller-manager",
             "k8s.io/kubernetes/cmd/kube-scheduler",
             "k8s.io/kubernetes/cmd/kubectl",
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
         ),
         # Without these the binaries report v0.0.0-master.
         ldflags=(

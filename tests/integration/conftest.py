@@ -6,8 +6,10 @@ Pebble directly. With `WEBHOOK_CERT_TEST_CLUSTER=external` they use the cluster 
 `KUBECONFIG` instead (kind, for example) and a Pebble described by the same variables
 the operator reads (`WEBHOOK_CERT_ACME_SERVER`, `WEBHOOK_CERT_ACME_CA_BUNDLE`,
 `WEBHOOK_CERT_NAMESERVERS`) plus `WEBHOOK_CERT_TEST_PEBBLE_ROOTS` (a PEM file of Pebble's
-issuing roots) and `WEBHOOK_CERT_TEST_INGRESS_CLASS`; tests marked `harness` are skipped
-there.
+issuing roots), `WEBHOOK_CERT_TEST_INGRESS_CLASS` and `WEBHOOK_CERT_TEST_OPERATOR_OVERLAY`
+(the kustomize overlay that installs the operator for that CA); tests marked `harness`
+are skipped there. In both modes the operator runs as its Deployment
+(`operator_deployment.py`).
 """
 
 from __future__ import annotations
@@ -100,11 +102,20 @@ def cluster() -> Cluster:
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace; on the way out, every container that ran in it must have run
+    in containerd (the real node), not in anything standing in for it."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespace({"metadata": {"name": name, "labels": {"webhookcert.dev/test": "1"}}})
     yield name
+    containers = [
+        (pod.metadata.name, status.container_id)
+        for pod in core.list_namespaced_pod(name).items
+        for status in pod.status.container_statuses or []
+        if status.container_id
+    ]
     core.delete_namespace(name)
+    assert all(cid.startswith("containerd://") for _, cid in containers), containers
 
 
 @pytest.fixture(autouse=True)
@@ -112,4 +123,4 @@ def _skip_harness_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("harness") is None:
         return
     if os.environ.get("WEBHOOK_CERT_TEST_CLUSTER") == "external":
-        pytest.skip("needs the local harness (node agent, network namespace)")
+        pytest.skip("needs the local harness (its node, network namespace and processes)")

@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,11 +19,11 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from kubernetes import client
 
 from tests.integration.conftest import Cluster
-from tests.integration.operator_process import (
-    OperatorProcess,
+from tests.integration.operator_deployment import (
+    OperatorDeployment,
     endpoint,
     get_status,
-    running_operator,
+    operator_deployment,
     solver_objects,
     wait_for_condition,
 )
@@ -34,9 +33,8 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
-    with running_operator(cluster, WEBHOOK_CERT_SELF_CHECK_TIMEOUT="15s") as process:
-        yield process
+def operator(cluster: Cluster) -> OperatorDeployment:
+    return operator_deployment(cluster, {"WEBHOOK_CERT_SELF_CHECK_TIMEOUT": "15s"})
 
 
 @pytest.fixture
@@ -82,7 +80,7 @@ def verify_with_served_intermediates_only(
 
 
 def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alone(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     host = f"hooks.{namespace}.example.test"
     started = time.monotonic()
@@ -111,7 +109,7 @@ def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alo
         f'webhook_cert_certificate_not_after_timestamp_seconds{{name="hooks",namespace="{namespace}"}}'
         in metrics
     )
-    log = operator.log.read_text()
+    log = operator.logs()
     assert "PRIVATE KEY" not in log
     assert not re.search(r"acme-challenge/[A-Za-z0-9_-]{20,}", log), "a token reached the log"
     events = cluster.kubectl(
@@ -121,7 +119,7 @@ def test_an_endpoint_gets_a_certificate_whose_chain_verifies_from_the_secret_alo
 
 
 def test_an_endpoint_with_three_names_gets_one_certificate_for_all(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     hosts = [f"{label}.{namespace}.example.test" for label in ("a", "b", "c")]
     apply(cluster, endpoint(namespace, "three", hosts, secretName="three-names"))
@@ -135,7 +133,7 @@ def test_an_endpoint_with_three_names_gets_one_certificate_for_all(
 
 
 def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespaced_secret(
@@ -161,7 +159,7 @@ def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(
 
 
 def test_a_self_check_that_cannot_pass_says_why_instead_of_asking_the_ca(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     host = f"lost.{namespace}.example.test"
     apply(

@@ -11,11 +11,13 @@ from kubernetes.client.rest import ApiException
 
 from tests.integration.conftest import Cluster
 from tests.integration.workloads import (
-    PROJECT_IMAGE,
     http_get_via_ingress,
+    project_image,
+    seen_from_inside,
     solver_like_pod,
     wait_for,
 )
+from webhook_cert_operator.solver.resources import SOLVER_UID, SolverSpec, build_pod
 
 pytestmark = pytest.mark.cluster
 
@@ -104,30 +106,132 @@ def test_a_pod_of_the_project_image_is_reachable_by_hostname_through_the_ingress
 
 
 @pytest.mark.harness
-def test_a_pod_of_another_image_stays_pending_with_a_reason(
-    cluster: Cluster, namespace: str
-) -> None:
+def test_the_node_is_a_ready_kubelet_v1_35_on_containerd(cluster: Cluster) -> None:
+    nodes = client.CoreV1Api(cluster.api_client).list_node().items
+
+    assert len(nodes) == 1
+    info = nodes[0].status.node_info
+    ready = {c.type: c.status for c in nodes[0].status.conditions}["Ready"]
+    assert ready == "True"
+    assert info.kubelet_version == "v1.35.4"
+    assert info.kube_proxy_version in ("", "v1.35.4")  # deprecated field, may be empty
+    assert info.container_runtime_version.startswith("containerd://")
+    assert not nodes[0].spec.taints, "the registration taint was removed"
+
+
+def running_pod(cluster: Cluster, namespace: str, name: str, **spec: Any) -> None:
+    """A Pod of the project's image serving `webhook-cert solve`, waited on until Ready."""
     core = client.CoreV1Api(cluster.api_client)
+    labels = spec.pop("labels", {"app": name})
+    container = {
+        "name": "main",
+        "image": project_image(cluster),
+        "args": ["solve"],
+        "env": [{"name": "WEBHOOK_CERT_CHALLENGES", "value": json.dumps({"t": f"t.{name}"})}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8089}, "periodSeconds": 1},
+    }
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {"name": "nginx"},
-            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
-        },
+        {"metadata": {"name": name, "labels": labels}, "spec": {"containers": [container], **spec}},
+    )
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", f"pod/{name}"
     )
 
-    def waiting_reason() -> str | None:
-        pod = core.read_namespaced_pod("nginx", namespace)
-        statuses = pod.status.container_statuses or []
-        if statuses and statuses[0].state.waiting:
-            return str(statuses[0].state.waiting.message)
-        return None
 
-    message = wait_for(waiting_reason, timeout=30, what="the pod to be refused")
+def exec_python(cluster: Cluster, namespace: str, pod: str, code: str) -> str:
+    return cluster.kubectl("exec", "-n", namespace, pod, "--", "python", "-c", code).stdout
 
-    assert core.read_namespaced_pod("nginx", namespace).status.phase == "Pending"
-    assert "nginx:1.27" in message
-    assert PROJECT_IMAGE.split(":")[0] in message
+
+def test_a_pod_reaches_the_apiserver_at_the_kubernetes_service_with_its_own_token(
+    cluster: Cluster, namespace: str
+) -> None:
+    running_pod(cluster, namespace, "client")
+    code = """
+import json, os, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+host = os.environ["KUBERNETES_SERVICE_HOST"]
+context = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+token = open(f"{sa}/token").read()
+headers = {"Authorization": f"Bearer {token}"}
+request = urllib.request.Request(f"https://{host}/version", headers=headers)
+print(host, json.load(urllib.request.urlopen(request, context=context))["gitVersion"])
+"""
+    host, version = exec_python(cluster, namespace, "client", code).split()
+
+    service = client.CoreV1Api(cluster.api_client).read_namespaced_service("kubernetes", "default")
+    assert host == service.spec.cluster_ip
+    assert version == client.VersionApi(cluster.api_client).get_code().git_version
+    logs = cluster.kubectl("logs", "-n", namespace, "client").stdout
+    assert "serving 1 challenge(s) on 0.0.0.0:8089" in logs
+
+
+def test_a_service_spreads_requests_over_its_pods_through_kube_proxy(
+    cluster: Cluster, namespace: str
+) -> None:
+    for name in ("backend-a", "backend-b"):
+        running_pod(cluster, namespace, name, labels={"app": "backend"})
+    client.CoreV1Api(cluster.api_client).create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "backend"},
+            "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8089}]},
+        },
+    )
+    running_pod(cluster, namespace, "caller")
+    address = (
+        client.CoreV1Api(cluster.api_client)
+        .read_namespaced_service("backend", namespace)
+        .spec.cluster_ip
+    )
+    code = f"""
+import urllib.request
+seen = set()
+for _ in range(40):
+    answer = urllib.request.urlopen("http://{address}/.well-known/acme-challenge/t", timeout=5)
+    seen.add(answer.read().decode())
+print(" ".join(sorted(seen)))
+"""
+
+    answers = wait_for(
+        lambda: exec_python(cluster, namespace, "caller", code).split(),
+        timeout=60,
+        what="the Service's endpoints to be programmed",
+    )
+
+    assert answers == ["t.backend-a", "t.backend-b"]
+
+
+def test_the_runtime_enforces_the_solver_pods_security_context(
+    cluster: Cluster, namespace: str
+) -> None:
+    """The solver Pod exactly as the operator builds it, then looked at from inside."""
+    owner = client.CoreV1Api(cluster.api_client).create_namespaced_config_map(
+        namespace, {"metadata": {"name": "owner"}}
+    )
+    spec = SolverSpec(
+        name="solver",
+        namespace=namespace,
+        owner_api_version="v1",
+        owner_kind="ConfigMap",
+        owner_name="owner",
+        owner_uid=owner.metadata.uid,
+        labels={"app": "solver"},
+        image=project_image(cluster),
+        challenges={"tok": "tok.thumbprint"},
+        hosts=("solver.example.test",),
+    )
+    client.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, build_pod(spec))
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", "pod/solver")
+
+    inside = seen_from_inside(cluster, namespace, "solver")
+
+    assert (inside["uid"], inside["gid"]) == (SOLVER_UID, SOLVER_UID)
+    assert inside["root"] == "Read-only file system"
+    assert (inside["cap_eff"], inside["cap_bnd"]) == (0, 0)
+    assert inside["no_new_privs"] == "1"
+    assert inside["seccomp"] == "2", "a seccomp filter is loaded (RuntimeDefault)"
+    assert inside["token"] is False, "the solver gets no ServiceAccount token"
 
 
 def test_deleting_an_owner_deletes_what_it_owns(cluster: Cluster, namespace: str) -> None:
@@ -202,7 +306,7 @@ def test_a_deployment_of_the_project_image_gets_a_running_ready_pod(
                         "containers": [
                             {
                                 "name": "receiver",
-                                "image": PROJECT_IMAGE,
+                                "image": project_image(cluster),
                                 "args": ["solve"],
                                 "env": [
                                     {

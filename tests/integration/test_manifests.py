@@ -150,9 +150,9 @@ def rendered(cluster: Cluster) -> list[dict[str, Any]]:
 def installed_prerequisites(cluster: Cluster, rendered: list[dict[str, Any]]) -> None:
     """Apply the CRDs, the namespace, the ServiceAccount and its RBAC for real.
 
-    They stay: the CRDs are shared with other tests, and the operator that other tests run
-    under this ServiceAccount's token (localcluster/operator.py) needs the same objects;
-    applying them again is a no-op.
+    They stay: the CRDs are shared with other tests, and the operator's Deployment that
+    other tests install (localcluster/operator.py) needs the same objects; applying them
+    again is a no-op.
     """
     prerequisites = [item for item in rendered if item["kind"] in PREREQUISITE_KINDS]
     cluster.kubectl("apply", "-f", "-", input=dump(prerequisites))

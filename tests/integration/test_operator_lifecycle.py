@@ -6,18 +6,19 @@ import json
 import time
 
 import pytest
+from localcluster.operator import OPERATOR_NAMESPACE
 
 from tests.integration.conftest import Cluster
-from tests.integration.operator_process import (
+from tests.integration.operator_deployment import (
+    OperatorDeployment,
     condition,
     endpoint,
     get_status,
-    operator_factory,
     solver_objects,
     wait_for_condition,
 )
 from tests.integration.test_issuance import assert_solver_objects_removed
-from tests.integration.workloads import wait_for
+from tests.integration.workloads import project_image, seen_from_inside, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -29,34 +30,37 @@ SLOW_SELF_CHECK = {
 }
 
 
-def test_an_operator_killed_mid_issuance_is_resumed_by_the_next_one(
+def test_an_operator_pod_deleted_mid_issuance_is_resumed_by_its_replacement(
     cluster: Cluster, namespace: str
 ) -> None:
+    operator = OperatorDeployment(cluster)
+    operator.configure(SLOW_SELF_CHECK)
+    first = operator.pod().metadata.name
     host = f"restart.{namespace}.example.test"
-    with operator_factory(cluster) as start:
-        first = start((), SLOW_SELF_CHECK)
-        cluster.kubectl(
-            "apply", "-f", "-", input=json.dumps(endpoint(namespace, "restart", [host]))
-        )
-        wait_for(
-            lambda: (
-                (condition(cluster, namespace, "restart", "Issuing") or {}).get("reason")
-                == "SelfCheck"
-            ),
-            timeout=60,
-            what="the self-check to start",
-        )
-        order_before = get_status(cluster, namespace, "restart")["order"]["url"]
-        assert solver_objects(cluster, namespace)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint(namespace, "restart", [host])))
+    wait_for(
+        lambda: (
+            (condition(cluster, namespace, "restart", "Issuing") or {}).get("reason") == "SelfCheck"
+        ),
+        timeout=60,
+        what="the self-check to start",
+    )
+    order_before = get_status(cluster, namespace, "restart")["order"]["url"]
+    assert solver_objects(cluster, namespace)
 
-        first.kill()
-        start((), {})
+    operator.delete_pod(first, grace_seconds=0)
+    replacement = wait_for(
+        lambda: [p.metadata.name for p in operator.pods() if p.metadata.name != first],
+        timeout=120,
+        what="the Deployment's replacement Pod",
+    )
 
-        wait_for_condition(cluster, namespace, "restart", "Ready", "True", timeout=180)
+    wait_for_condition(cluster, namespace, "restart", "Ready", "True", timeout=180)
     status = get_status(cluster, namespace, "restart")
     assert status["order"]["url"] == order_before
     assert status["order"]["attempts"] == 1
     assert_solver_objects_removed(cluster, namespace)
+    assert "Issued" in operator.logs(replacement[0]) or status["order"]["url"] == order_before
 
 
 def active(log: str) -> bool:
@@ -71,18 +75,22 @@ def active(log: str) -> bool:
 
 def test_two_peered_replicas_issue_once(cluster: Cluster, namespace: str) -> None:
     host = f"peers.{namespace}.example.test"
-    with operator_factory(cluster) as start:
-        replicas = [start(("--peering", "webhook-cert-operator"), {}) for _ in range(2)]
+    operator = OperatorDeployment(cluster)
+    operator.configure(replicas=2)
+    try:
+        replicas = [pod.metadata.name for pod in operator.pods()]
         wait_for(
-            lambda: any(active(r.log.read_text()) for r in replicas),
-            timeout=60,
+            lambda: any(active(operator.logs(r)) for r in replicas),
+            timeout=90,
             what="peering to let a replica work",
         )
         time.sleep(3)  # the second replica's keep-alive has been seen by now
-        working = [r for r in replicas if active(r.log.read_text())]
+        working = [r for r in replicas if active(operator.logs(r))]
         cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint(namespace, "peers", [host])))
 
         wait_for_condition(cluster, namespace, "peers", "Ready", "True", timeout=180)
+    finally:
+        operator.configure()
 
     issued = cluster.kubectl(
         "get", "events", "-n", namespace, "--field-selector", "reason=Issued", "-o", "name"
@@ -90,3 +98,22 @@ def test_two_peered_replicas_issue_once(cluster: Cluster, namespace: str) -> Non
     assert len(working) == 1, "exactly one replica works, the other waits"
     assert len(issued) == 1, "the certificate was issued once, by one replica"
     assert get_status(cluster, namespace, "peers")["order"]["attempts"] == 1
+
+
+def test_the_operator_pod_runs_unprivileged_on_a_read_only_root(cluster: Cluster) -> None:
+    """The Deployment's securityContext as the runtime applies it, seen from inside."""
+    operator = OperatorDeployment(cluster)
+    operator.configure()
+    pod = operator.pod()
+
+    inside = seen_from_inside(cluster, OPERATOR_NAMESPACE, pod.metadata.name)
+
+    assert (inside["uid"], inside["gid"]) == (65532, 65532)
+    assert inside["root"] == "Read-only file system"
+    assert (inside["cap_eff"], inside["cap_bnd"]) == (0, 0)
+    assert inside["no_new_privs"] == "1"
+    assert inside["seccomp"] == "2"
+    assert inside["token"] is True, "the operator reaches the API with its ServiceAccount token"
+    container = pod.status.container_statuses[0]
+    assert container.container_id.startswith("containerd://")
+    assert container.image.endswith(project_image(cluster))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
@@ -14,24 +13,23 @@ from kubernetes import client
 from localcluster.cluster import LocalCluster
 
 from tests.integration.conftest import Cluster
-from tests.integration.operator_process import (
-    OperatorProcess,
+from tests.integration.operator_deployment import (
+    OperatorDeployment,
     condition,
     endpoint,
     get_status,
-    running_operator,
+    operator_deployment,
     wait_for_condition,
 )
 from tests.integration.test_served_chain import serve_through_traefik, trust_pebble
-from tests.integration.workloads import PROJECT_IMAGE, wait_for
+from tests.integration.workloads import project_image, wait_for
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
-    with running_operator(cluster) as process:
-        yield process
+def operator(cluster: Cluster) -> OperatorDeployment:
+    return operator_deployment(cluster)
 
 
 def receiver_deployment(cluster: Cluster, namespace: str) -> None:
@@ -39,7 +37,7 @@ def receiver_deployment(cluster: Cluster, namespace: str) -> None:
     labels = {"app": "receiver"}
     container = {
         "name": "receiver",
-        "image": PROJECT_IMAGE,
+        "image": project_image(cluster),
         "args": ["solve"],
         "env": [{"name": "WEBHOOK_CERT_CHALLENGES", "value": json.dumps({"t": "t.x"})}],
     }
@@ -72,7 +70,7 @@ def renew(cluster: Cluster, namespace: str, name: str, value: str) -> None:
 
 
 def test_renewal_on_demand_replaces_the_certificate_and_rolls_targets_once(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     host = f"hooks.{namespace}.example.test"
     receiver_deployment(cluster, namespace)
@@ -128,7 +126,7 @@ def test_renewal_on_demand_replaces_the_certificate_and_rolls_targets_once(
 
 
 def test_the_secret_is_retained_when_the_endpoint_is_deleted(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     body = endpoint(namespace, "gone", [f"gone.{namespace}.example.test"])
     cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
@@ -143,7 +141,7 @@ def test_the_secret_is_retained_when_the_endpoint_is_deleted(
 
 @pytest.mark.harness
 def test_a_ca_outage_keeps_the_old_certificate_and_renewal_completes_after_it(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     body = endpoint(namespace, "steady", [f"steady.{namespace}.example.test"])
     cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
@@ -179,7 +177,7 @@ def test_a_ca_outage_keeps_the_old_certificate_and_renewal_completes_after_it(
 
 
 def test_a_certificate_is_renewed_on_time_without_being_asked(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     """renewBefore of the whole 90-day lifetime but 20 seconds: due 20 s after issuance."""
     body = endpoint(

@@ -8,32 +8,29 @@ Event that names the missing issuer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client
 
 from tests.integration.conftest import Cluster
-from tests.integration.operator_process import (
-    OperatorProcess,
+from tests.integration.operator_deployment import (
+    OperatorDeployment,
     endpoint,
     get_status,
-    running_operator,
+    operator_deployment,
     wait_for_condition,
 )
 from tests.integration.test_issuance import secret_data
-from tests.integration.workloads import wait_for
-from tests.tls_server import TLSServer
+from tests.integration.workloads import tls_server_pod, wait_for
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
-    with running_operator(cluster) as process:
-        yield process
+def operator(cluster: Cluster) -> OperatorDeployment:
+    return operator_deployment(cluster)
 
 
 def serve_through_traefik(cluster: Cluster, namespace: str, host: str, secret: str) -> None:
@@ -95,7 +92,7 @@ def events(cluster: Cluster, namespace: str) -> list[dict[str, str]]:
 
 
 def test_the_served_chain_is_valid_through_traefik_and_incomplete_from_a_leaf_only_server(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     host = f"hooks.{namespace}.example.test"
     serve_through_traefik(cluster, namespace, host, "hooks-tls")
@@ -112,21 +109,22 @@ def test_the_served_chain_is_valid_through_traefik_and_incomplete_from_a_leaf_on
 
     data = secret_data(cluster, namespace, "hooks-tls")
     chain = x509.load_pem_x509_certificates(data["tls.crt"])
-    key = load_pem_private_key(data["tls.key"], password=None)
-    with TLSServer([chain[0]], key) as leaf_only:  # type: ignore[arg-type]
-        cluster.kubectl(
-            "patch",
-            "whe",
-            "hooks",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            json.dumps({"spec": {"validation": {"connectTo": leaf_only.address}}}),
-        )
-        invalid = wait_for_condition(
-            cluster, namespace, "hooks", "ChainValid", "False", reason="IncompleteChain", timeout=60
-        )
+    leaf_only = tls_server_pod(
+        cluster, namespace, "leaf-only", chain[0].public_bytes(Encoding.PEM), data["tls.key"]
+    )
+    cluster.kubectl(
+        "patch",
+        "whe",
+        "hooks",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"validation": {"connectTo": leaf_only}}}),
+    )
+    invalid = wait_for_condition(
+        cluster, namespace, "hooks", "ChainValid", "False", reason="IncompleteChain", timeout=60
+    )
 
     missing_issuer = chain[0].issuer.rfc4514_string()
     issuer_cn = missing_issuer.split("CN=", 1)[-1].split(",")[0]

@@ -13,7 +13,12 @@ from kubernetes import client
 
 from tests.integration.conftest import Cluster
 
-PROJECT_IMAGE = "webhook-cert-operator:0.1.0"
+
+def project_image(cluster: Cluster) -> str:
+    """The image built from the Dockerfile (the local cluster tags it with its source hash)."""
+    return cluster.env.get("WEBHOOK_CERT_TEST_IMAGE") or "webhook-cert-operator:0.1.0"
+
+
 T = TypeVar("T")
 
 
@@ -33,6 +38,83 @@ def wait_for(
             last = error
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+_SEEN_FROM_INSIDE = """
+import json, os
+status = dict(line.split(":", 1) for line in open("/proc/1/status"))
+try:
+    open("/written-from-inside", "w")
+    root = "writable"
+except OSError as error:
+    root = error.strerror
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "root": root,
+    "cap_eff": int(status["CapEff"], 16), "cap_bnd": int(status["CapBnd"], 16),
+    "no_new_privs": status["NoNewPrivs"].strip(), "seccomp": status["Seccomp"].strip(),
+    "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+}))
+"""
+
+
+def seen_from_inside(cluster: Cluster, namespace: str, pod: str) -> dict[str, object]:
+    """What the runtime made of a Pod's securityContext, asked of its main process
+    (PID 1 of the container) through `kubectl exec`."""
+    output = cluster.kubectl(
+        "exec", "-n", namespace, pod, "--", "python", "-c", _SEEN_FROM_INSIDE
+    ).stdout
+    return dict(json.loads(output))
+
+
+_TLS_SERVER = """
+import socket, ssl, threading
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain("/tls/chain.pem", "/tls/key.pem")
+listener = socket.create_server(("0.0.0.0", 8443))
+def handshake(connection):
+    try:
+        with context.wrap_socket(connection, server_side=True) as tls:
+            tls.recv(1)
+    except OSError:
+        pass
+while True:
+    threading.Thread(target=handshake, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+
+def tls_server_pod(
+    cluster: Cluster, namespace: str, name: str, chain_pem: bytes, key_pem: bytes
+) -> str:
+    """A Pod that serves exactly `chain_pem` (as given: no chain building) on port 8443,
+    for the operator to check; returns its "IP:8443". Any Pod reaches it, on any cluster."""
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "stringData": {"chain.pem": chain_pem.decode(), "key.pem": key_pem.decode()},
+        },
+    )
+    container = {
+        "name": "tls",
+        "image": project_image(cluster),
+        "command": ["python", "-c", _TLS_SERVER],
+        "ports": [{"containerPort": 8443}],
+        "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}],
+    }
+    pod = {
+        "metadata": {"name": name},
+        "spec": {
+            "containers": [container],
+            "volumes": [{"name": "tls", "secret": {"secretName": name}}],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", f"pod/{name}"
+    )
+    return f"{core.read_namespaced_pod(name, namespace).status.pod_ip}:8443"
 
 
 def resolve(cluster: Cluster, host: str) -> str:
@@ -77,7 +159,7 @@ def solver_like_pod(
             "containers": [
                 {
                     "name": "solver",
-                    "image": PROJECT_IMAGE,
+                    "image": project_image(cluster),
                     "args": ["solve", "--port", "8089"],
                     "env": [
                         {"name": "WEBHOOK_CERT_CHALLENGES", "value": json.dumps(dict(challenges))}

@@ -1,11 +1,22 @@
-"""Pure parts of the local cluster harness: wrapper go.mod generation and the node agent's
-reading of container specs."""
+"""Pure parts of the local cluster harness: wrapper go.mod generation, the node's
+configuration, the image cache key and the operator overlay."""
 
 from __future__ import annotations
 
-import pytest
+import tomllib
+from pathlib import Path
+
+import yaml
 from localcluster.build import upstream_replacements
-from localcluster.nodeagent import container_argv, image_repository
+from localcluster.images import hash_tree, operator_image_name
+from localcluster.node import (
+    NodeLayout,
+    cni_conflist,
+    containerd_config,
+    kube_proxy_config,
+    kubelet_config,
+)
+from localcluster.operator import REPO_ROOT, write_operator_overlay
 
 UPSTREAM_GO_MOD = """module go.etcd.io/etcd/server/v3
 
@@ -40,43 +51,107 @@ def test_module_replacements_are_copied_and_forbidden_markers_dropped() -> None:
     assert len(lines) == 3
 
 
-@pytest.mark.parametrize(
-    ("image", "repository"),
-    [
-        pytest.param("webhook-cert-operator:0.1.0", "webhook-cert-operator", id="tagged"),
-        pytest.param(
-            "ghcr.io/acme/webhook-cert-operator", "webhook-cert-operator", id="registry-no-tag"
-        ),
-        pytest.param(
-            "localhost:5000/webhook-cert-operator:dev@sha256:abc",
-            "webhook-cert-operator",
-            id="registry-port-digest",
-        ),
-        pytest.param("nginx:1.27", "nginx", id="other-image"),
-    ],
-)
-def test_the_image_repository_ignores_registry_tag_and_digest(image: str, repository: str) -> None:
-    assert image_repository(image) == repository
+def _absolute_paths(value: object) -> list[str]:
+    if isinstance(value, dict):
+        # cgroupRoot names a cgroup, not a file: `remove_cgroups` is tested on the cluster.
+        return [p for k, v in value.items() if k != "cgroupRoot" for p in _absolute_paths(v)]
+    if isinstance(value, list):
+        return [p for item in value for p in _absolute_paths(item)]
+    if isinstance(value, str) and value.startswith("/"):
+        return [value]
+    if isinstance(value, str) and value.startswith("unix:///"):
+        return [value.removeprefix("unix://")]
+    return []
 
 
-@pytest.mark.parametrize(
-    ("container", "argv"),
-    [
-        pytest.param({}, ["/bin/webhook-cert", "run"], id="entrypoint-and-cmd"),
-        pytest.param(
-            {"args": ["solve", "--port", "8089"]},
-            ["/bin/webhook-cert", "solve", "--port", "8089"],
-            id="args-replace-cmd",
-        ),
-        pytest.param(
-            {"command": ["webhook-cert"], "args": ["check", "https://x/"]},
-            ["/bin/webhook-cert", "check", "https://x/"],
-            id="explicit-command",
-        ),
-        pytest.param({"command": ["sleep", "5"]}, ["sleep", "5"], id="command-drops-cmd"),
-    ],
-)
-def test_container_argv_follows_entrypoint_and_cmd_semantics(
-    container: dict[str, list[str]], argv: list[str]
+# Inside the node's mount namespace /var/lib and /run are private tmpfs, /var/log and
+# /var/lib/{kubelet,containerd} are the node's own directories; /usr/lib/cni is read only.
+_PRIVATE_TO_THE_NODE = ("/var/lib/", "/run/", "/var/log/", "/usr/lib/cni")
+
+
+def test_every_path_the_node_writes_is_its_own_or_private_to_its_mount_namespace(
+    tmp_path: Path,
 ) -> None:
-    assert container_argv(container, "/bin/webhook-cert") == argv
+    layout = NodeLayout(tmp_path / "node")
+    ca_file = tmp_path / "pki" / "ca.crt"
+    containerd = tomllib.loads(containerd_config(layout, "registry.k8s.io/pause:3.10.1"))
+    configs = [
+        containerd,
+        kubelet_config(layout, node_ip="10.244.0.1", ca_file=ca_file, netns="wcx"),
+        kube_proxy_config(layout, node_ip="10.244.0.1"),
+        cni_conflist(layout),
+    ]
+
+    paths = [p for config in configs for p in _absolute_paths(config)]
+
+    assert paths
+    outside = [
+        p
+        for p in paths
+        if not (
+            p.startswith(str(layout.directory))
+            or p == str(ca_file)
+            or p.startswith(_PRIVATE_TO_THE_NODE)
+        )
+    ]
+    assert outside == []
+
+
+def test_containerd_gives_up_negative_oom_scores_and_keeps_pod_netns_in_its_state() -> None:
+    config = tomllib.loads(containerd_config(NodeLayout(Path("/n")), "pause:1"))
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+
+    assert cri["restrict_oom_score_adj"] is True
+    assert cri["netns_mounts_under_state_dir"] is True
+    assert cri["sandbox_image"] == "pause:1"
+    assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+
+
+def test_two_clusters_get_separate_cgroup_trees() -> None:
+    layout = NodeLayout(Path("/n"))
+    first = kubelet_config(layout, node_ip="10.244.0.1", ca_file=Path("/ca"), netns="one")
+    second = kubelet_config(layout, node_ip="10.244.0.1", ca_file=Path("/ca"), netns="two")
+
+    assert first["cgroupRoot"] == "/one/pods"
+    assert second["cgroupRoot"] == "/two/pods"
+
+
+def test_the_image_hash_follows_the_source_and_ignores_bytecode(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    before = hash_tree(tmp_path, ["Dockerfile", "pkg"])
+
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    unchanged = hash_tree(tmp_path, ["Dockerfile", "pkg"])
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    changed = hash_tree(tmp_path, ["Dockerfile", "pkg"])
+
+    assert unchanged == before
+    assert changed != before
+    assert operator_image_name(changed).startswith("webhook-cert-operator:0.1.0-")
+
+
+def test_the_operator_overlay_names_the_built_image_and_the_ca_settings(tmp_path: Path) -> None:
+    overlay = tmp_path / "operator"
+    write_operator_overlay(
+        overlay,
+        image="webhook-cert-operator:0.1.0-abc",
+        settings={"WEBHOOK_CERT_ACME_SERVER": "https://10.244.0.1:14000/dir"},
+        acme_ca_pem=b"-----BEGIN CERTIFICATE-----\n",
+    )
+
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    patch = yaml.safe_load(kustomization["patches"][0]["patch"])
+    container = patch["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+
+    assert (overlay / kustomization["resources"][0]).resolve() == REPO_ROOT / "manifests"
+    assert kustomization["images"] == [
+        {"name": "webhook-cert-operator", "newName": "webhook-cert-operator", "newTag": "0.1.0-abc"}
+    ]
+    assert env["WEBHOOK_CERT_ACME_SERVER"] == "https://10.244.0.1:14000/dir"
+    assert env["WEBHOOK_CERT_ACME_CA_BUNDLE"].endswith("/ca.crt")
+    assert container["imagePullPolicy"] == "Never"
+    assert (overlay / "acme-ca.crt").read_bytes().startswith(b"-----BEGIN")

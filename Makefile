@@ -47,9 +47,11 @@ cluster-down:
 cluster-status: install
 	$(PYTHON) -m localcluster status
 
-## Container image (needs a Docker engine).
+## Container image: with Docker where a Docker engine runs, otherwise with buildah into the
+## local cluster's image cache (a docker-archive that `ctr images import` or `docker load` reads).
 image:
-	docker build -t $(IMAGE) .
+	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
+	else $(MAKE) install && $(PYTHON) -m localcluster image; fi
 
 ## Install on the current cluster: CRDs first, so that the peering object finds its CRD.
 deploy:

@@ -3,7 +3,7 @@
     make bench                      # 1 endpoint, then 20 at once
     .venv/bin/python -m benchmarks.apply_to_ready 1 20 50
 
-Uses the operator that `make demo` leaves running (or starts one the same way), a fresh
+Uses the operator Deployment that `make demo` installs (installing it the same way), a fresh
 namespace per round, and prints per-round figures; it asserts nothing.
 """
 

@@ -4,7 +4,8 @@ without Docker, so their files are checked against their schemas and against eac
 - .github/workflows/ci.yml against the GitHub workflow schema that check-jsonschema vendors;
 - e2e/kind/kind-config.yaml decoded strictly into kind's own Go types (e2e/kind/configcheck,
   built with Go from the module proxy), and its port forwards followed to a container;
-- every manifest under e2e/ parsed, the addresses the pieces give each other compared;
+- every manifest under e2e/ parsed, and decoded strictly into its Kubernetes type by the
+  same checker; the addresses the pieces give each other compared;
 - the operator's overlay rendered by kubectl's kustomize (skipped without a kubectl, except
   under CI, where that is a failure);
 - Pebble's HTTPS certificate as run.sh makes it, verified for the names both sides dial.
@@ -32,6 +33,8 @@ from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from localcluster.build import bin_dir, default_cache_dir
 from localcluster.versions import BY_NAME
+
+from webhook_cert_operator.config import ENVIRONMENT_VARIABLES, settings_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -86,6 +89,23 @@ def _test_env() -> dict[str, str]:
     return {name: shlex.split(value)[0] for name, value in pairs}
 
 
+def _operator_settings_env() -> dict[str, str]:
+    """The operator's settings in the overlay's patch."""
+    patch = yaml.safe_load((OVERLAY / "operator-settings.yaml").read_text())
+    container = patch["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item["value"] for item in container["env"] if "value" in item}
+
+
+def _broken_copy(source: Path, directory: Path, change: tuple[str, str]) -> Path:
+    """A copy of `source` with one change, to show that a check refuses it."""
+    old, new = change
+    text = source.read_text()
+    assert old in text
+    broken = directory / source.name
+    broken.write_text(text.replace(old, new, 1))
+    return broken
+
+
 def _ci_must_check(reason: str) -> None:
     """Locally a missing tool skips a check; under CI the check must run."""
     if os.environ.get("CI"):
@@ -118,10 +138,7 @@ def test_the_workflow_matches_the_github_workflow_schema() -> None:
 
 
 def test_the_schema_check_refuses_a_misspelt_job_key(tmp_path: Path) -> None:
-    broken = tmp_path / "ci.yml"
-    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "run-on:", 1))
-
-    result = _check_workflow_schema(broken)
+    result = _check_workflow_schema(_broken_copy(WORKFLOW, tmp_path, ("runs-on:", "run-on:")))
 
     assert result.returncode != 0
     assert "run-on" in result.stdout
@@ -164,7 +181,7 @@ def configcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if go is None:
         pytest.fail("Go is needed (as for the local cluster) to build e2e/kind/configcheck")
     binary = tmp_path_factory.mktemp("configcheck") / "configcheck"
-    env = {**os.environ, "GOFLAGS": "-mod=readonly", "GOWORK": "off"}
+    env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOWORK": "off"}
     env.setdefault("GOTOOLCHAIN", "local")
     result = subprocess.run(
         [go, "build", "-o", str(binary), "."],
@@ -179,7 +196,13 @@ def configcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _decode(configcheck: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(configcheck), str(path)], capture_output=True, text=True)
+    return subprocess.run([str(configcheck), "kind", str(path)], capture_output=True, text=True)
+
+
+def _decode_objects(configcheck: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(configcheck), "objects", *map(str, paths)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -210,13 +233,7 @@ def test_kind_decodes_the_config_strictly_with_its_own_types(
 def test_the_config_decoder_refuses_what_kind_refuses(
     configcheck: Path, tmp_path: Path, change: tuple[str, str], message: str
 ) -> None:
-    old, new = change
-    text = KIND_CONFIG.read_text()
-    assert old in text
-    broken = tmp_path / "kind-config.yaml"
-    broken.write_text(text.replace(old, new, 1))
-
-    result = _decode(configcheck, broken)
+    result = _decode(configcheck, _broken_copy(KIND_CONFIG, tmp_path, change))
 
     assert result.returncode == 1
     assert message in result.stderr
@@ -312,6 +329,37 @@ def test_every_manifest_under_e2e_parses_and_names_its_kind(path: Path) -> None:
         assert document.get("apiVersion") and document.get("kind"), document
 
 
+OBJECT_FILES = [E2E / "traefik.yaml", E2E / "pebble.yaml", OVERLAY / "operator-settings.yaml"]
+
+
+def test_every_object_under_e2e_decodes_strictly_into_its_kubernetes_type(
+    configcheck: Path,
+) -> None:
+    result = _decode_objects(configcheck, *OBJECT_FILES)
+
+    assert result.returncode == 0, result.stderr
+    decoded = json.loads(result.stdout)
+    assert decoded["unchecked"] == []
+    assert len(decoded["checked"]) == sum(len(_documents(path)) for path in OBJECT_FILES)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("readinessProbe:", "readynessProbe:"), 'unknown field "spec.template.spec.containers'),
+        (("nodePort: 30080}", 'nodePort: "30080"}'), "nodePort"),
+    ],
+    ids=["unknown-field", "wrong-type"],
+)
+def test_the_object_decoder_refuses_what_kubectl_apply_refuses(
+    configcheck: Path, tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    result = _decode_objects(configcheck, _broken_copy(E2E / "traefik.yaml", tmp_path, change))
+
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
 def test_pebbles_config_is_json_and_listens_on_its_container_ports() -> None:
     config_map = _find("ConfigMap", "pebble", "pebble-config")
     config = json.loads(config_map["data"]["pebble-config.json"])["pebble"]
@@ -339,7 +387,7 @@ def test_pebble_and_the_operator_ask_the_clusters_dns() -> None:
     dns = _find("Service", "pebble", "challtestsrv")["spec"]
     address = f"{dns['clusterIP']}:{dns['ports'][0]['port']}"
     pebble = _containers(_find("Deployment", "pebble", "pebble"))[0]
-    operator_env = _overlay_env(yaml.safe_load((OVERLAY / "operator-settings.yaml").read_text()))
+    operator_env = _operator_settings_env()
 
     assert _arg(pebble, "-dnsserver") == address
     assert operator_env["WEBHOOK_CERT_NAMESERVERS"] == address
@@ -402,12 +450,25 @@ def test_the_suite_gets_every_variable_its_external_mode_reads() -> None:
     assert (OVERLAY / "kustomization.yaml").is_file()
 
 
+def test_the_overlay_sets_only_settings_the_operator_reads() -> None:
+    # A misspelt name would be ignored by the operator, silently.
+    assert _operator_settings_env().keys() <= set(ENVIRONMENT_VARIABLES)
+
+
+@pytest.mark.parametrize(
+    "side", ["operator", "host"], ids=["the-operator-in-the-cluster", "the-tests-on-the-host"]
+)
+def test_the_operator_accepts_the_settings_each_side_gives_it(side: str) -> None:
+    env = _operator_settings_env() if side == "operator" else _test_env()
+
+    settings = settings_from_env(env)
+
+    assert settings.acme_agree_tos
+    assert settings.acme_server == env["WEBHOOK_CERT_ACME_SERVER"]
+    assert settings.nameservers == (env["WEBHOOK_CERT_NAMESERVERS"],)
+
+
 # ---- Pebble's certificate -----------------------------------------------------------------
-
-
-def _overlay_env(patch: dict[str, Any]) -> dict[str, str]:
-    container = patch["spec"]["template"]["spec"]["containers"][0]
-    return {item["name"]: item["value"] for item in container["env"] if "value" in item}
 
 
 @pytest.fixture(scope="session")
@@ -420,7 +481,7 @@ def pebble_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pebble_hosts() -> list[str]:
-    operator_env = _overlay_env(yaml.safe_load((OVERLAY / "operator-settings.yaml").read_text()))
+    operator_env = _operator_settings_env()
     urls = [operator_env["WEBHOOK_CERT_ACME_SERVER"], _test_env()["WEBHOOK_CERT_ACME_SERVER"]]
     return [str(urlsplit(url).hostname) for url in urls]
 
@@ -523,6 +584,22 @@ def test_the_overlay_mounts_the_ca_that_signed_pebbles_certificate(
         config_map["metadata"]["namespace"] == _operator(rendered_overlay)["metadata"]["namespace"]
     )
     assert config_map["data"][bundle.name] == (pebble_pki / "ca.crt").read_text()
+
+
+def test_the_rendered_overlay_decodes_strictly(
+    rendered_overlay: list[dict[str, Any]], configcheck: Path, tmp_path: Path
+) -> None:
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(yaml.safe_dump_all(rendered_overlay))
+
+    result = _decode_objects(configcheck, rendered)
+
+    assert result.returncode == 0, result.stderr
+    # The base's CRDs and kopf's peering object have no type in the checker.
+    assert set(json.loads(result.stdout)["unchecked"]) == {
+        "CustomResourceDefinition",
+        "ClusterKopfPeering",
+    }
 
 
 def test_run_sh_loads_the_image_the_overlay_deploys(

@@ -4,7 +4,8 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy clean
+.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy clean \
+        e2e-kind e2e-kind-down
 
 install: $(VENV)/.installed
 
@@ -58,6 +59,15 @@ deploy:
 	$(KUBECTL) apply -k manifests/ -l app.kubernetes.io/component=crd
 	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
 	$(KUBECTL) apply -k manifests/
+
+## The integration suite on a kind cluster, where Docker exists (needs kind and kubectl too):
+## e2e/kind/run.sh. The cluster is deleted at the end; KEEP=1 keeps it (`source .kind/env`
+## to run tests against it, `make e2e-kind-down` to delete it).
+e2e-kind: install
+	KUBECTL=$(KUBECTL) VENV=$(abspath $(VENV)) e2e/kind/run.sh all
+
+e2e-kind-down:
+	KUBECTL=$(KUBECTL) e2e/kind/run.sh down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

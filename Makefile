@@ -4,7 +4,7 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy clean
+.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy release-manifest clean
 
 install: $(VENV)/.installed
 
@@ -51,11 +51,14 @@ cluster-status: install
 image:
 	docker build -t $(IMAGE) .
 
-## Install on the current cluster: CRDs first, so that the peering object finds its CRD.
+## Install on the current cluster in one apply, then wait until WebhookEndpoints can be created.
 deploy:
-	$(KUBECTL) apply -k manifests/ -l app.kubernetes.io/component=crd
-	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
 	$(KUBECTL) apply -k manifests/
+	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
+
+## The release manifest: the kustomize base rendered into one file (checked by a unit test).
+release-manifest: install
+	$(PYTHON) -m tools.install_manifest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,8 +19,8 @@ from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, lifecycle, renewal, validation
-from webhook_cert_operator.kube import GROUP, PLURAL, VERSION
+from webhook_cert_operator import api, lifecycle, peering, renewal, validation
+from webhook_cert_operator.kube import GROUP, PLURAL, VERSION, AlreadyExists, NotServed
 from webhook_cert_operator.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.solver.http01 import Endpoint
 
@@ -34,6 +34,11 @@ DAEMON_POLL = 5.0
 STALE_RETRIES = 8
 # A failed check is repeated at least this often, even with a longer spec interval.
 RECHECK_FAILED = timedelta(minutes=5)
+# Creating the peering object is retried this often, this many times (two minutes), while
+# kopf's CRD, applied in the same `kubectl apply` as the operator, is not yet served. Then
+# the operator exits and the kubelet restarts it, which shows in the Pod's status.
+PEERING_RETRY_DELAY = 2.0
+PEERING_RETRIES = 60
 
 
 @dataclass
@@ -63,6 +68,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     deps.life.metrics.serve(deps.life.settings.metrics_port)
+
+
+@kopf.on.startup(retries=PEERING_RETRIES, backoff=PEERING_RETRY_DELAY)
+def create_peering(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """With `--peering NAME`, create the peering object(s) kopf waits for (peering.py)."""
+    if settings.peering.standalone:
+        return
+    deps: Dependencies = memo.deps
+    namespaces = () if settings.peering.clusterwide else deps.life.settings.watch_namespaces
+    for item in peering.peering_objects(settings.peering.name, namespaces):
+        try:
+            deps.life.kube.create_custom_object(
+                peering.GROUP, peering.VERSION, item.plural, item.namespace, item.body
+            )
+        except AlreadyExists:
+            continue  # installed by hand, or created by another replica: both fine
+        except NotServed as error:
+            raise kopf.TemporaryError(str(error), delay=PEERING_RETRY_DELAY) from None
+        logger.info(f"Created the peering object {item.description}.")
 
 
 @kopf.on.startup()

@@ -30,6 +30,10 @@ class Conflict(Exception):
     """The object changed since it was read (resourceVersion mismatch)."""
 
 
+class NotServed(Exception):
+    """The API server does not serve the resource (yet): its CRD is missing or new."""
+
+
 @dataclass(frozen=True)
 class Secret:
     name: str
@@ -225,3 +229,30 @@ class Kube:
             {key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()}
         )
         return values
+
+    # ---- kopf's peering object (peering.py) ---------------------------------------------
+
+    def create_custom_object(
+        self, group: str, version: str, plural: str, namespace: str | None, body: Mapping[str, Any]
+    ) -> None:
+        """Create a custom object; AlreadyExists if it exists, NotServed if its resource is
+        not served (a CRD applied in the same run may take a few seconds to be)."""
+        try:
+            if namespace is None:
+                self.custom.create_cluster_custom_object(group, version, plural, dict(body))
+            else:
+                self.custom.create_namespaced_custom_object(
+                    group, version, namespace, plural, dict(body)
+                )
+        except ApiException as error:
+            what = f"{plural}.{group} {body['metadata']['name']}"
+            if error.status == 409:
+                raise AlreadyExists(what) from None
+            if error.status == 404:
+                where = f" in namespace {namespace}" if namespace else ""
+                raise NotServed(
+                    f"cannot create {what}{where}: {plural}.{group}/{version} is not served "
+                    "(its CRD is missing or not yet established)"
+                    + (", or the namespace does not exist" if namespace else "")
+                ) from None
+            raise

@@ -4,7 +4,7 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy release-manifest clean
+.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy release-manifest promtool clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ cluster-down:
 
 cluster-status: install
 	$(PYTHON) -m localcluster status
+
+## promtool for the alert rule tests (tests/unit/test_monitoring.py), from Debian's package.
+promtool:
+	tools/install-promtool.sh
 
 ## Container image (needs a Docker engine).
 image:

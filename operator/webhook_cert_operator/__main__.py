@@ -1,4 +1,4 @@
-"""Command line entry point: `webhook-cert run | solve | check`.
+"""Command line entry point: `webhook-cert run | solve | check`, and `--version`.
 
 Only argument parsing lives here; each subcommand's work is in its own module, imported
 lazily so that `webhook-cert solve` (the solver Pod) does not load the operator's stack.
@@ -10,11 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from webhook_cert_operator import __version__
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webhook-cert",
         description="ACME certificates for webhook endpoints, and checks of the chain they serve.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

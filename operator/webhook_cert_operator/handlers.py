@@ -20,7 +20,14 @@ from typing import Any
 import kopf
 
 from webhook_cert_operator import api, lifecycle, peering, renewal, validation
-from webhook_cert_operator.kube import GROUP, PLURAL, VERSION, AlreadyExists, NotServed
+from webhook_cert_operator.kube import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    AlreadyExists,
+    Forbidden,
+    NotServed,
+)
 from webhook_cert_operator.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.solver.http01 import Endpoint
 
@@ -86,6 +93,14 @@ def create_peering(
             )
         except AlreadyExists:
             continue  # installed by hand, or created by another replica: both fine
+        except Forbidden as error:
+            # RBAC without `create` (objects made by hand, e.g. per namespace): kopf waits,
+            # paused, until the object exists; say what is missing instead of failing.
+            logger.warning(
+                f"{error}: kopf stays paused until {item.description} exists; create it, "
+                f"or grant create on {item.plural}.{peering.GROUP}"
+            )
+            continue
         except NotServed as error:
             raise kopf.TemporaryError(str(error), delay=PEERING_RETRY_DELAY) from None
         logger.info(f"Created the peering object {item.description}.")

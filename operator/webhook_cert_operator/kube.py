@@ -34,6 +34,10 @@ class NotServed(Exception):
     """The API server does not serve the resource (yet): its CRD is missing or new."""
 
 
+class Forbidden(Exception):
+    """RBAC does not allow the call (the authorizer answers before any existence check)."""
+
+
 @dataclass(frozen=True)
 class Secret:
     name: str
@@ -236,7 +240,8 @@ class Kube:
         self, group: str, version: str, plural: str, namespace: str | None, body: Mapping[str, Any]
     ) -> None:
         """Create a custom object; AlreadyExists if it exists, NotServed if its resource is
-        not served (a CRD applied in the same run may take a few seconds to be)."""
+        not served (a CRD applied in the same run may take a few seconds to be), Forbidden
+        if RBAC does not grant `create` (even when the object exists)."""
         try:
             if namespace is None:
                 self.custom.create_cluster_custom_object(group, version, plural, dict(body))
@@ -248,6 +253,8 @@ class Kube:
             what = f"{plural}.{group} {body['metadata']['name']}"
             if error.status == 409:
                 raise AlreadyExists(what) from None
+            if error.status == 403:
+                raise Forbidden(f"creating {what} is forbidden") from None
             if error.status == 404:
                 where = f" in namespace {namespace}" if namespace else ""
                 raise NotServed(

@@ -11,7 +11,7 @@ import pytest
 
 from webhook_cert_operator import handlers, peering
 from webhook_cert_operator.config import Settings
-from webhook_cert_operator.kube import AlreadyExists, NotServed
+from webhook_cert_operator.kube import AlreadyExists, Forbidden, NotServed
 
 
 def test_a_cluster_wide_operator_needs_one_cluster_kopf_peering() -> None:
@@ -101,3 +101,16 @@ def test_a_crd_not_yet_served_is_retried_soon() -> None:
     assert "not served" in str(raised.value)
     # Two minutes of retries cover a CRD applied in the same `kubectl apply` as the operator.
     assert handlers.PEERING_RETRIES * handlers.PEERING_RETRY_DELAY >= 120
+
+
+def test_without_rbac_to_create_it_warns_and_lets_kopf_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = PeeringKube(
+        Forbidden("creating kopfpeerings.kopf.dev webhook-cert-operator is forbidden")
+    )
+    with caplog.at_level(logging.WARNING, logger="test"):
+        run_create_peering(kube, namespaces=("a", "b"))
+    assert kube.created == [("kopfpeerings", "b", "webhook-cert-operator")]
+    assert "kopf stays paused until KopfPeering a/webhook-cert-operator exists" in caplog.text
+    assert "grant create on kopfpeerings.kopf.dev" in caplog.text

@@ -165,3 +165,36 @@ def test_other_conditions_and_deleted_endpoints_leave_the_ready_gauge_alone() ->
     gone.condition("Ready", "True", "CertificateValid", "valid")
     gone.write()
     assert sample(metrics, "webhook_cert_ready", **ENDPOINT) is None
+
+
+def test_no_metric_has_a_label_that_could_carry_private_data() -> None:
+    """Labels name an endpoint (namespace, name) or a closed set of values: never a host,
+    URL, serial, account, key or Secret content (high cardinality, and readable by anyone
+    who can read metrics)."""
+    metrics = Metrics()
+    check(metrics, ("incomplete-chain", "error"))
+    metrics.observe_ready("payments", "ringcentral", True)
+    metrics.observe_certificate("payments", "ringcentral", NOW, NOW)
+    metrics.observe_failures("payments", "ringcentral", 1)
+    metrics.observe_acme_request("new-order", 201, 0.1)
+    metrics.issuance_attempts.labels("success", "Issued").inc()
+    labels = {
+        label
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        for label in sample.labels
+    }
+    assert labels <= {
+        "namespace",
+        "name",
+        "code",
+        "severity",
+        "result",
+        "reason",
+        "kind",
+        "status",
+        "le",
+        "version",
+        "python_version",
+        "kopf_version",
+    }

@@ -207,6 +207,12 @@ class Kube:
         found: dict[str, Any] = _as_body(endpoint)
         return found
 
+    def patch_endpoint(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch the endpoint itself (metadata or spec), for the CLI."""
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, dict(patch)
+        )
+
     def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch `status`; a deleted endpoint is not an error."""
         try:

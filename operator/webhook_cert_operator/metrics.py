@@ -11,8 +11,10 @@ the operator learns the value:
 - `webhook_cert_chain_valid`, `..._chain_finding`, `..._served_...`,
   `..._chain_last_check_timestamp_seconds`: validation.py, after each served-chain check.
 
-Gauges of an endpoint are removed when it is deleted (`forget_endpoint`), so a deleted
-endpoint never keeps an alert firing.
+Gauges of an endpoint are removed when it is deleted and when its daemons stop
+(`forget_endpoint`, `forget_chain_check`; handlers.py), which includes kopf peering pausing
+this replica: only the working replica exports them, so neither a deleted endpoint nor a
+waiting replica's stale values keep an alert firing.
 """
 
 from __future__ import annotations

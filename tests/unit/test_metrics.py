@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import platform
 import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import kopf
+import pytest
 from prometheus_client import generate_latest
 
-from webhook_cert_operator import __version__
+from webhook_cert_operator import __version__, handlers
 from webhook_cert_operator.lifecycle import StatusWriter
 from webhook_cert_operator.metrics import Metrics
 
@@ -198,3 +202,47 @@ def test_no_metric_has_a_label_that_could_carry_private_data() -> None:
         "python_version",
         "kopf_version",
     }
+
+
+# ---- the daemons drop their endpoint's series when they stop ------------------------------
+
+
+def stopped_daemon(daemon: Any, metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a per-endpoint daemon until it waits, then stop it as kopf does (cancel)."""
+    monkeypatch.setattr(handlers, "run_chain_check", lambda deps, body: None)
+    life = SimpleNamespace(metrics=metrics, clock=lambda: NOW)
+    memo = kopf.Memo(deps=SimpleNamespace(life=life))
+    body = kopf.Body(
+        {"metadata": {"namespace": "payments", "name": "ringcentral", "uid": "u1"}, "status": {}}
+    )
+
+    async def run_then_stop() -> None:
+        task = asyncio.create_task(daemon(body=body, memo=memo))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_then_stop())
+
+
+def test_a_stopped_check_daemon_drops_the_chain_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf stops daemons when peering pauses a replica: a paused replica must not go on
+    exporting the last check's findings."""
+    metrics = Metrics()
+    check(metrics, ("incomplete-chain", "error"))
+    stopped_daemon(handlers.check_served_chain, metrics, monkeypatch)
+    text = generate_latest(metrics.registry).decode()
+    assert 'name="ringcentral"' not in text
+
+
+def test_a_stopped_renewal_daemon_drops_the_certificate_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = Metrics()
+    metrics.observe_ready("payments", "ringcentral", True)
+    metrics.observe_certificate("payments", "ringcentral", NOW, NOW)
+    metrics.observe_failures("payments", "ringcentral", 2)
+    stopped_daemon(handlers.renew_on_time, metrics, monkeypatch)
+    text = generate_latest(metrics.registry).decode()
+    assert 'name="ringcentral"' not in text

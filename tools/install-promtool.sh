@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs promtool, which tests/unit/test_alert_rules.py runs (`promtool test rules`).
+# Installs promtool, which tests/unit/test_monitoring.py runs (`promtool test rules`).
 #
 # promtool comes from Debian's `prometheus` package, extracted rather than installed (the
 # package depends on many libjs-* packages that the tests do not need): `apt-get download`

@@ -1,4 +1,4 @@
-"""Command line entry point: `webhook-cert run | solve | check | renew`, and `--version`.
+"""Command line entry point: `webhook-cert run | solve | check | renew | inspect`, and `--version`.
 
 Only argument parsing lives here; each subcommand's work is in its own module, imported
 lazily so that `webhook-cert solve` (the solver Pod) does not load the operator's stack.
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     import webhook_cert_operator.check_command as check_command
+    import webhook_cert_operator.inspect_command as inspect_command
     import webhook_cert_operator.renew_command as renew_command
     import webhook_cert_operator.run_command as run_command
     import webhook_cert_operator.solver.server as server
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     renew_command.add_arguments(
         commands.add_parser("renew", help="ask the operator to renew an endpoint's certificate")
+    )
+    inspect_command.add_arguments(
+        commands.add_parser("inspect", help="judge a stored certificate chain offline")
     )
     return parser
 

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
+from webhook_cert_operator import cli_kube
 from webhook_cert_operator.renewal import RENEW_ANNOTATION
-
-if TYPE_CHECKING:
-    from webhook_cert_operator.kube import Kube
 
 EXIT_REQUESTED: Final = 0
 EXIT_NOT_FOUND: Final = 1
 EXIT_USAGE: Final = 2
-
-# Kubernetes object names: a namespace is a DNS-1123 label, a WebhookEndpoint's name a
-# DNS-1123 subdomain (k8s.io/apimachinery/pkg/util/validation).
-_LABEL_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-_SUBDOMAIN_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 class EndpointApi(Protocol):
@@ -42,18 +34,6 @@ class EndpointApi(Protocol):
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def patch_endpoint(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
-
-
-def parse_reference(text: str) -> tuple[str, str]:
-    """NAMESPACE/NAME as a pair; ValueError naming what is wrong."""
-    namespace, slash, name = text.partition("/")
-    if not slash:
-        raise ValueError(f"{text!r} is not NAMESPACE/NAME")
-    if not _LABEL_RE.fullmatch(namespace):
-        raise ValueError(f"{namespace!r} is not a namespace name")
-    if len(name) > 253 or not _SUBDOMAIN_RE.fullmatch(name):
-        raise ValueError(f"{name!r} is not a WebhookEndpoint name")
-    return namespace, name
 
 
 def request_value(now: datetime, current: str | None) -> str:
@@ -96,48 +76,26 @@ def request_renewal(
     return RenewRequest(namespace, name, value)
 
 
-def _reference(text: str) -> tuple[str, str]:
-    try:
-        return parse_reference(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Ask the operator to renew a WebhookEndpoint's certificate now, by setting its "
         f"{RENEW_ANNOTATION} annotation. Exit status: 0 requested, 1 no such endpoint, "
         "2 usage."
     )
-    parser.add_argument(
-        "endpoint", type=_reference, metavar="NAMESPACE/NAME", help="the WebhookEndpoint"
-    )
-    parser.add_argument(
-        "--kubeconfig", metavar="PATH", help="default: $KUBECONFIG or ~/.kube/config"
-    )
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    cli_kube.add_cluster_arguments(parser, "WebhookEndpoint")
     parser.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="text (default) or json"
     )
     parser.set_defaults(handler=run)
 
 
-def _kube(args: argparse.Namespace) -> Kube:
-    from kubernetes import client, config
-
-    from webhook_cert_operator.kube import Kube
-
-    config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
-    return Kube(client.ApiClient())
-
-
 def run(
     args: argparse.Namespace,
     *,
-    api: Callable[[argparse.Namespace], EndpointApi] = _kube,
+    api: Callable[[argparse.Namespace], EndpointApi] = cli_kube.kube_from_args,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
-    namespace, name = args.endpoint
+    namespace, name = args.reference
     request = request_renewal(api(args), namespace, name, clock())
     if request is None:
         print(f"webhook-cert renew: WebhookEndpoint {namespace}/{name} not found", file=sys.stderr)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from webhook_cert_operator import __main__, renew_command, renewal
-from webhook_cert_operator.renew_command import parse_reference, request_value
+from webhook_cert_operator.cli_kube import parse_reference
+from webhook_cert_operator.renew_command import request_value
 
 NOW = datetime(2026, 11, 30, 17, 0, 0, 250000, tzinfo=UTC)
 

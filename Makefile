@@ -4,8 +4,8 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy clean \
-        e2e-kind e2e-kind-down
+.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy \
+        release-manifest promtool clean e2e-kind e2e-kind-down
 
 install: $(VENV)/.installed
 
@@ -48,17 +48,24 @@ cluster-down:
 cluster-status: install
 	$(PYTHON) -m localcluster status
 
+## promtool for the alert rule tests (tests/unit/test_monitoring.py), from Debian's package.
+promtool:
+	tools/install-promtool.sh
+
 ## Container image: with Docker where a Docker engine runs, otherwise with buildah into the
 ## local cluster's image cache (a docker-archive that `ctr images import` or `docker load` reads).
 image:
 	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
 	else $(MAKE) install && $(PYTHON) -m localcluster image; fi
 
-## Install on the current cluster: CRDs first, so that the peering object finds its CRD.
+## Install on the current cluster in one apply, then wait until WebhookEndpoints can be created.
 deploy:
-	$(KUBECTL) apply -k manifests/ -l app.kubernetes.io/component=crd
-	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
 	$(KUBECTL) apply -k manifests/
+	$(KUBECTL) wait --for=condition=Established --timeout=60s crd -l app.kubernetes.io/component=crd
+
+## The release manifest: the kustomize base rendered into one file (checked by a unit test).
+release-manifest: install
+	$(PYTHON) -m tools.install_manifest
 
 ## The integration suite on a kind cluster, where Docker exists (needs kind and kubectl too):
 ## e2e/kind/run.sh. The cluster is deleted at the end; KEEP=1 keeps it (`source .kind/env`

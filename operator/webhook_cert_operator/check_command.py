@@ -171,7 +171,12 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
+def format_report(
+    report: chain.ChainReport,
+    *,
+    width: int = 100,
+    chain_heading: str = "Served chain, in the order served:",
+) -> str:
     """The human-readable report: verdict, served chain in served order, findings."""
     errors = sum(f.severity is chain.Severity.ERROR for f in report.findings)
     warnings = len(report.findings) - errors
@@ -181,7 +186,7 @@ def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
     if report.address is not None:
         lines.append(f"Connected to {report.address} with {report.tls_version}")
     if report.served_chain:
-        lines.append("Served chain, in the order served:")
+        lines.append(chain_heading)
         for index, cert in enumerate(report.served_chain):
             shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
             lines.append(f"  {index}  {shown}")

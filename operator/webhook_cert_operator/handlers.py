@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,8 +20,15 @@ from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, lifecycle, renewal, validation
-from webhook_cert_operator.kube import GROUP, PLURAL, VERSION
+from webhook_cert_operator import api, lifecycle, peering, renewal, validation
+from webhook_cert_operator.kube import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    AlreadyExists,
+    Forbidden,
+    NotServed,
+)
 from webhook_cert_operator.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.solver.http01 import Endpoint
 
@@ -34,6 +42,11 @@ DAEMON_POLL = 5.0
 STALE_RETRIES = 8
 # A failed check is repeated at least this often, even with a longer spec interval.
 RECHECK_FAILED = timedelta(minutes=5)
+# Creating the peering object is retried this often, this many times (two minutes), while
+# kopf's CRD, applied in the same `kubectl apply` as the operator, is not yet served. Then
+# the operator exits and the kubelet restarts it, which shows in the Pod's status.
+PEERING_RETRY_DELAY = 2.0
+PEERING_RETRIES = 60
 
 
 @dataclass
@@ -65,6 +78,35 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     deps.life.metrics.serve(deps.life.settings.metrics_port)
 
 
+@kopf.on.startup(retries=PEERING_RETRIES, backoff=PEERING_RETRY_DELAY)
+def create_peering(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """With `--peering NAME`, create the peering object(s) kopf waits for (peering.py)."""
+    if settings.peering.standalone:
+        return
+    deps: Dependencies = memo.deps
+    namespaces = () if settings.peering.clusterwide else deps.life.settings.watch_namespaces
+    for item in peering.peering_objects(settings.peering.name, namespaces):
+        try:
+            deps.life.kube.create_custom_object(
+                peering.GROUP, peering.VERSION, item.plural, item.namespace, item.body
+            )
+        except AlreadyExists:
+            continue  # installed by hand, or created by another replica: both fine
+        except Forbidden as error:
+            # RBAC without `create` (objects made by hand, e.g. per namespace): kopf waits,
+            # paused, until the object exists; say what is missing instead of failing.
+            logger.warning(
+                f"{error}: kopf stays paused until {item.description} exists; create it, "
+                f"or grant create on {item.plural}.{peering.GROUP}"
+            )
+            continue
+        except NotServed as error:
+            raise kopf.TemporaryError(str(error), delay=PEERING_RETRY_DELAY) from None
+        logger.info(f"Created the peering object {item.description}.")
+
+
 @kopf.on.startup()
 async def size_check_threads(memo: kopf.Memo, **_: Any) -> None:
     """Served-chain checks run on the loop's default executor: one thread per allowed check."""
@@ -88,25 +130,37 @@ async def renew_on_time(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     damaged Secret and to poll ARI), never before status.nextAttemptTime (the back-off),
     and keep the certificate as the change handlers do."""
     deps: Dependencies = memo.deps
+    meta = body["metadata"]
     last_run = deps.life.clock()
-    while True:
-        # The body is live: a new renewalTime after an issuance is seen at the next poll.
-        await asyncio.sleep(DAEMON_POLL)
-        status = body.get("status") or {}
-        now = deps.life.clock()
-        wake = last_run + timedelta(seconds=RENEWAL_CHECK_INTERVAL)
-        for field, later in (("renewalTime", False), ("nextAttemptTime", True)):
-            moment = _status_time(status.get(field))
-            if moment is not None:
-                wake = max(wake, moment) if later else min(wake, moment)
-        if now < wake:
-            continue
-        last_run = now
-        # Failures are already in status; the next wake-up honours nextAttemptTime.
-        with contextlib.suppress(lifecycle.RetryLater, lifecycle.InvalidSpec):
-            await asyncio.to_thread(
-                lifecycle.ensure_certificate, deps.life, writer_for(deps, body), body
-            )
+    try:
+        while True:
+            # The body is live: a new renewalTime after an issuance is seen at the next poll.
+            await asyncio.sleep(DAEMON_POLL)
+            status = body.get("status") or {}
+            now = deps.life.clock()
+            wake = last_run + timedelta(seconds=RENEWAL_CHECK_INTERVAL)
+            for field, later in (("renewalTime", False), ("nextAttemptTime", True)):
+                moment = _status_time(status.get(field))
+                if moment is not None:
+                    wake = max(wake, moment) if later else min(wake, moment)
+            if now < wake:
+                continue
+            last_run = now
+            # Failures are already in status; the next wake-up honours nextAttemptTime.
+            with contextlib.suppress(lifecycle.RetryLater, lifecycle.InvalidSpec):
+                await asyncio.to_thread(
+                    lifecycle.ensure_certificate, deps.life, writer_for(deps, body), body
+                )
+    finally:
+        forget_series_on_stop(deps.life.metrics.forget_endpoint, meta)
+
+
+def forget_series_on_stop(forget: Callable[[str, str], None], meta: Mapping[str, Any]) -> None:
+    """A daemon stops when its endpoint is deleted, when the operator exits, and when kopf
+    peering pauses this replica for another one: its endpoint series must go with it, or a
+    paused replica would go on exporting stale values that keep an alert firing (or quiet).
+    The working replica's daemons set them again."""
+    forget(meta["namespace"], meta["name"])
 
 
 def _status_time(value: Any) -> datetime | None:
@@ -150,27 +204,30 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
     checked: tuple[str | None, int] | None = None  # (serial, generation) last settled
     stale_attempts = 0
     next_check = 0.0
-    while True:
-        serial = (body.get("status") or {}).get("serialNumber")
-        generation = int(body["metadata"].get("generation") or 0)
-        now = time.monotonic()
-        if (serial, generation) != checked and stale_attempts == 0:
-            next_check = now  # a new certificate or a new spec: look now
-        if now >= next_check:
-            outcome = await asyncio.to_thread(run_chain_check, deps, body)
-            if outcome is None:  # invalid spec: nothing to check until it changes
-                next_check = now + DAEMON_POLL
-                checked = (serial, generation)
-            elif outcome[0].stale and serial and stale_attempts < STALE_RETRIES:
-                next_check = now + validation.stale_retry_delay(stale_attempts)
-                stale_attempts += 1
-            else:
-                result, interval = outcome
-                if not result.ok:  # someone is likely fixing it: show the fix soon
-                    interval = min(interval, RECHECK_FAILED)
-                next_check = now + validation.check_spacing(interval, uid)
-                checked, stale_attempts = (serial, generation), 0
-        await asyncio.sleep(DAEMON_POLL)
+    try:
+        while True:
+            serial = (body.get("status") or {}).get("serialNumber")
+            generation = int(body["metadata"].get("generation") or 0)
+            now = time.monotonic()
+            if (serial, generation) != checked and stale_attempts == 0:
+                next_check = now  # a new certificate or a new spec: look now
+            if now >= next_check:
+                outcome = await asyncio.to_thread(run_chain_check, deps, body)
+                if outcome is None:  # invalid spec: nothing to check until it changes
+                    next_check = now + DAEMON_POLL
+                    checked = (serial, generation)
+                elif outcome[0].stale and serial and stale_attempts < STALE_RETRIES:
+                    next_check = now + validation.stale_retry_delay(stale_attempts)
+                    stale_attempts += 1
+                else:
+                    result, interval = outcome
+                    if not result.ok:  # someone is likely fixing it: show the fix soon
+                        interval = min(interval, RECHECK_FAILED)
+                    next_check = now + validation.check_spacing(interval, uid)
+                    checked, stale_attempts = (serial, generation), 0
+            await asyncio.sleep(DAEMON_POLL)
+    finally:
+        forget_series_on_stop(deps.life.metrics.forget_chain_check, body["metadata"])
 
 
 def run_chain_check(

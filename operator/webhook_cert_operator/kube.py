@@ -30,6 +30,14 @@ class Conflict(Exception):
     """The object changed since it was read (resourceVersion mismatch)."""
 
 
+class NotServed(Exception):
+    """The API server does not serve the resource (yet): its CRD is missing or new."""
+
+
+class Forbidden(Exception):
+    """RBAC does not allow the call (the authorizer answers before any existence check)."""
+
+
 @dataclass(frozen=True)
 class Secret:
     name: str
@@ -199,6 +207,12 @@ class Kube:
         found: dict[str, Any] = _as_body(endpoint)
         return found
 
+    def patch_endpoint(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch the endpoint itself (metadata or spec), for the CLI."""
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, dict(patch)
+        )
+
     def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch `status`; a deleted endpoint is not an error."""
         try:
@@ -225,3 +239,33 @@ class Kube:
             {key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()}
         )
         return values
+
+    # ---- kopf's peering object (peering.py) ---------------------------------------------
+
+    def create_custom_object(
+        self, group: str, version: str, plural: str, namespace: str | None, body: Mapping[str, Any]
+    ) -> None:
+        """Create a custom object; AlreadyExists if it exists, NotServed if its resource is
+        not served (a CRD applied in the same run may take a few seconds to be), Forbidden
+        if RBAC does not grant `create` (even when the object exists)."""
+        try:
+            if namespace is None:
+                self.custom.create_cluster_custom_object(group, version, plural, dict(body))
+            else:
+                self.custom.create_namespaced_custom_object(
+                    group, version, namespace, plural, dict(body)
+                )
+        except ApiException as error:
+            what = f"{plural}.{group} {body['metadata']['name']}"
+            if error.status == 409:
+                raise AlreadyExists(what) from None
+            if error.status == 403:
+                raise Forbidden(f"creating {what} is forbidden") from None
+            if error.status == 404:
+                where = f" in namespace {namespace}" if namespace else ""
+                raise NotServed(
+                    f"cannot create {what}{where}: {plural}.{group}/{version} is not served "
+                    "(its CRD is missing or not yet established)"
+                    + (", or the namespace does not exist" if namespace else "")
+                ) from None
+            raise

@@ -95,6 +95,9 @@ class StatusWriter:
                 )
             status = {"conditions": conditions, "observedGeneration": self.generation}
             life.kube.patch_endpoint_status(endpoint.namespace, endpoint.name, {**status, **fields})
+        ready = self.pending.get(api.READY)
+        if ready is not None:
+            life.metrics.observe_ready(endpoint.namespace, endpoint.name, ready.status == "True")
         self.conditions = conditions
         self.pending.clear()
 
@@ -151,6 +154,10 @@ def _ensure(
     endpoint = writer.endpoint
     status = body.get("status") or {}
     now = life.clock()
+    # From status, so that a restarted operator reports the back-off it resumes.
+    life.metrics.observe_failures(
+        endpoint.namespace, endpoint.name, int(status.get("failedAttempts") or 0)
+    )
     secret = life.kube.get_secret(endpoint.namespace, spec.secret_name)
     if secret is not None:
         try:
@@ -193,8 +200,8 @@ def _ensure(
         if api.get_condition(writer.conditions, api.ISSUING) is None:
             writer.condition(api.ISSUING, "False", "UpToDate", "no issuance needed")
         writer.write(**certificate_status(info, decision.renewal_time), **renewal_fields)
-        life.metrics.certificate_not_after.labels(endpoint.namespace, endpoint.name).set(
-            info.not_after.timestamp()
+        life.metrics.observe_certificate(
+            endpoint.namespace, endpoint.name, info.not_after, decision.renewal_time
         )
         roll_restart_targets(life, writer, spec, info.serial_number)
         return
@@ -339,6 +346,8 @@ def _fail(life: Lifecycle, writer: StatusWriter, error: Exception, failed_attemp
     )
     writer.post_event("Warning", reason, message)
     life.metrics.issuance_attempts.labels("failure", reason).inc()
+    endpoint = writer.endpoint
+    life.metrics.observe_failures(endpoint.namespace, endpoint.name, failed_attempts + 1)
     raise RetryLater(message, max(delay, timedelta(seconds=1)).total_seconds())
 
 
@@ -377,7 +386,6 @@ def _succeed(
         f"stored in Secret {spec.secret_name}: serial {info.serial_number}, {message}",
     )
     life.metrics.issuance_attempts.labels("success", "Issued").inc()
-    life.metrics.certificate_not_after.labels(endpoint.namespace, endpoint.name).set(
-        info.not_after.timestamp()
-    )
+    life.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, due)
+    life.metrics.observe_failures(endpoint.namespace, endpoint.name, 0)
     roll_restart_targets(life, writer, spec, info.serial_number)

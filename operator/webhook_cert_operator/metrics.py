@@ -1,15 +1,57 @@
-"""Prometheus metrics of the operator, on their own registry, served on the metrics port."""
+"""Prometheus metrics of the operator, on their own registry, served on the metrics port.
+
+Per-endpoint series carry only the WebhookEndpoint's namespace and name (plus a finding's
+code and severity): never a host name, URL, serial number, key or anything from a Secret.
+They are what the alerts in manifests/components/monitoring/ read, and each is set where
+the operator learns the value:
+
+- `webhook_cert_ready`, `..._certificate_not_after_timestamp_seconds`,
+  `..._renewal_timestamp_seconds`, `..._issuance_consecutive_failures`: lifecycle.py, as it
+  writes the Ready condition, the certificate's status fields and the back-off;
+- `webhook_cert_chain_valid`, `..._chain_finding`, `..._served_...`,
+  `..._chain_last_check_timestamp_seconds`: validation.py, after each served-chain check.
+
+Gauges of an endpoint are removed when it is deleted and when its daemons stop
+(`forget_endpoint`, `forget_chain_check`; handlers.py), which includes kopf peering pausing
+this replica: only the working replica exports them, so neither a deleted endpoint nor a
+waiting replica's stale values keep an alert firing.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import platform
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from webhook_cert_operator import __version__
+
+ENDPOINT_LABELS = ("namespace", "name")
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.build_info = Gauge(
+            "webhook_cert_build_info",
+            "Always 1; the labels say which operator build is running.",
+            ["version", "python_version", "kopf_version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(
+            __version__, platform.python_version(), _distribution_version("kopf")
+        ).set(1)
         self.issuance_attempts = Counter(
             "webhook_cert_issuance_attempts_total",
             "Certificate issuance attempts, by result and reason.",
@@ -28,17 +70,36 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        # The stored certificate and its renewal (lifecycle.py).
+        self.ready = Gauge(
+            "webhook_cert_ready",
+            "1 when the endpoint's Ready condition is True (a valid certificate is stored).",
+            ENDPOINT_LABELS,
+            registry=self.registry,
+        )
         self.certificate_not_after = Gauge(
             "webhook_cert_certificate_not_after_timestamp_seconds",
             "Expiry (notAfter, Unix time) of the certificate stored for each endpoint.",
-            ["namespace", "name"],
+            ENDPOINT_LABELS,
+            registry=self.registry,
+        )
+        self.renewal_time = Gauge(
+            "webhook_cert_renewal_timestamp_seconds",
+            "When the operator plans to renew the endpoint's certificate (status.renewalTime).",
+            ENDPOINT_LABELS,
+            registry=self.registry,
+        )
+        self.consecutive_failures = Gauge(
+            "webhook_cert_issuance_consecutive_failures",
+            "Failed issuance attempts since the last success (status.failedAttempts).",
+            ENDPOINT_LABELS,
             registry=self.registry,
         )
         # The served-chain check (validation.py): what a strict webhook sender sees.
         self.chain_valid = Gauge(
             "webhook_cert_chain_valid",
             "1 when the last check of the endpoint's served chain found no error, else 0.",
-            ["namespace", "name"],
+            ENDPOINT_LABELS,
             registry=self.registry,
         )
         self.chain_findings = Counter(
@@ -47,10 +108,29 @@ class Metrics:
             ["code", "severity"],
             registry=self.registry,
         )
+        self.chain_finding = Gauge(
+            "webhook_cert_chain_finding",
+            "Findings of the endpoint's last served-chain check with this code (absent: none).",
+            [*ENDPOINT_LABELS, "code", "severity"],
+            registry=self.registry,
+        )
         self.served_not_after = Gauge(
             "webhook_cert_served_certificate_not_after_timestamp_seconds",
             "Expiry (notAfter, Unix time) of the leaf each endpoint served at its last check.",
-            ["namespace", "name"],
+            ENDPOINT_LABELS,
+            registry=self.registry,
+        )
+        self.served_chain_earliest_not_after = Gauge(
+            "webhook_cert_served_chain_earliest_not_after_timestamp_seconds",
+            "Earliest notAfter (Unix time) of all certificates the endpoint served at its "
+            "last check: the leaf or an intermediate, whichever expires first.",
+            ENDPOINT_LABELS,
+            registry=self.registry,
+        )
+        self.chain_last_check = Gauge(
+            "webhook_cert_chain_last_check_timestamp_seconds",
+            "When the endpoint's served chain was last checked (Unix time).",
+            ENDPOINT_LABELS,
             registry=self.registry,
         )
         self.chain_check_seconds = Histogram(
@@ -59,20 +139,94 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
+        # The finding series each endpoint has now, to remove those a later check drops.
+        self._finding_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._findings_lock = threading.Lock()
+
+    # ---- the stored certificate (lifecycle.py) ------------------------------------------
+
+    def observe_ready(self, namespace: str, name: str, ready: bool) -> None:
+        self.ready.labels(namespace, name).set(1 if ready else 0)
+
+    def observe_certificate(
+        self, namespace: str, name: str, not_after: datetime, renewal_time: datetime | None
+    ) -> None:
+        self.certificate_not_after.labels(namespace, name).set(not_after.timestamp())
+        if renewal_time is not None:
+            self.renewal_time.labels(namespace, name).set(renewal_time.timestamp())
+
+    def observe_failures(self, namespace: str, name: str, consecutive: int) -> None:
+        self.consecutive_failures.labels(namespace, name).set(consecutive)
+
+    # ---- the served-chain check (validation.py) -----------------------------------------
+
+    def observe_chain_check(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        valid: bool,
+        findings: Iterable[tuple[str, str]],
+        served_not_after: Iterable[datetime],
+        checked_at: datetime,
+    ) -> None:
+        """One check's outcome: `findings` as (code, severity) pairs, one per finding, and
+        the notAfter of each served certificate, leaf first (none: nothing was served)."""
+        self.chain_valid.labels(namespace, name).set(1 if valid else 0)
+        self.chain_last_check.labels(namespace, name).set(checked_at.timestamp())
+        counts: dict[tuple[str, str], int] = {}
+        for code, severity in findings:
+            self.chain_findings.labels(code, severity).inc()
+            counts[code, severity] = counts.get((code, severity), 0) + 1
+        with self._findings_lock:
+            previous = self._finding_series.get((namespace, name), set())
+            for code, severity in previous - counts.keys():
+                with contextlib.suppress(KeyError):
+                    self.chain_finding.remove(namespace, name, code, severity)
+            for (code, severity), count in counts.items():
+                self.chain_finding.labels(namespace, name, code, severity).set(count)
+            self._finding_series[namespace, name] = set(counts)
+        expiries = list(served_not_after)
+        if expiries:
+            self.served_not_after.labels(namespace, name).set(expiries[0].timestamp())
+            self.served_chain_earliest_not_after.labels(namespace, name).set(
+                min(expiries).timestamp()
+            )
+        else:
+            # Nothing served: an old expiry would look current.
+            for gauge in (self.served_not_after, self.served_chain_earliest_not_after):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(namespace, name)
 
     def forget_chain_check(self, namespace: str, name: str) -> None:
         """Drop an endpoint's served-chain series (the endpoint was deleted)."""
-        for gauge in (self.chain_valid, self.served_not_after):
+        for gauge in (
+            self.chain_valid,
+            self.served_not_after,
+            self.served_chain_earliest_not_after,
+            self.chain_last_check,
+        ):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        with self._findings_lock:
+            for code, severity in self._finding_series.pop((namespace, name), set()):
+                with contextlib.suppress(KeyError):
+                    self.chain_finding.remove(namespace, name, code, severity)
 
     def observe_acme_request(self, kind: str, status: int | None, seconds: float) -> None:
         self.acme_requests.labels(kind, str(status) if status is not None else "error").inc()
         self.acme_request_seconds.labels(kind).observe(seconds)
 
     def forget_endpoint(self, namespace: str, name: str) -> None:
-        with contextlib.suppress(KeyError):
-            self.certificate_not_after.remove(namespace, name)
+        """Drop an endpoint's certificate series (the endpoint was deleted)."""
+        for gauge in (
+            self.ready,
+            self.certificate_not_after,
+            self.renewal_time,
+            self.consecutive_failures,
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -36,8 +36,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="peering priority: the replica with the highest one works, the others wait "
         "(default: random, so that two replicas never tie and both pause)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text: one line per message (default); json: one JSON object per line, "
+        "with the endpoint as an `object` reference (kopf's JSON log format)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.set_defaults(handler=run)
+
+
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(log_format: str, *, verbose: bool) -> None:
+    """Log to stderr as `--log-format` says.
+
+    json is kopf's own JSON format, the one `kopf run --log-format=json` uses (kopf's
+    `configure` and `ObjectJsonFormatter` in kopf/_core/actions/loggers.py, over
+    python-json-logger): each line is an object with `message`, `severity`, `timestamp`,
+    the logger's name and, for messages about one WebhookEndpoint, `object` (its
+    apiVersion, kind, namespace, name and uid). The text format is unchanged.
+    """
+    import kopf
+
+    if log_format == "json":
+        kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON, log_prefix=False)
+    else:
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=TEXT_FORMAT)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from webhook_cert_operator.solver.http01 import Http01Solver
     from webhook_cert_operator.validation import ChainChecker
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_format, verbose=args.verbose)
     try:
         settings = settings_from_env(os.environ)
     except ConfigError as error:

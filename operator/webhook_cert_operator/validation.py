@@ -379,10 +379,8 @@ class ChainChecker:
             warn_before=self.warn_before,
             now=now,
         )
-        leaf = None
-        if isinstance(served, probe.ServedChain) and served.certificates:
-            leaf = served.certificates[0]
-        self._observe(namespace, name, report, leaf, self._monotonic() - started)
+        certificates = served.certificates if isinstance(served, probe.ServedChain) else ()
+        self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
         return CheckResult(
             validation=validation_status(report, now),
             condition=chain_condition(report),
@@ -455,8 +453,10 @@ class ChainChecker:
 
     def _unavailable(self, namespace: str, name: str, message: str) -> CheckResult:
         now = self._clock()
-        self.metrics.chain_valid.labels(namespace, name).set(0)
-        self._forget_served(namespace, name)
+        # Nothing was probed: no findings, no served expiry; the condition says why.
+        self.metrics.observe_chain_check(
+            namespace, name, valid=False, findings=(), served_not_after=(), checked_at=now
+        )
         return CheckResult(
             # Nothing was probed: clear the previous check's details rather than leave
             # them next to a condition about something else.
@@ -478,22 +478,16 @@ class ChainChecker:
         namespace: str,
         name: str,
         report: chain.ChainReport,
-        leaf: x509.Certificate | None,
+        certificates: Sequence[x509.Certificate],
+        checked_at: datetime,
         seconds: float,
     ) -> None:
-        metrics = self.metrics
-        metrics.chain_check_seconds.observe(seconds)
-        metrics.chain_valid.labels(namespace, name).set(1 if report.ok else 0)
-        for f in report.findings:
-            metrics.chain_findings.labels(str(f.code), str(f.severity)).inc()
-        if leaf is not None:
-            metrics.served_not_after.labels(namespace, name).set(
-                leaf.not_valid_after_utc.timestamp()
-            )
-        else:
-            # Nothing served: an old expiry would look current.
-            self._forget_served(namespace, name)
-
-    def _forget_served(self, namespace: str, name: str) -> None:
-        with contextlib.suppress(KeyError):
-            self.metrics.served_not_after.remove(namespace, name)
+        self.metrics.chain_check_seconds.observe(seconds)
+        self.metrics.observe_chain_check(
+            namespace,
+            name,
+            valid=report.ok,
+            findings=[(str(f.code), str(f.severity)) for f in report.findings],
+            served_not_after=[cert.not_valid_after_utc for cert in certificates],
+            checked_at=checked_at,
+        )

@@ -68,8 +68,8 @@ GRANTED: dict[tuple[str, str], frozenset[str]] = {
     ("apps", "statefulsets"): frozenset({"get", "patch"}),
     # kopf posts core v1 Events.
     ("", "events"): frozenset({"create"}),
-    # kopf's cluster-wide peering.
-    ("kopf.dev", "clusterkopfpeerings"): frozenset({"list", "watch", "patch"}),
+    # kopf's cluster-wide peering; the operator creates the object (handlers.create_peering).
+    ("kopf.dev", "clusterkopfpeerings"): frozenset({"list", "watch", "patch", "create"}),
     # kopf's resource observer.
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
 }
@@ -92,7 +92,8 @@ DENIED = [
     pytest.param("list", "", "namespaces", id="list-namespaces"),
     pytest.param("create", "events.k8s.io", "events", id="create-events-k8s-io"),
     pytest.param("patch", "", "events", id="patch-events"),
-    pytest.param("create", "kopf.dev", "clusterkopfpeerings", id="create-peerings"),
+    pytest.param("delete", "kopf.dev", "clusterkopfpeerings", id="delete-peerings"),
+    pytest.param("create", "kopf.dev", "kopfpeerings", id="create-namespaced-peerings"),
     pytest.param("update", "apiextensions.k8s.io", "customresourcedefinitions", id="update-crds"),
     pytest.param("create", "rbac.authorization.k8s.io", "rolebindings", id="bind-roles"),
 ]
@@ -174,7 +175,6 @@ def test_the_base_renders_the_objects_of_an_installation(
             "CustomResourceDefinition/webhookendpoints.webhookcert.dev",
             "CustomResourceDefinition/clusterkopfpeerings.kopf.dev",
             "CustomResourceDefinition/kopfpeerings.kopf.dev",
-            "ClusterKopfPeering/webhook-cert-operator",
             f"Namespace/{NAMESPACE}",
             f"ServiceAccount/{SERVICE_ACCOUNT}",
             "ClusterRole/webhook-cert-operator",
@@ -204,10 +204,10 @@ def test_the_api_server_accepts_every_object_of_the_base_in_a_server_side_dry_ru
     assert "PodSecurity" not in result.stderr, result.stderr
 
 
-def test_the_first_install_step_selects_exactly_the_crds(
+def test_the_crd_label_selects_exactly_the_crds(
     cluster: Cluster, rendered: list[dict[str, Any]], installed_prerequisites: None
 ) -> None:
-    """kustomization.yaml tells a first install to apply the CRDs alone, by label."""
+    """`make deploy` waits for the CRDs by this label."""
     result = cluster.kubectl(
         "apply",
         "--dry-run=server",
@@ -354,15 +354,17 @@ def test_the_service_account_may_not_do_more(
     assert not service_account_may(cluster, verb, group, resource, namespace)
 
 
-def test_the_deployment_runs_the_operator_with_the_peering_the_base_creates(
+def test_the_deployment_runs_the_operator_with_a_peering_it_creates_itself(
     rendered: list[dict[str, Any]],
 ) -> None:
+    """The base holds no peering object (its CRD would not be served yet in the same
+    apply); the operator creates it at start-up (handlers.create_peering)."""
     container = operator_container(rendered)
     assert container["image"] == IMAGE
     args = container["args"]
     assert args[0] == "run"
-    peering = args[args.index("--peering") + 1]
-    assert the(rendered, "ClusterKopfPeering")["metadata"]["name"] == peering
+    assert args[args.index("--peering") + 1] == "webhook-cert-operator"
+    assert not [item for item in rendered if item["apiVersion"].startswith("kopf.dev/")]
     assert env_of(container)["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 

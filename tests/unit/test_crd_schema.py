@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook_cert_operator import api, tls_secret
+from webhook_cert_operator import api, chain, tls_secret, validation
 from webhook_cert_operator.config import Settings
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "manifests" / "crd" / "webhookendpoints.yaml"
@@ -475,3 +475,43 @@ def test_status_order_holds_what_order_ref_writes_and_the_replaced_certificate()
     written = api.OrderRef(url="u", state="pending", attempts=1, dns_names=("a.b",)).to_status()
     # `replaces` is written once the order is valid (lifecycle._succeed).
     assert {*written, "replaces"} == set(node("status.order")["properties"])
+
+
+# --- the finding codes the descriptions name ---------------------------------------------
+
+CODE_TOKEN = re.compile(r"\b[a-z]+(?:-[a-z]+)+\b")
+
+
+def listed(description: str, heading: str) -> set[str]:
+    """The comma-separated words after `heading` up to the next full stop."""
+    return {word.strip() for word in description.split(heading, 1)[1].split(".")[0].split(",")}
+
+
+def test_the_finding_code_description_names_exactly_the_codes_chain_py_defines() -> None:
+    description = " ".join(node("status.validation.findings[].code")["description"].split())
+    severity_of = {str(code): str(severity) for code, severity in chain.SEVERITY.items()}
+    assert listed(description, "Errors:") == {c for c, s in severity_of.items() if s == "error"}
+    assert listed(description, "Warnings:") == {c for c, s in severity_of.items() if s == "warning"}
+    # No other code-like word: an example that does not exist is how this went wrong once.
+    assert set(CODE_TOKEN.findall(description)) <= set(severity_of)
+
+
+def test_the_severity_description_names_exactly_the_severities() -> None:
+    description = node("status.validation.findings[].severity")["description"]
+    named = {
+        word
+        for word in re.findall(r"\b[a-z]+\b", description)
+        if word in ("error", "warning", "info", "notice", "critical")
+    }
+    assert named == {str(severity) for severity in chain.Severity}
+
+
+def test_the_condition_reason_example_is_what_the_checker_writes() -> None:
+    description = node("status.conditions[].reason")["description"]
+    for reason in re.findall(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b", description):
+        if reason in ("CamelCase",):
+            continue
+        known = {validation.REASON_VALID, validation.REASON_TRUST_BUNDLE_UNAVAILABLE} | {
+            validation.reason_for(code) for code in chain.Code
+        }
+        assert reason in known, reason

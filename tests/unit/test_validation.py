@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from prometheus_client import generate_latest
 
 from tests import pki_factory
 from tests.unit.fakes import FakeKube
@@ -751,3 +752,40 @@ def test_stale_certificate_retries_double_from_5s_up_to_5_minutes(
 def test_a_negative_retry_attempt_is_refused() -> None:
     with pytest.raises(ValueError):
         validation.stale_retry_delay(-1)
+
+
+def test_a_check_sets_the_per_endpoint_gauges_the_alerts_read() -> None:
+    metrics = Metrics()
+    checker, _ = make_checker(served(PUBLIC.leaf.cert, PUBLIC.root.cert), metrics=metrics)
+
+    checker.check(NAMESPACE, ENDPOINT, spec())
+
+    endpoint = {"namespace": NAMESPACE, "name": ENDPOINT}
+    finding = "webhook_cert_chain_finding"
+    assert sample(metrics, finding, **endpoint, code="incomplete-chain", severity="error") == 1
+    assert sample(metrics, finding, **endpoint, code="root-included", severity="warning") == 1
+    earliest = min(PUBLIC.leaf.cert.not_valid_after_utc, PUBLIC.root.cert.not_valid_after_utc)
+    assert sample(
+        metrics, "webhook_cert_served_chain_earliest_not_after_timestamp_seconds", **endpoint
+    ) == (earliest.timestamp())
+    assert sample(metrics, "webhook_cert_chain_last_check_timestamp_seconds", **endpoint) == (
+        NOW.timestamp()
+    )
+
+
+def test_an_unusable_trust_bundle_clears_the_findings_and_marks_the_chain_invalid() -> None:
+    metrics = Metrics()
+    kube = Kube()
+    make_checker(served(PUBLIC.leaf.cert), metrics=metrics, kube=kube)[0].check(
+        NAMESPACE, ENDPOINT, spec()
+    )
+    checker, _ = make_checker(served(*PUBLIC.served()), metrics=metrics, kube=kube)
+    checker.check(NAMESPACE, ENDPOINT, spec(trustBundle={"kind": "ConfigMap", "name": "gone"}))
+
+    endpoint = {"namespace": NAMESPACE, "name": ENDPOINT}
+    assert sample(metrics, "webhook_cert_chain_valid", **endpoint) == 0
+    text = generate_latest(metrics.registry).decode()
+    assert "webhook_cert_chain_finding{" not in text
+    assert sample(metrics, "webhook_cert_chain_last_check_timestamp_seconds", **endpoint) == (
+        NOW.timestamp()
+    )

@@ -1,0 +1,56 @@
+"""What the CLI commands that talk to a cluster share: NAMESPACE/NAME arguments and the
+caller's kubeconfig (`renew_command`, `inspect_command`). The operator itself never uses
+this: it runs with its ServiceAccount (`run_command`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from webhook_cert_operator.kube import Kube
+
+# Kubernetes object names: a namespace is a DNS-1123 label, most objects' names DNS-1123
+# subdomains (k8s.io/apimachinery/pkg/util/validation).
+_LABEL_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+_SUBDOMAIN_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def parse_reference(text: str, kind: str = "WebhookEndpoint") -> tuple[str, str]:
+    """NAMESPACE/NAME as a pair; ValueError naming what is wrong."""
+    namespace, slash, name = text.partition("/")
+    if not slash:
+        raise ValueError(f"{text!r} is not NAMESPACE/NAME")
+    if not _LABEL_RE.fullmatch(namespace):
+        raise ValueError(f"{namespace!r} is not a namespace name")
+    if len(name) > 253 or not _SUBDOMAIN_RE.fullmatch(name):
+        raise ValueError(f"{name!r} is not a {kind} name")
+    return namespace, name
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
+    """The positional NAMESPACE/NAME (as `args.reference`), --kubeconfig and --context."""
+
+    def reference(text: str) -> tuple[str, str]:
+        try:
+            return parse_reference(text, kind)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parser.add_argument("reference", type=reference, metavar="NAMESPACE/NAME", help=f"the {kind}")
+    parser.add_argument(
+        "--kubeconfig", metavar="PATH", help="default: $KUBECONFIG or ~/.kube/config"
+    )
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+
+
+def kube_from_args(args: argparse.Namespace) -> Kube:
+    """The API adapter over the caller's kubeconfig (--kubeconfig, --context)."""
+    from kubernetes import client, config
+
+    from webhook_cert_operator.kube import Kube
+
+    config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
+    return Kube(client.ApiClient())

@@ -1,0 +1,1 @@
+"""Release tooling of the repository (not part of the installed package)."""

@@ -1,0 +1,76 @@
+"""Render the release manifest `install.yaml` from the kustomize base in manifests/.
+
+`make release-manifest` runs this; tests/unit/test_install_manifest.py renders again and
+compares, so the committed file never drifts from manifests/. Rendering is offline:
+`kubectl kustomize` reads only the local files.
+
+The kubectl used is, in order: $KUBECTL, the local cluster's own build (the pinned
+Kubernetes version of localcluster/versions.py, so that every machine renders with the
+same kustomize), then `kubectl` on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from localcluster import build
+from localcluster.versions import BY_NAME
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFESTS = REPO / "manifests"
+INSTALL_YAML = REPO / "install.yaml"
+
+HEADER = """\
+# webhook-cert-operator: the release manifest. Install (Kubernetes 1.31 or newer) with
+#   kubectl apply -f install.yaml
+# then set WEBHOOK_CERT_ACME_EMAIL and WEBHOOK_CERT_ACME_AGREE_TOS (README, "Install").
+# Generated from manifests/ by `make release-manifest`: edit manifests/, not this file.
+"""
+
+
+def find_kubectl() -> str | None:
+    """The kubectl to render with (see the module docstring), or None."""
+    configured = os.environ.get("KUBECTL")
+    if configured:
+        return configured
+    pinned = build.bin_dir(BY_NAME["kubernetes"], build.default_cache_dir()) / "kubectl"
+    if pinned.is_file() and os.access(pinned, os.X_OK):
+        return str(pinned)
+    return shutil.which("kubectl")
+
+
+def render(kubectl: str, manifests: Path = MANIFESTS) -> str:
+    """install.yaml's text: the header, then `kubectl kustomize` of the base."""
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(manifests)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return HEADER + rendered
+
+
+def without_header(text: str) -> str:
+    """The rendered objects of install.yaml: the leading comment lines dropped."""
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def main() -> int:
+    kubectl = find_kubectl()
+    if kubectl is None:
+        print("no kubectl found: set KUBECTL", file=sys.stderr)
+        return 2
+    INSTALL_YAML.write_text(render(kubectl), encoding="utf-8")
+    print(f"wrote {INSTALL_YAML.relative_to(REPO)} with {kubectl}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

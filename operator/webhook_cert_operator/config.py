@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Final, TypeVar
 
 from webhook_cert_operator.api import is_ip_address, parse_duration
+from webhook_cert_operator.renewal import FAILURE_DELAYS
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -63,6 +64,11 @@ class Settings:
     # Port the CA connects to for HTTP-01 (80 per RFC 8555 section 8.3); the self-check
     # dials the same port.
     http01_port: int = 80
+    # Delays after the 1st, 2nd, ... failed issuance in a row; the last one repeats.
+    failure_backoff: tuple[timedelta, ...] = FAILURE_DELAYS
+    # How long a peered replica's keep-alive counts: a standby takes over at most this
+    # long after the active replica stopped without saying goodbye (kopf's default is 60s).
+    peering_lifetime: timedelta = timedelta(seconds=20)
 
 
 _T = TypeVar("_T")
@@ -145,6 +151,18 @@ def _duration(variable: str, value: str, *, minimum: timedelta) -> timedelta:
     return duration
 
 
+def _durations(variable: str, value: str) -> tuple[timedelta, ...]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise _fail(
+            variable, value, "expected a comma-separated list of durations such as 1m,10m,24h"
+        )
+    try:
+        return tuple(_duration(variable, item, minimum=timedelta(seconds=1)) for item in items)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (in {value.strip()!r})") from None
+
+
 def _namespace(variable: str, value: str) -> str:
     if not _NAMESPACE_RE.fullmatch(value):
         raise _fail(variable, value, f"{value!r} is not a namespace name")
@@ -222,6 +240,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_NAMESPACES         comma list of namespaces to watch; default all
     WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 20
     WEBHOOK_CERT_HTTP01_PORT        port the CA and the self-check connect to; default 80
+    WEBHOOK_CERT_FAILURE_BACKOFF    comma list of delays after successive failed issuances,
+                                    the last repeating; default 1m,10m,100m,24h
+    WEBHOOK_CERT_PEERING_LIFETIME   how long a peered replica's keep-alive counts; default
+                                    20s, at least 15s
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
     its value when a value is malformed.
@@ -264,6 +286,13 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             defaults.check_concurrency,
         ),
         http01_port=_read(env, "HTTP01_PORT", _port, defaults.http01_port),
+        failure_backoff=_read(env, "FAILURE_BACKOFF", _durations, defaults.failure_backoff),
+        peering_lifetime=_read(
+            env,
+            "PEERING_LIFETIME",
+            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=15)),
+            defaults.peering_lifetime,
+        ),
     )
 
 
@@ -286,5 +315,7 @@ ENVIRONMENT_VARIABLES: Final = tuple(
         "NAMESPACES",
         "CHECK_CONCURRENCY",
         "HTTP01_PORT",
+        "FAILURE_BACKOFF",
+        "PEERING_LIFETIME",
     )
 )

@@ -69,6 +69,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.INFO
     settings.execution.max_workers = max(4, deps.life.settings.check_concurrency)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.peering.lifetime = int(deps.life.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its
     # bookkeeping must not share webhookcert.dev/ with the user's webhookcert.dev/renew.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)

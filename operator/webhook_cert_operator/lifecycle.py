@@ -325,15 +325,19 @@ def failure_reason(error: Exception) -> str:
 
 
 def _fail(life: Lifecycle, writer: StatusWriter, error: Exception, failed_attempts: int) -> None:
-    """Back off (1 min, 10 min, 100 min, then daily, with jitter; never before the CA's
-    Retry-After). The stored certificate stays in place, and Ready with it."""
+    """Back off (by default 1 min, 10 min, 100 min, then daily, with jitter; never before
+    the CA's Retry-After). The stored certificate stays in place, and Ready with it."""
     reason = failure_reason(error)
     message = str(error)
     now = life.clock()
     retry_after = getattr(error, "retry_after", None)
     retry_after = retry_after if isinstance(retry_after, datetime) else None
     delay = renewal.failure_delay(
-        failed_attempts + 1, unit_random=life.unit_random(), retry_after=retry_after, now=now
+        failed_attempts + 1,
+        unit_random=life.unit_random(),
+        retry_after=retry_after,
+        now=now,
+        delays=life.settings.failure_backoff,
     )
     next_attempt = now + delay
     writer.condition(api.ISSUING, "False", reason, message)

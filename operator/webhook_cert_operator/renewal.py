@@ -22,6 +22,7 @@ time and numbers drawn uniformly from [0, 1), so every rule is testable at any d
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -302,18 +303,20 @@ def failure_delay(
     unit_random: float,
     retry_after: datetime | None,
     now: datetime,
+    delays: Sequence[timedelta] = FAILURE_DELAYS,
 ) -> timedelta:
     """How long to wait after the `failed_attempts`-th failure in a row (1 for the first).
 
-    1 minute, 10 minutes, 100 minutes, then about a day for every later failure, each
-    spread by +-10% (`unit_random` 0 gives -10%, 0.5 the nominal delay) so that endpoints
-    failing together do not retry together; never less than the time until the CA's
-    Retry-After (RFC 8555 section 6.6, Let's Encrypt's rate limits). Whole seconds.
+    `delays` in turn, the last one for every later failure (by default 1 minute, 10
+    minutes, 100 minutes, then about a day), each spread by +-10% (`unit_random` 0 gives
+    -10%, 0.5 the nominal delay) so that endpoints failing together do not retry
+    together; never less than the time until the CA's Retry-After (RFC 8555 section 6.6,
+    Let's Encrypt's rate limits). Whole seconds.
     """
     if failed_attempts < 1:
         raise ValueError("failed_attempts counts the failure just seen, so it is at least 1")
     _check_unit(unit_random, "unit_random")
-    nominal = FAILURE_DELAYS[min(failed_attempts, len(FAILURE_DELAYS)) - 1]
+    nominal = delays[min(failed_attempts, len(delays)) - 1]
     delay = nominal * (1 - FAILURE_JITTER + 2 * FAILURE_JITTER * unit_random)
     if retry_after is not None:
         delay = max(delay, retry_after - now)

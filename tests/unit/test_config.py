@@ -41,6 +41,13 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.watch_namespaces == ()
     assert settings.check_concurrency == 20
     assert settings.http01_port == 80
+    assert settings.failure_backoff == (
+        timedelta(minutes=1),
+        timedelta(minutes=10),
+        timedelta(minutes=100),
+        timedelta(days=1),
+    )
+    assert settings.peering_lifetime == timedelta(seconds=20)
 
 
 def test_settings_are_frozen() -> None:
@@ -77,6 +84,13 @@ def test_settings_are_frozen() -> None:
         ("NAMESPACES", "payments, billing,", "watch_namespaces", ("payments", "billing")),
         ("CHECK_CONCURRENCY", "4", "check_concurrency", 4),
         ("HTTP01_PORT", "8080", "http01_port", 8080),
+        (
+            "FAILURE_BACKOFF",
+            "2s, 4s,1m30s",
+            "failure_backoff",
+            (timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=90)),
+        ),
+        ("PEERING_LIFETIME", "45s", "peering_lifetime", timedelta(seconds=45)),
     ],
 )
 def test_each_variable_sets_its_field(
@@ -132,6 +146,10 @@ def test_other_variables_are_ignored_including_service_links() -> None:
         ("NAMESPACES", "payments,Billing", "'Billing' is not a namespace name"),
         ("CHECK_CONCURRENCY", "0", "at least 1"),
         ("CHECK_CONCURRENCY", "many", "at least 1"),
+        ("FAILURE_BACKOFF", ",", "expected a comma-separated list of durations"),
+        ("FAILURE_BACKOFF", "1m,soon", "is not a duration"),
+        ("FAILURE_BACKOFF", "1m,500ms", "expected at least 1s"),
+        ("PEERING_LIFETIME", "5s", "expected at least 15s"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_variable_and_value(

@@ -764,6 +764,15 @@ def test_each_delay_is_spread_by_ten_percent(unit_random: float, factor: float) 
         assert delay == nominal * factor
 
 
+def test_configured_delays_are_taken_in_turn_and_the_last_repeats() -> None:
+    delays = (2 * SECOND, 4 * SECOND)
+    taken = [
+        failure_delay(n, unit_random=0.5, retry_after=None, now=T0, delays=delays)
+        for n in (1, 2, 3, 9)
+    ]
+    assert taken == [2 * SECOND, 4 * SECOND, 4 * SECOND, 4 * SECOND]
+
+
 def test_the_highest_draw_stays_under_ten_percent_more() -> None:
     delay = failure_delay(4, unit_random=1 - 1e-9, retry_after=None, now=T0)
     assert DAY * 1.1 - SECOND <= delay <= DAY * 1.1

@@ -22,7 +22,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,11 @@ COMPONENTS = (
     "pebble",
     "node",
 )
+
+
+# Real validation, without Pebble's random sleeps before it validates; a chain with two
+# intermediates makes a missing intermediate visible in tests.
+PEBBLE_ENV: Mapping[str, str] = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_CHAIN_LENGTH": "3"}
 
 
 class ClusterError(RuntimeError):
@@ -334,7 +339,14 @@ class LocalCluster:
         )
         self._wait("traefik", lambda: _http_ok(*TRAEFIK_PING, "/ping"))
 
-    def _start_pebble(self) -> None:
+    def restart_pebble(self, env: Mapping[str, str]) -> None:
+        """Pebble again with `env` instead of its usual settings (PEBBLE_* variables: nonce
+        rejection, validation sleeps), for fault tests; `up()` after `processes.stop`
+        brings the usual one back. Pebble keeps no state: new roots, no accounts."""
+        self.processes.stop("pebble")
+        self._start_pebble(env)
+
+    def _start_pebble(self, pebble_env: Mapping[str, str] = PEBBLE_ENV) -> None:
         pebble_dir = self.state_dir / "pebble"
         pebble_dir.mkdir(parents=True, exist_ok=True)
         config = {
@@ -384,9 +396,7 @@ class LocalCluster:
                 f"-config={config_file}",
                 f"-dnsserver={self.nameserver}",
             ],
-            # Real validation, without Pebble's random sleeps before it validates; a chain
-            # with two intermediates makes a missing intermediate visible in tests.
-            env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_CHAIN_LENGTH": "3"},
+            env=dict(pebble_env),
         )
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         self._wait(

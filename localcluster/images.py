@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcluster.network import in_host_network
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_REPOSITORY = "webhook-cert-operator"
 OPERATOR_VERSION = "0.1.0"
@@ -36,6 +38,7 @@ BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "python-is-python3", 
 # Files of the host's own trust store additions (a TLS-inspecting egress proxy's CA, say):
 # pip inside the build must trust the same CAs as pip on the host to reach the index.
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
+_ARCHIVES_KEPT = 4
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _OPERATOR_INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "operator")
 
@@ -162,7 +165,7 @@ class ImageBuilder:
             self._export(short_name, archive)
             # The archive is what the node imports; buildah's copy is not needed again.
             self._buildah("rmi", short_name, step="export")
-            self._prune_archives("operator-", keep=archive)
+            self._prune_archives("operator-")
             print(f"built {short_name} in {time.monotonic() - started:.0f}s", flush=True)
         return BuiltImage(f"docker.io/library/{short_name}", archive)
 
@@ -229,7 +232,7 @@ class ImageBuilder:
                 self._buildah("rm", container, step="commit")
 
     def _export(self, name: str, archive: Path) -> None:
-        partial = archive.with_suffix(".partial")
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         self._buildah("push", name, f"docker-archive:{partial}:{name}", step="export")
         partial.rename(archive)
@@ -240,10 +243,11 @@ class ImageBuilder:
         except ImageBuildError:
             return False
 
-    def _prune_archives(self, prefix: str, keep: Path) -> None:
-        for old in self.directory.glob(f"{prefix}*.tar"):
-            if old != keep:
-                old.unlink()
+    def _prune_archives(self, prefix: str) -> None:
+        """Keep the newest few: several checkouts (a CI clone, a worktree) share the cache."""
+        archives = sorted(self.directory.glob(f"{prefix}*.tar"), key=lambda p: p.stat().st_mtime)
+        for old in archives[:-_ARCHIVES_KEPT]:
+            old.unlink(missing_ok=True)
 
     def _buildah(self, *args: str, step: str) -> str:
         """buildah with all of its state under the cache directory.
@@ -287,8 +291,15 @@ class ImageBuilder:
         with log.open("a") as out:
             out.write(f"$ {' '.join(argv)}\n")
             out.flush()
+            # In the host's network even when the caller already entered the cluster's:
+            # the Dockerfile's pip and debootstrap reach their package indexes.
             result = subprocess.run(
-                argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=out, text=True
+                in_host_network(list(argv)),
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=out,
+                text=True,
             )
         if result.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])

@@ -20,6 +20,9 @@ BRIDGE = "wco0"
 NODE_IP = "10.244.0.1"
 PREFIX_LENGTH = 24
 _NETNS_DIR = Path("/run/netns")
+# The namespace this process started in (the host's), held open before `enter` leaves it:
+# work that needs the outside world (image builds reach the package index) runs there.
+_HOST_NETNS_FD = os.open("/proc/self/ns/net", os.O_RDONLY)
 _CLONE_NEWNET = 0x40000000
 
 
@@ -50,6 +53,11 @@ def delete_netns(name: str) -> None:
 
 def delete_all() -> None:
     delete_netns(NETNS)
+
+
+def in_host_network(argv: list[str]) -> list[str]:
+    """`argv` run in the network namespace this process started in, wherever it is now."""
+    return ["nsenter", f"--net=/proc/{os.getpid()}/fd/{_HOST_NETNS_FD}", "--", *argv]
 
 
 def enter(name: str = NETNS) -> None:

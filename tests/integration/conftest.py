@@ -118,6 +118,11 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     assert all(cid.startswith("containerd://") for _, cid in containers), containers
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_all` inspect what the whole run left behind: they go last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _skip_harness_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("harness") is None:

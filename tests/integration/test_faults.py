@@ -1,0 +1,178 @@
+"""The operator under faults, on the real node: killed at random moments, a lost active
+replica, a flaky CA, a restarted apiserver and etcd. Delays that waiting is the point of
+are compressed through settings (the failure back-off), never by patching the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+from localcluster.cluster import LocalCluster
+
+from tests.integration.conftest import Cluster
+from tests.integration.operator_deployment import (
+    OperatorDeployment,
+    condition,
+    endpoint,
+    get_status,
+    wait_for_condition,
+)
+from tests.integration.test_issuance import assert_solver_objects_removed
+from tests.integration.test_operator_lifecycle import active
+from tests.integration.workloads import wait_for
+
+pytestmark = pytest.mark.cluster
+
+# A fault that lasts makes the operator back off; a test waits seconds, not minutes.
+FAST_BACKOFF = {"WEBHOOK_CERT_FAILURE_BACKOFF": "2s,4s,8s"}
+# A slow self-check keeps an issuance in its middle long enough to break something there.
+SLOW_SELF_CHECK = {
+    **FAST_BACKOFF,
+    "WEBHOOK_CERT_SELF_CHECK_SUCCESSES": "8",
+    "WEBHOOK_CERT_SELF_CHECK_INTERVAL": "1s",
+}
+SEED = 20261130
+
+
+@pytest.fixture
+def operator(cluster: Cluster) -> Iterator[OperatorDeployment]:
+    deployment = OperatorDeployment(cluster)
+    yield deployment
+    deployment.configure()  # the overlay's settings again, one replica
+
+
+def apply(cluster: Cluster, *bodies: dict[str, object]) -> None:
+    items = {"apiVersion": "v1", "kind": "List", "items": list(bodies)}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(items))
+
+
+def orders_added(harness: LocalCluster) -> int:
+    """New orders Pebble has taken since it started (it logs each one)."""
+    log = harness.processes.log_file("pebble").read_text(errors="replace")
+    return len(re.findall(r"Added order \"[^\"]+\" to the db", log))
+
+
+def live_operator_pods(operator: OperatorDeployment) -> list[str]:
+    """Operator Pods that exist and are not being deleted, ready or not."""
+    found = operator.core.list_namespaced_pod(
+        "webhook-cert-system", label_selector="app.kubernetes.io/component=operator"
+    )
+    return [p.metadata.name for p in found.items if p.metadata.deletion_timestamp is None]
+
+
+@pytest.mark.harness
+def test_an_operator_killed_at_ten_random_moments_issues_every_endpoint_once(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    schedule = random.Random(SEED)
+    operator.configure(FAST_BACKOFF)
+    harness = LocalCluster(log=lambda _: None)
+    names = [f"e{i}" for i in range(10)]
+    before = orders_added(harness)
+    apply(cluster, *(endpoint(namespace, n, [f"{n}.{namespace}.example.test"]) for n in names))
+
+    for _ in range(10):
+        time.sleep(schedule.uniform(0.5, 4.0))
+        victim = wait_for(lambda: live_operator_pods(operator), timeout=60, what="an operator Pod")
+        operator.delete_pod(victim[0], grace_seconds=0)  # SIGKILL, as when a node dies
+
+    for name in names:
+        wait_for_condition(cluster, namespace, name, "Ready", "True", timeout=300)
+    assert_solver_objects_removed(cluster, namespace)
+    assert orders_added(harness) - before <= 2 * len(names), "at most one extra order each"
+
+
+def test_a_standby_replica_takes_over_from_a_killed_active_one_within_30_seconds(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    operator.configure(SLOW_SELF_CHECK, replicas=2)
+    replicas = [pod.metadata.name for pod in operator.pods()]
+
+    def active_replica() -> str | None:
+        working = [r for r in replicas if active(operator.logs(r))]
+        return working[0] if len(working) == 1 else None
+
+    leader = wait_for(active_replica, timeout=90, what="one replica to work")
+    standby = next(r for r in replicas if r != leader)
+    host = f"takeover.{namespace}.example.test"
+    apply(cluster, endpoint(namespace, "takeover", [host]))
+    wait_for(
+        lambda: (
+            (condition(cluster, namespace, "takeover", "Issuing") or {}).get("reason")
+            == "SelfCheck"
+        ),
+        timeout=60,
+        what="the issuance to reach its self-check",
+    )
+    order = get_status(cluster, namespace, "takeover")["order"]["url"]
+
+    operator.delete_pod(leader, grace_seconds=0)
+    killed = time.monotonic()
+    wait_for(lambda: active(operator.logs(standby)), timeout=60, what="the standby to resume")
+    took_over = time.monotonic() - killed
+
+    wait_for_condition(cluster, namespace, "takeover", "Ready", "True", timeout=180)
+    status = get_status(cluster, namespace, "takeover")
+    assert took_over <= 30, f"the standby took {took_over:.0f}s to take over"
+    assert status["order"]["url"] == order, "the standby finished the order in flight"
+    assert status["order"]["attempts"] == 1
+
+
+@pytest.mark.harness
+def test_a_flaky_ca_that_rejects_half_the_nonces_and_validates_slowly_still_issues(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    operator.configure(FAST_BACKOFF)
+    harness = LocalCluster(log=lambda _: None)
+    # Pebble's defaults: a random sleep of up to 5 s before each validation; and half the
+    # good nonces refused with badNonce (RFC 8555 section 6.5: the client retries).
+    harness.restart_pebble({"PEBBLE_WFE_NONCEREJECT": "50", "PEBBLE_CHAIN_LENGTH": "3"})
+    try:
+        names = [f"flaky{i}" for i in range(3)]
+        apply(cluster, *(endpoint(namespace, n, [f"{n}.{namespace}.example.test"]) for n in names))
+        for name in names:
+            wait_for_condition(cluster, namespace, name, "Ready", "True", timeout=300)
+        log = harness.processes.log_file("pebble").read_text(errors="replace")
+    finally:
+        harness.processes.stop("pebble")
+        harness.up()  # the usual Pebble again
+    assert "reject 50% of good nonces" in log
+
+
+@pytest.mark.harness
+def test_the_operator_rides_out_an_apiserver_restart_and_an_etcd_outage_mid_issuance(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    operator.configure(SLOW_SELF_CHECK)
+    pod = operator.pod().metadata.name
+    harness = LocalCluster(log=lambda _: None)
+    apply(cluster, endpoint(namespace, "steady", [f"steady.{namespace}.example.test"]))
+    wait_for(
+        lambda: (
+            (condition(cluster, namespace, "steady", "Issuing") or {}).get("reason") == "SelfCheck"
+        ),
+        timeout=60,
+        what="the issuance to reach its self-check",
+    )
+    order = get_status(cluster, namespace, "steady")["order"]["url"]
+
+    harness.processes.stop("kube-apiserver")
+    time.sleep(5)
+    harness.up()
+    harness.processes.stop("etcd")
+    time.sleep(5)
+    harness.up()
+
+    wait_for_condition(cluster, namespace, "steady", "Ready", "True", timeout=240)
+    status = get_status(cluster, namespace, "steady")
+    assert status["order"]["url"] == order, "no second order"
+    assert status["order"]["attempts"] == 1
+    current = client.CoreV1Api(cluster.api_client).read_namespaced_pod(pod, "webhook-cert-system")
+    assert current.status.container_statuses[0].restart_count == 0, "no restart of its own"
+    assert_solver_objects_removed(cluster, namespace)

@@ -165,3 +165,12 @@ def get_status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
         "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", name
     )
     return dict(obj.get("status") or {})
+
+
+def wait_for_self_check(cluster: Cluster, namespace: str, name: str) -> None:
+    """Until the issuance is in its middle: order created, solver objects up."""
+    wait_for(
+        lambda: (condition(cluster, namespace, name, "Issuing") or {}).get("reason") == "SelfCheck",
+        timeout=60,
+        what=f"{namespace}/{name} to reach its self-check",
+    )

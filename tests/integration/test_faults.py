@@ -18,10 +18,10 @@ from localcluster.cluster import LocalCluster
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
-    condition,
     endpoint,
     get_status,
     wait_for_condition,
+    wait_for_self_check,
 )
 from tests.integration.test_issuance import assert_solver_objects_removed
 from tests.integration.test_operator_lifecycle import active
@@ -102,14 +102,7 @@ def test_a_standby_replica_takes_over_from_a_killed_active_one_within_30_seconds
     standby = next(r for r in replicas if r != leader)
     host = f"takeover.{namespace}.example.test"
     apply(cluster, endpoint(namespace, "takeover", [host]))
-    wait_for(
-        lambda: (
-            (condition(cluster, namespace, "takeover", "Issuing") or {}).get("reason")
-            == "SelfCheck"
-        ),
-        timeout=60,
-        what="the issuance to reach its self-check",
-    )
+    wait_for_self_check(cluster, namespace, "takeover")
     order = get_status(cluster, namespace, "takeover")["order"]["url"]
 
     operator.delete_pod(leader, grace_seconds=0)
@@ -153,13 +146,7 @@ def test_the_operator_rides_out_an_apiserver_restart_and_an_etcd_outage_mid_issu
     pod = operator.pod().metadata.name
     harness = LocalCluster(log=lambda _: None)
     apply(cluster, endpoint(namespace, "steady", [f"steady.{namespace}.example.test"]))
-    wait_for(
-        lambda: (
-            (condition(cluster, namespace, "steady", "Issuing") or {}).get("reason") == "SelfCheck"
-        ),
-        timeout=60,
-        what="the issuance to reach its self-check",
-    )
+    wait_for_self_check(cluster, namespace, "steady")
     order = get_status(cluster, namespace, "steady")["order"]["url"]
 
     harness.processes.stop("kube-apiserver")

@@ -11,11 +11,11 @@ from localcluster.operator import OPERATOR_NAMESPACE
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
-    condition,
     endpoint,
     get_status,
     solver_objects,
     wait_for_condition,
+    wait_for_self_check,
 )
 from tests.integration.test_issuance import assert_solver_objects_removed
 from tests.integration.workloads import project_image, seen_from_inside, wait_for
@@ -38,13 +38,7 @@ def test_an_operator_pod_deleted_mid_issuance_is_resumed_by_its_replacement(
     first = operator.pod().metadata.name
     host = f"restart.{namespace}.example.test"
     cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint(namespace, "restart", [host])))
-    wait_for(
-        lambda: (
-            (condition(cluster, namespace, "restart", "Issuing") or {}).get("reason") == "SelfCheck"
-        ),
-        timeout=60,
-        what="the self-check to start",
-    )
+    wait_for_self_check(cluster, namespace, "restart")
     order_before = get_status(cluster, namespace, "restart")["order"]["url"]
     assert solver_objects(cluster, namespace)
 

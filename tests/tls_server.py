@@ -69,7 +69,9 @@ class _Listener:
 class TLSServer(_Listener):
     """Serves `certificates` (leaf first, then the rest in the given order) with `key`.
 
-    `versions` pins the protocol range, e.g. (TLSVersion.TLSv1, TLSVersion.TLSv1) for
+    `lenient` lets the server use keys and signatures below OpenSSL's default security
+    level; `client_certificate` (CERT_OPTIONAL or CERT_REQUIRED) asks clients for a
+    certificate. `versions` pins the protocol range, e.g. (TLSVersion.TLSv1, TLSVersion.TLSv1) for
     a TLS 1.0-only server; that also lowers OpenSSL's security level so old versions
     can be negotiated at all. `handshakes` counts completed handshakes, `server_names`
     records the SNI of each ClientHello (None when the client sent none).
@@ -81,6 +83,8 @@ class TLSServer(_Listener):
         key: PrivateKeyTypes,
         *,
         versions: tuple[ssl.TLSVersion, ssl.TLSVersion] | None = None,
+        lenient: bool = False,
+        client_certificate: ssl.VerifyMode = ssl.CERT_NONE,
     ) -> None:
         super().__init__()
         self.handshakes = 0
@@ -99,6 +103,13 @@ class TLSServer(_Listener):
             )
         )
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if lenient:
+            # Serve what a client must judge (a 1024-bit key, a SHA-1 signature): the
+            # server's own OpenSSL would refuse to load them at its default level.
+            self.context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        if client_certificate is not ssl.CERT_NONE:
+            self.context.verify_mode = client_certificate
+            self.context.load_verify_locations(cadata=self._own_ca(certificates))
         # The chain file is sent as is: the context has no CA store from which OpenSSL
         # could complete a chain on its own.
         self.context.load_cert_chain(cert_file, key_file)
@@ -106,6 +117,11 @@ class TLSServer(_Listener):
         if versions is not None:
             self.context.set_ciphers("DEFAULT:@SECLEVEL=0")
             self.context.minimum_version, self.context.maximum_version = versions
+
+    @staticmethod
+    def _own_ca(certificates: Sequence[x509.Certificate]) -> str:
+        # Any CA will do: no test client sends a certificate.
+        return certificates[-1].public_bytes(serialization.Encoding.PEM).decode()
 
     def __enter__(self) -> TLSServer:
         self.start()

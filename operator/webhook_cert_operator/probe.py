@@ -31,6 +31,7 @@ from OpenSSL import SSL
 
 from webhook_cert_operator.api import is_ip_address
 from webhook_cert_operator.resolve import Nameserver, ResolutionError, resolve_host
+from webhook_cert_operator.target import ascii_host
 
 
 class Failure(enum.StrEnum):
@@ -144,7 +145,7 @@ def _handshake(
     connection = SSL.Connection(_client_context(), sock)
     if not is_ip_address(server_name.strip("[]")):
         # RFC 6066 section 3: SNI carries DNS names only, never IP literals.
-        connection.set_tlsext_host_name(server_name.rstrip(".").encode("idna"))
+        connection.set_tlsext_host_name(ascii_host(server_name).rstrip(".").encode("ascii"))
     connection.set_connect_state()
     # The socket has a timeout, so it is non-blocking underneath and OpenSSL asks to be
     # called again when it can read or write: wait for that, up to the deadline.

@@ -444,3 +444,58 @@ def test_a_trust_bundle_without_certificates_is_a_usage_error(tmp_path: Path) ->
     result = webhook_cert("check", "https://h.test/", "--trust-bundle", bundle)
     assert result.returncode == 2
     assert f"cannot use trust bundle: {bundle}: no PEM certificate found" in result.stderr
+
+
+# Issue 10's inputs, each the first instance of its class (more in tests/unit/test_chain.py
+# and the conformance corpus): a private PKI, a local server, `check` against it.
+def _rsa_hierarchy(
+    leaf_bits: int = 2048, *, sha1_intermediate: bool = False
+) -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "RSA Root CA", key=pki.rsa_key())
+    intermediate = pki.issue(root, "RSA Intermediate CA", key=pki.rsa_key())
+    if sha1_intermediate:
+        resigned = pki.resign(intermediate.cert, root.key, "sha1")  # type: ignore[arg-type]
+        intermediate = pki.Issued(resigned, intermediate.key)
+    leaf = pki.issue_leaf(intermediate, [HOST], key=pki.rsa_key(leaf_bits))
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+def _lax_private_ca() -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "Lax Root CA", basic_constraints_critical=False)
+    intermediate = pki.issue(root, "Lax Intermediate CA", basic_constraints_critical=False)
+    leaf = pki.issue_leaf(intermediate, [HOST])
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+def _expired_root() -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "Expired Root CA", validity=pki.EXPIRED)
+    intermediate = pki.issue(root, "Intermediate CA")
+    leaf = pki.issue_leaf(intermediate, [HOST])
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+ISSUE_INPUTS = {
+    "class 1: an RSA-1024 leaf under RSA-2048 CAs": (lambda: _rsa_hierarchy(1024), ["weak-key"]),
+    "class 2: an intermediate signed with SHA-1 by a trusted root": (
+        lambda: _rsa_hierarchy(sha1_intermediate=True),
+        ["weak-signature"],
+    ),
+    "class 7: CA:TRUE without the critical flag": (_lax_private_ca, []),
+    "class 8: the only trusted root has expired": (_expired_root, ["root-expired"]),
+}
+
+
+@pytest.mark.parametrize(("make", "codes"), ISSUE_INPUTS.values(), ids=ISSUE_INPUTS.keys())
+def test_the_issue_inputs_get_the_findings_of_their_class(
+    tmp_path: Path,
+    make: Callable[[], tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]],
+    codes: list[str],
+) -> None:
+    served, key, root = make()
+    bundle = pki.write_pem(tmp_path / "root.pem", root)
+    with TLSServer(served, key, lenient=True) as server:
+        result = check(server, bundle)
+    assert result.codes == codes, result.stdout
+    assert result.returncode == (1 if codes else 0)
+    for finding in result.json["findings"]:
+        assert "(serial " in finding["message"]

@@ -65,6 +65,7 @@ class Code(enum.StrEnum):
     ROOT_INCLUDED = "root-included"
     UNRELATED_CERTIFICATE = "unrelated-certificate"
     EXPIRING_SOON = "expiring-soon"
+    PARTIAL_CHAIN = "partial-chain"
     # Rules every strict client family applies to each certificate of the path.
     ROOT_EXPIRED = "root-expired"
     KEY_IDENTIFIER_MISMATCH = "key-identifier-mismatch"
@@ -103,6 +104,7 @@ SEVERITY: Mapping[Code, Severity] = {
     Code.ROOT_INCLUDED: Severity.WARNING,
     Code.UNRELATED_CERTIFICATE: Severity.WARNING,
     Code.EXPIRING_SOON: Severity.WARNING,
+    Code.PARTIAL_CHAIN: Severity.WARNING,
 }
 _ORDER = {code: index for index, code in enumerate(SEVERITY)}
 
@@ -122,6 +124,31 @@ def finding(code: Code, message: str) -> Finding:
 def connection_failed(reason: str) -> Finding:
     """The finding for an endpoint that gave no TLS connection (refused, timeout, DNS...)."""
     return finding(Code.CONNECTION_FAILED, f"no TLS connection: {reason}")
+
+
+def client_certificate_required(reason: str) -> Finding:
+    """The server refused a sender's handshake after asking for a client certificate.
+
+    Webhook senders present none: RingCentral, Stripe or GitHub cannot deliver to an
+    endpoint that requires mutual TLS (RFC 8446 section 4.4.2.4: a TLS 1.3 server then
+    sends certificate_required after the client's Finished; TLS 1.2 ones fail the
+    handshake)."""
+    return finding(
+        Code.CLIENT_CERTIFICATE_REQUIRED,
+        f"the server asks for a client certificate and refuses a client without one, as "
+        f"webhook senders are ({reason}); require it only at the HTTP level, or not at all",
+    )
+
+
+def handshake_failed(reason: str) -> Finding:
+    """A handshake made as senders make it (TLS >= 1.2, the ECDHE suites Go, Java and
+    OpenSSL clients offer, no client certificate) failed although the server answered a
+    lenient one: no common version, cipher suite or group, typically."""
+    return finding(
+        Code.HANDSHAKE_FAILED,
+        f"a handshake as webhook senders make it (TLS 1.2 or 1.3, ECDHE with AES-GCM, "
+        f"ChaCha20 or AES-CBC) failed: {reason}",
+    )
 
 
 def is_valid(findings: Iterable[Finding]) -> bool:
@@ -171,6 +198,8 @@ class ChainReport:
     findings: tuple[Finding, ...]
     #: The address that answered ("192.0.2.1:443"), None without a connection.
     address: str | None = None
+    #: The cipher suite a sender's handshake negotiated (OpenSSL's name), if it succeeded.
+    cipher_suite: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -183,6 +212,7 @@ def report_to_json(report: ChainReport) -> dict[str, object]:
         "url": report.url,
         "ok": report.ok,
         "tls_version": report.tls_version,
+        "cipher_suite": report.cipher_suite,
         "address": report.address,
         "served_chain": [
             {
@@ -784,6 +814,25 @@ def _links(path: _Path, served: Sequence[x509.Certificate]) -> list[_Link]:
     ]
 
 
+def _partial_chain_findings(links: Sequence[_Link]) -> list[Finding]:
+    """A path that ends at a trusted certificate which is not a self-signed root: Go,
+    Java, curl and Python 3.13+ take any trusted certificate as an anchor, while OpenSSL
+    without X509_V_FLAG_PARTIAL_CHAIN (`s_client`, older software) looks for its issuer
+    and refuses. A warning, not an error: see docs/conformance.md (deliberate differences).
+    """
+    anchor = links[-1]
+    if not anchor.anchor or _self_signed(anchor.cert):
+        return []
+    return [
+        finding(
+            Code.PARTIAL_CHAIN,
+            f"the path ends at {_cert(anchor.cert)}, a trusted certificate that is not a "
+            f"self-signed root (issued by {describe_name(anchor.cert.issuer)}): OpenSSL-based "
+            "senders without partial-chain support refuse it; trust its root instead",
+        )
+    ]
+
+
 def _validity_findings(links: Sequence[_Link], now: datetime) -> list[Finding]:
     """Every certificate of the path must be valid now, the trust anchor included: OpenSSL
     and Go check the anchor's dates (Java's PKIX does not; the strictest decides)."""
@@ -858,15 +907,11 @@ def _ca_findings(links: Sequence[_Link]) -> list[Finding]:
     return findings
 
 
-_SERVER_AUTH_OK = frozenset(
-    {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
-)
-
-
 def _usage_findings(links: Sequence[_Link]) -> list[Finding]:
     """The leaf's keyUsage must allow digitalSignature (Java's end-entity check for
     (EC)DHE and TLS 1.3), and every certificate's extendedKeyUsage, when present, must
-    allow serverAuth: Go checks it on the whole chain, OpenSSL on the leaf and its CAs."""
+    list serverAuth: Go checks it on the whole chain, OpenSSL 3.0 on the leaf, its CAs
+    and the anchor, where anyExtendedKeyUsage does not stand for serverAuth."""
     findings = []
     leaf = links[0].cert
     usage = _extension(leaf, x509.KeyUsage)
@@ -880,7 +925,7 @@ def _usage_findings(links: Sequence[_Link]) -> list[Finding]:
         )
     for link in links:
         eku = _extension(link.cert, x509.ExtendedKeyUsage)
-        if eku is None or _SERVER_AUTH_OK & set(eku):
+        if eku is None or ExtendedKeyUsageOID.SERVER_AUTH in eku:
             continue
         shown = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "nothing"
         what = "the leaf" if link.depth == 0 else "the CA"
@@ -888,7 +933,8 @@ def _usage_findings(links: Sequence[_Link]) -> list[Finding]:
             finding(
                 Code.KEY_USAGE,
                 f"{what} {_cert(link.cert)} limits its extendedKeyUsage to {shown}, without "
-                "serverAuth: Go and OpenSSL refuse it for a TLS server",
+                "serverAuth: Go and OpenSSL refuse it for a TLS server (OpenSSL 3.0 does not "
+                "take anyExtendedKeyUsage for serverAuth)",
             )
         )
     return findings
@@ -1050,11 +1096,16 @@ def analyse(
     findings += _ca_findings(links)
     findings += _usage_findings(links)
     findings += _critical_extension_findings(links)
+    findings += _partial_chain_findings(links)
     findings += _stale_findings(leaf, expected_leaf)
     findings += _order_findings(path, served)
     findings += _extra_findings(path, served, trust_roots)
     return _sorted(findings)
 
 
-def _sorted(findings: list[Finding]) -> list[Finding]:
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings errors first, in the fixed order of `SEVERITY` (stable within a code)."""
     return sorted(findings, key=lambda f: _ORDER[f.code])
+
+
+_sorted = sort_findings

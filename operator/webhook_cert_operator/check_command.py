@@ -179,7 +179,8 @@ def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
     counts = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
     lines = [f"{verdict}: {report.url} ({counts})"]
     if report.address is not None:
-        lines.append(f"Connected to {report.address} with {report.tls_version}")
+        suite = f", {report.cipher_suite}" if report.cipher_suite else ""
+        lines.append(f"Connected to {report.address} with {report.tls_version}{suite}")
     if report.served_chain:
         lines.append("Served chain, in the order served:")
         for index, cert in enumerate(report.served_chain):

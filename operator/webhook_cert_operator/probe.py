@@ -6,6 +6,16 @@ handshake. It then records the negotiated protocol version and the certificates 
 as served, in order, and verifies nothing: judging them is `chain.analyse`'s job, so a
 broken chain is reported in detail instead of as one handshake error.
 
+Two handshakes per address. The first is lenient (every version down to TLS 1.0, every
+cipher) so that the server's own choices and its chain are seen even when a sender
+would fail; a chain received before the handshake failed is kept. The second is made as
+a sender makes it: TLS 1.2 or newer, the ECDHE cipher suites that current Go, Java and
+OpenSSL clients all offer, no client certificate; after it the probe reads briefly,
+because a TLS 1.3 server that wants a client certificate says so in an alert that
+arrives only after the client's Finished (RFC 8446 section 4.4.2.4). Its outcome is a
+`Refusal` (client certificate required, or another handshake failure) or the negotiated
+cipher suite.
+
 Blocking, with one deadline for the whole probe; callers run it in a thread.
 """
 
@@ -16,8 +26,9 @@ import enum
 import select
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from cryptography import x509
 
@@ -53,14 +64,35 @@ class ProbeError(Exception):
         self.reason = reason
 
 
+class RefusalKind(enum.StrEnum):
+    """Why a sender's handshake failed where the lenient one got a chain."""
+
+    CLIENT_CERTIFICATE = "client-certificate"
+    HANDSHAKE = "handshake"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A sender's handshake failed: `reason` is stable text (OpenSSL's reason, no ports)."""
+
+    kind: RefusalKind
+    reason: str
+
+
 @dataclass(frozen=True)
 class ServedChain:
     """What the server sent: the protocol as OpenSSL names it ("TLSv1.3"), the
-    certificates in served order, and the address that answered ("192.0.2.1:443")."""
+    certificates in served order, and the address that answered ("192.0.2.1:443").
+
+    `cipher_suite` is what a sender's handshake negotiated (OpenSSL's name), None when
+    it failed; `refusal` says why it failed.
+    """
 
     tls_version: str
     certificates: tuple[x509.Certificate, ...]
     address: str
+    cipher_suite: str | None = None
+    refusal: Refusal | None = None
 
 
 def fetch_served_chain(
@@ -89,9 +121,32 @@ def fetch_served_chain(
             raise ProbeError(Failure.DNS, str(error)) from None
     sock, address = _connect(addresses, port, deadline, timeout)
     try:
-        return _handshake(sock, address, server_name, deadline, timeout)
+        lenient = _handshake(sock, address, server_name, deadline, timeout, sender=False)
     finally:
         sock.close()
+    if lenient.error is not None and not lenient.certificates:
+        raise ProbeError(Failure.HANDSHAKE, lenient.error)
+    dialled = address.rsplit(":", 1)[0].strip("[]")
+    sock, _ = _connect((dialled,), port, deadline, timeout)
+    try:
+        sender = _handshake(sock, address, server_name, deadline, timeout, sender=True)
+    finally:
+        sock.close()
+    refusal = None
+    if sender.error is not None:
+        kind = (
+            RefusalKind.CLIENT_CERTIFICATE
+            if sender.asked_for_certificate
+            else (RefusalKind.HANDSHAKE)
+        )
+        refusal = Refusal(kind, sender.error)
+    return ServedChain(
+        tls_version=lenient.version or "unknown",
+        certificates=lenient.certificates,
+        address=address,
+        cipher_suite=sender.cipher if sender.error is None else None,
+        refusal=refusal,
+    )
 
 
 def _format_address(address: str, port: int) -> str:
@@ -123,54 +178,127 @@ def _connect(
     )
 
 
-def _client_context() -> SSL.Context:
+def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    # Offer everything down to TLS 1.0 so that the server's own choice is observed:
-    # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as an
-    # unexplained handshake failure. OpenSSL 3 refuses TLS < 1.2 (and SHA-1 handshake
-    # signatures) at its default security level 1+, hence @SECLEVEL=0 (measured: with
-    # the default cipher string a TLS 1.0-only server fails the handshake).
-    context.set_min_proto_version(SSL.TLS1_VERSION)
-    context.set_cipher_list(b"ALL:@SECLEVEL=0")
-    # Old servers without secure renegotiation (RFC 5746) would otherwise be refused.
-    context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
+    if sender:
+        # What Go's crypto/tls, Java and OpenSSL clients all offer: TLS 1.2 and 1.3,
+        # ECDHE key exchange with AES-GCM, ChaCha20-Poly1305 or AES-CBC (Go dropped RSA
+        # key exchange from its defaults in 1.22); TLS 1.3 suites are OpenSSL's defaults.
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.set_cipher_list(b"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL")
+    else:
+        # Offer everything down to TLS 1.0 so that the server's own choice is observed:
+        # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as
+        # an unexplained handshake failure. OpenSSL 3 refuses TLS < 1.2 (and SHA-1
+        # handshake signatures) at its default security level 1+, hence @SECLEVEL=0
+        # (measured: with the default cipher string a TLS 1.0-only server fails).
+        context.set_min_proto_version(SSL.TLS1_VERSION)
+        context.set_cipher_list(b"ALL:@SECLEVEL=0")
+        # Old servers without secure renegotiation (RFC 5746) would otherwise be refused.
+        context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
     # Nothing is verified here on purpose; the chain is judged afterwards.
     context.set_verify(SSL.VERIFY_NONE)
+
+    def record(connection: SSL.Connection, where: int, ret: int) -> None:
+        # OpenSSL names the state it is in; a CertificateRequest shows as
+        # "SSLv3/TLS read server certificate request" (pyOpenSSL has no message callback).
+        if b"certificate request" in connection.get_state_string():
+            asked.append(True)
+
+    context.set_info_callback(record)
     return context
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    version: str | None
+    certificates: tuple[x509.Certificate, ...]
+    cipher: str | None
+    asked_for_certificate: bool
+    error: str | None
+
+
+#: How long a sender's handshake waits for what the server says right after it.
+POST_HANDSHAKE_WAIT: Final = 0.3
+
+
 def _handshake(
-    sock: socket.socket, where: str, server_name: str, deadline: float, timeout: float
-) -> ServedChain:
-    connection = SSL.Connection(_client_context(), sock)
+    sock: socket.socket,
+    where: str,
+    server_name: str,
+    deadline: float,
+    timeout: float,
+    *,
+    sender: bool,
+) -> _Outcome:
+    asked: list[bool] = []
+    connection = SSL.Connection(_client_context(sender=sender, asked=asked), sock)
     if not is_ip_address(server_name.strip("[]")):
         # RFC 6066 section 3: SNI carries DNS names only, never IP literals.
         connection.set_tlsext_host_name(ascii_host(server_name).rstrip(".").encode("ascii"))
     connection.set_connect_state()
-    # The socket has a timeout, so it is non-blocking underneath and OpenSSL asks to be
-    # called again when it can read or write: wait for that, up to the deadline.
+    error = _drive(connection.do_handshake, sock, where, deadline, timeout)
+    if error is None and sender:
+        error = _read_after_handshake(connection, sock, where, deadline)
+    certificates = tuple(connection.get_peer_cert_chain(as_cryptography=True) or [])
+    version = connection.get_protocol_version_name()
+    cipher = connection.get_cipher_name()
+    if error is None:
+        # The close_notify is a courtesy; the answer is already recorded.
+        with contextlib.suppress(SSL.Error):
+            connection.shutdown()
+    return _Outcome(
+        version=version if version and version != "unknown" else None,
+        certificates=certificates,
+        cipher=cipher,
+        asked_for_certificate=bool(asked),
+        error=error,
+    )
+
+
+def _drive(
+    step: Callable[[], object], sock: socket.socket, where: str, deadline: float, timeout: float
+) -> str | None:
+    """Run an OpenSSL step to completion; the reason it failed, or None.
+
+    The socket has a timeout, so it is non-blocking underneath and OpenSSL asks to be
+    called again when it can read or write: wait for that, up to the deadline.
+    ProbeError on timeout.
+    """
     while True:
         try:
-            connection.do_handshake()
-            break
+            step()
+            return None
         except SSL.WantReadError:
             _wait(sock, deadline, readable=True, timeout=timeout, where=where)
         except SSL.WantWriteError:
             _wait(sock, deadline, readable=False, timeout=timeout, where=where)
         except SSL.SysCallError as error:
-            raise ProbeError(Failure.HANDSHAKE, _syscall_reason(error, where)) from None
+            return _syscall_reason(error, where)
         except SSL.ZeroReturnError:
-            reason = f"{where} closed the connection during the TLS handshake"
-            raise ProbeError(Failure.HANDSHAKE, reason) from None
+            return f"{where} closed the connection during the TLS handshake"
         except SSL.Error as error:
-            reason = f"TLS handshake with {where} failed: {_openssl_reason(error)}"
-            raise ProbeError(Failure.HANDSHAKE, reason) from None
-    certificates = connection.get_peer_cert_chain(as_cryptography=True) or []
-    version = connection.get_protocol_version_name()
-    # The close_notify is a courtesy; the answer is already recorded.
-    with contextlib.suppress(SSL.Error):
-        connection.shutdown()
-    return ServedChain(tls_version=version, certificates=tuple(certificates), address=where)
+            return f"TLS handshake with {where} failed: {_openssl_reason(error)}"
+
+
+def _read_after_handshake(
+    connection: SSL.Connection, sock: socket.socket, where: str, deadline: float
+) -> str | None:
+    """What the server says right after the handshake: an alert is a refusal (TLS 1.3's
+    certificate_required comes then); data, a clean close or silence is not."""
+    until = min(deadline, time.monotonic() + POST_HANDSHAKE_WAIT)
+    while True:
+        try:
+            connection.recv(1)
+            return None
+        except SSL.WantReadError:
+            remaining = until - time.monotonic()
+            if remaining <= 0 or select.select([sock], [], [], remaining) == ([], [], []):
+                return None
+        except (SSL.ZeroReturnError, SSL.SysCallError):
+            return None
+        except SSL.Error as error:
+            return f"{where} refused the connection after the handshake: {_openssl_reason(error)}"
 
 
 def _wait(

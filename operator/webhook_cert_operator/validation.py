@@ -129,13 +129,27 @@ def build_report(
         expected_leaf=expected_leaf,
         warn_before=warn_before,
     )
+    findings += _refusal_findings(served.refusal, findings)
     return chain.ChainReport(
         url=target.url,
         tls_version=served.tls_version,
         served_chain=chain.summarise(served.certificates),
-        findings=tuple(findings),
+        findings=tuple(chain.sort_findings(findings)),
         address=served.address,
+        cipher_suite=served.cipher_suite,
     )
+
+
+def _refusal_findings(
+    refusal: probe.Refusal | None, findings: Sequence[chain.Finding]
+) -> list[chain.Finding]:
+    if refusal is None:
+        return []
+    if refusal.kind is probe.RefusalKind.CLIENT_CERTIFICATE:
+        return [chain.client_certificate_required(refusal.reason)]
+    if any(f.code is chain.Code.TLS_VERSION for f in findings):
+        return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
+    return [chain.handshake_failed(refusal.reason)]
 
 
 def check_endpoint(
@@ -209,6 +223,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
     return {
         "lastChecked": api.format_time(checked_at),
         "tlsVersion": report.tls_version,
+        "cipherSuite": report.cipher_suite,
         "servedChain": [
             {
                 "subject": c.subject,
@@ -463,6 +478,7 @@ class ChainChecker:
             validation={
                 "lastChecked": api.format_time(now),
                 "tlsVersion": None,
+                "cipherSuite": None,
                 "servedChain": [],
                 "findings": [],
             },

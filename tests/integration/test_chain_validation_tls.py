@@ -109,7 +109,10 @@ def test_a_server_presenting_the_full_chain_is_chain_valid(
     assert [c["subject"] for c in result.validation["servedChain"]] == [
         c.subject.rfc4514_string() for c in hierarchy.served()
     ]
-    assert full_chain_server.server_names == [HOST]
+    assert full_chain_server.server_names == [
+        HOST,
+        HOST,
+    ]  # the lenient handshake, then the sender's
 
 
 def test_a_server_presenting_only_the_leaf_is_an_incomplete_chain(

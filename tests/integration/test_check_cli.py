@@ -162,7 +162,7 @@ def test_the_url_host_is_sent_as_sni_when_another_address_is_dialled(
     with TLSServer(hierarchy.served(), hierarchy.leaf.key) as server:
         result = check(server, trust_bundle)
     assert result.returncode == 0
-    assert server.server_names == [HOST]
+    assert server.server_names == [HOST, HOST]  # the lenient handshake, then the sender's
 
 
 def test_the_probe_can_dial_a_given_address_without_resolving(hierarchy: pki.Chain) -> None:
@@ -176,7 +176,7 @@ def test_the_probe_can_dial_a_given_address_without_resolving(hierarchy: pki.Cha
         )
     assert served.certificates == hierarchy.served()
     assert served.address == server.address
-    assert server.server_names == [HOST]
+    assert server.server_names == [HOST, HOST]
 
 
 def test_the_served_chain_is_listed_in_served_order_with_subjects_issuers_and_expiry(
@@ -355,7 +355,7 @@ def test_an_ip_address_url_is_checked_against_the_leafs_ip_addresses(tmp_path: P
             "check", f"https://127.0.0.1:{server.port}/", "--trust-bundle", bundle, "--json"
         )
     assert (result.returncode, result.codes) == (0, [])
-    assert server.server_names == [None]  # RFC 6066: no IP addresses in SNI
+    assert server.server_names == [None, None]  # RFC 6066: no IP addresses in SNI
 
 
 def test_without_a_trust_bundle_the_mozilla_roots_do_not_trust_a_test_ca(
@@ -385,7 +385,7 @@ def test_the_human_report_gives_verdict_chain_and_findings(
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"INVALID: https://{HOST}:{server.port}/ (1 error, 0 warnings)"
-    assert lines[1] == f"Connected to {server.address} with TLSv1.3"
+    assert lines[1] == f"Connected to {server.address} with TLSv1.3, TLS_AES_256_GCM_SHA384"
     assert f"  0  CN={HOST}" in lines
     assert "     issuer   CN=Test Intermediate CA 2,O=Test PKI" in lines
     assert any(line.startswith("  error   incomplete-chain: missing issuer") for line in lines)
@@ -499,3 +499,56 @@ def test_the_issue_inputs_get_the_findings_of_their_class(
     assert result.returncode == (1 if codes else 0)
     for finding in result.json["findings"]:
         assert "(serial " in finding["message"]
+
+
+MUTUAL_TLS = {
+    "TLS 1.3": (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3),
+    "TLS 1.2": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+}
+
+
+@pytest.mark.parametrize("versions", MUTUAL_TLS.values(), ids=MUTUAL_TLS.keys())
+def test_a_server_requiring_a_client_certificate_is_refused_with_its_chain_shown(
+    hierarchy: pki.Chain, trust_bundle: Path, versions: tuple[ssl.TLSVersion, ssl.TLSVersion]
+) -> None:
+    server = TLSServer(
+        hierarchy.served(),
+        hierarchy.leaf.key,
+        versions=versions,
+        client_certificate=ssl.CERT_REQUIRED,
+    )
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["client-certificate-required"])
+    assert len(result.json["served_chain"]) == len(hierarchy.served())
+    assert result.json["cipher_suite"] is None
+
+
+def test_a_server_that_only_asks_for_a_client_certificate_is_valid(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key, client_certificate=ssl.CERT_OPTIONAL)
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (0, [])
+
+
+def test_the_cipher_suite_a_sender_negotiates_is_reported(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    versions = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+    with TLSServer(hierarchy.served(), hierarchy.leaf.key, versions=versions) as server:
+        result = check(server, trust_bundle)
+    assert result.json["cipher_suite"].startswith("ECDHE-ECDSA-")
+
+
+def test_a_server_without_a_cipher_suite_senders_offer_is_a_handshake_failure(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    versions = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key, versions=versions)
+    server.context.set_ciphers("ECDHE-ECDSA-CAMELLIA256-SHA384:@SECLEVEL=0")
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["handshake-failed"]), result.stdout
+    assert len(result.json["served_chain"]) == len(hierarchy.served())

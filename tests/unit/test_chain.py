@@ -196,8 +196,10 @@ CASES = {
         host="[2001:db8::7]",
     ),
     "a self-signed leaf the trust store holds": Case([PINNED], trust=(PINNED,)),
-    "a served intermediate the trust store holds": Case([LEAF, LOWER.cert], trust=(LOWER.cert,)),
-    "a CA-issued leaf the trust store pins": Case([LEAF], trust=(LEAF,)),
+    "a served intermediate the trust store holds": Case(
+        [LEAF, LOWER.cert], {Code.PARTIAL_CHAIN}, trust=(LOWER.cert,)
+    ),
+    "a CA-issued leaf the trust store pins": Case([LEAF], {Code.PARTIAL_CHAIN}, trust=(LEAF,)),
     "nothing served": Case([], {Code.INCOMPLETE_CHAIN}),
     # Class 1: every rule of strict clients, on every certificate of the path.
     "an RSA-1024 leaf under RSA-2048 CAs": Case(
@@ -249,7 +251,9 @@ CASES = {
         [leaf_of(CLIENT_ONLY_CA), CLIENT_ONLY_CA.cert], {Code.KEY_USAGE}
     ),
     "an intermediate limited to serverAuth": Case([leaf_of(SERVER_ONLY_CA), SERVER_ONLY_CA.cert]),
-    "an intermediate with anyExtendedKeyUsage": Case([leaf_of(ANY_EKU_CA), ANY_EKU_CA.cert]),
+    "an intermediate with anyExtendedKeyUsage": Case(
+        [leaf_of(ANY_EKU_CA), ANY_EKU_CA.cert], {Code.KEY_USAGE}
+    ),
     "a leaf with an unknown critical extension": Case(
         [leaf_of(LOWER, extra_extensions=[(UNKNOWN_CRITICAL, True)]), LOWER.cert, UPPER.cert],
         {Code.POLICY_VIOLATION},
@@ -335,6 +339,7 @@ ISSUE_TABLE = {
     "weak-key": "error",
     "invalid-ca": "error",
     "key-usage": "error",
+    "partial-chain": "warning",
     "client-certificate-required": "error",
     "handshake-failed": "error",
 }

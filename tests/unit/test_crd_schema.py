@@ -450,6 +450,7 @@ def test_status_has_every_field_the_operator_writes() -> None:
     assert set(node("status.validation")["properties"]) == {
         "lastChecked",
         "tlsVersion",
+        "cipherSuite",
         "servedChain",
         "findings",
     }

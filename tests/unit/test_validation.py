@@ -185,6 +185,7 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
     assert result.validation == {
         "lastChecked": "2026-03-01T12:00:00Z",
         "tlsVersion": "TLSv1.3",
+        "cipherSuite": None,
         "servedChain": [
             {
                 "subject": cert.subject.rfc4514_string(),
@@ -477,6 +478,7 @@ def test_an_unusable_trust_bundle_is_a_false_condition_and_nothing_is_probed(
     assert result.validation == {
         "lastChecked": "2026-03-01T12:00:00Z",
         "tlsVersion": None,
+        "cipherSuite": None,
         "servedChain": [],
         "findings": [],
     }

@@ -16,6 +16,7 @@ import time
 import uuid
 
 from kubernetes import client, config
+
 from localcluster.cluster import LocalCluster
 from localcluster.demo import start_operator
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests import pki_factory as pki
-from tests.tls_server import TLSServer
-
 from conformance import clients
 from conformance.scenarios import DELIBERATE, HOST, SCENARIOS, Scenario
+from tests import pki_factory as pki
+from tests.tls_server import TLSServer
 from webhook_cert_operator import validation
 from webhook_cert_operator.target import Dial, parse_url
 

@@ -30,8 +30,9 @@ from tests import pki_factory
 
 
 class _Listener:
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._listener = socket.create_server((host, port))
         self._listener.settimeout(0.2)
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
@@ -41,7 +42,7 @@ class _Listener:
     @property
     def address(self) -> str:
         """ "127.0.0.1:PORT", as `--connect` takes it."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -85,8 +86,10 @@ class TLSServer(_Listener):
         versions: tuple[ssl.TLSVersion, ssl.TLSVersion] | None = None,
         lenient: bool = False,
         client_certificate: ssl.VerifyMode = ssl.CERT_NONE,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(host, port)
         self.handshakes = 0
         self.server_names: list[str | None] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="tls-server-")

@@ -17,6 +17,7 @@ or not needed. Pure: no I/O, no clock (`now` is a parameter).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import ipaddress
@@ -189,6 +190,15 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 @dataclass(frozen=True)
+class AddressOutcome:
+    """How one of the host's addresses fared: its verdict and finding codes."""
+
+    address: str
+    ok: bool
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """The outcome of one check of one endpoint, as the CLI and the operator show it."""
 
@@ -200,6 +210,8 @@ class ChainReport:
     address: str | None = None
     #: The cipher suite a sender's handshake negotiated (OpenSSL's name), if it succeeded.
     cipher_suite: str | None = None
+    #: Each address of the host, when it has more than one.
+    addresses: tuple[AddressOutcome, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -227,7 +239,39 @@ def report_to_json(report: ChainReport) -> dict[str, object]:
             {"code": str(f.code), "severity": str(f.severity), "message": f.message}
             for f in report.findings
         ],
+        "addresses": [
+            {"address": a.address, "ok": a.ok, "codes": list(a.codes)} for a in report.addresses
+        ],
     }
+
+
+def combine_reports(reports: Sequence[ChainReport]) -> ChainReport:
+    """One report for a host from the reports on each of its addresses (first = primary).
+
+    A sender may reach any A or AAAA record (and Let's Encrypt, validating from several
+    places, prefers IPv6), so the host is valid only when every address is. When all
+    addresses say the same, the findings are said once; otherwise each finding names
+    its address. The chain shown is the first failing address's.
+    """
+    first = reports[0]
+    if len(reports) == 1:
+        return first
+    outcomes = tuple(
+        AddressOutcome(
+            r.address or "(no address)", r.ok, tuple(dict.fromkeys(str(f.code) for f in r.findings))
+        )
+        for r in reports
+    )
+    if all(r.findings == first.findings for r in reports[1:]):
+        findings: list[Finding] = list(first.findings)
+    else:
+        findings = sort_findings(
+            Finding(f.code, f.severity, f"at {r.address or '(no address)'}: {f.message}")
+            for r in reports
+            for f in r.findings
+        )
+    base = next((r for r in reports if not r.ok), first)
+    return dataclasses.replace(base, findings=tuple(findings), addresses=outcomes)
 
 
 def format_time(moment: datetime) -> str:

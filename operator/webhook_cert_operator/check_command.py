@@ -181,6 +181,11 @@ def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
     if report.address is not None:
         suite = f", {report.cipher_suite}" if report.cipher_suite else ""
         lines.append(f"Connected to {report.address} with {report.tls_version}{suite}")
+    if report.addresses:
+        lines.append("Addresses:")
+        for outcome in report.addresses:
+            verdict = "valid" if outcome.ok else f"INVALID ({', '.join(outcome.codes)})"
+            lines.append(f"  {outcome.address}  {verdict}")
     if report.served_chain:
         lines.append("Served chain, in the order served:")
         for index, cert in enumerate(report.served_chain):

@@ -22,6 +22,7 @@ Blocking, with one deadline for the whole probe; callers run it in a thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import select
 import socket
@@ -56,12 +57,14 @@ class Failure(enum.StrEnum):
 
 
 class ProbeError(Exception):
-    """No TLS connection. `reason` is stable text (no timings, no ephemeral ports)."""
+    """No TLS connection. `reason` is stable text (no timings, no ephemeral ports);
+    `address` the address ("192.0.2.1:443") that failed, when one was dialled."""
 
-    def __init__(self, failure: Failure, reason: str) -> None:
+    def __init__(self, failure: Failure, reason: str, address: str | None = None) -> None:
         super().__init__(reason)
         self.failure = failure
         self.reason = reason
+        self.address = address
 
 
 class RefusalKind(enum.StrEnum):
@@ -93,6 +96,9 @@ class ServedChain:
     address: str
     cipher_suite: str | None = None
     refusal: Refusal | None = None
+    #: What the host's other addresses gave, in resolution order: every A and AAAA
+    #: record is a server a sender may reach, so each is probed and judged.
+    others: tuple[ServedChain | ProbeError, ...] = ()
 
 
 def fetch_served_chain(
@@ -107,11 +113,11 @@ def fetch_served_chain(
     """Handshake with `host`:`port` sending SNI `server_name`; return what was served.
 
     `host` is resolved (through `nameservers` when given, else the system resolver)
-    unless `connect_address`, an IP address, says where to dial instead. Each address
-    is tried in turn until one accepts the connection. `timeout` bounds the whole probe.
-    ProbeError when there is no TLS connection.
+    unless `connect_address`, an IP address, says where to dial instead. Every address
+    is probed (at most `MAX_ADDRESSES`, each within `timeout`): the first that gave a
+    TLS connection is the answer, the others are in its `others`. ProbeError when no
+    address gave a TLS connection (the first address's error).
     """
-    deadline = time.monotonic() + timeout
     if connect_address is not None:
         addresses: tuple[str, ...] = (connect_address.strip("[]"),)
     else:
@@ -119,17 +125,49 @@ def fetch_served_chain(
             addresses = resolve_host(host, nameservers=nameservers, timeout=timeout)
         except ResolutionError as error:
             raise ProbeError(Failure.DNS, str(error)) from None
-    sock, address = _connect(addresses, port, deadline, timeout)
+    results: list[ServedChain | ProbeError] = []
+    for address in addresses[:MAX_ADDRESSES]:
+        try:
+            results.append(_probe_address(address, port, server_name, timeout))
+        except ProbeError as error:
+            results.append(error)
+    served = [r for r in results if isinstance(r, ServedChain)]
+    if not served:
+        first = results[0]
+        assert isinstance(first, ProbeError)
+        raise first
+    primary = served[0]
+    return dataclasses.replace(primary, others=tuple(r for r in results if r is not primary))
+
+
+#: A host with more addresses than this is judged on its first ones.
+MAX_ADDRESSES: Final = 8
+
+
+def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
+    """Both handshakes with one address, within `timeout`."""
+    deadline = time.monotonic() + timeout
+    where = _format_address(address, port)
     try:
-        lenient = _handshake(sock, address, server_name, deadline, timeout, sender=False)
+        return _probe(address, where, port, server_name, deadline, timeout)
+    except ProbeError as error:
+        error.address = where
+        raise
+
+
+def _probe(
+    address: str, where: str, port: int, server_name: str, deadline: float, timeout: float
+) -> ServedChain:
+    sock, _ = _connect((address,), port, deadline, timeout)
+    try:
+        lenient = _handshake(sock, where, server_name, deadline, timeout, sender=False)
     finally:
         sock.close()
     if lenient.error is not None and not lenient.certificates:
         raise ProbeError(Failure.HANDSHAKE, lenient.error)
-    dialled = address.rsplit(":", 1)[0].strip("[]")
-    sock, _ = _connect((dialled,), port, deadline, timeout)
+    sock, _ = _connect((address,), port, deadline, timeout)
     try:
-        sender = _handshake(sock, address, server_name, deadline, timeout, sender=True)
+        sender = _handshake(sock, where, server_name, deadline, timeout, sender=True)
     finally:
         sock.close()
     refusal = None
@@ -137,13 +175,13 @@ def fetch_served_chain(
         kind = (
             RefusalKind.CLIENT_CERTIFICATE
             if sender.asked_for_certificate
-            else (RefusalKind.HANDSHAKE)
+            else RefusalKind.HANDSHAKE
         )
         refusal = Refusal(kind, sender.error)
     return ServedChain(
         tls_version=lenient.version or "unknown",
         certificates=lenient.certificates,
-        address=address,
+        address=where,
         cipher_suite=sender.cipher if sender.error is None else None,
         refusal=refusal,
     )

@@ -21,6 +21,7 @@ bundle and the analysis do not, so a full set of slots never stalls those.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import time
@@ -111,13 +112,41 @@ def build_report(
     warn_before: timedelta,
     now: datetime,
 ) -> chain.ChainReport:
-    """The report on what the probe got (or why it got nothing), judged at `now`. Pure."""
+    """The report on what the probe got (or why it got nothing), judged at `now`. Pure.
+
+    A host with several addresses gets one report over all of them
+    (`chain.combine_reports`): it is valid only when every address is."""
+    judge = functools.partial(
+        _report_one,
+        target,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=min_tls_version,
+        warn_before=warn_before,
+        now=now,
+    )
+    if isinstance(served, probe.ProbeError) or not served.others:
+        return judge(served)
+    return chain.combine_reports([judge(served), *map(judge, served.others)])
+
+
+def _report_one(
+    target: Target,
+    served: probe.ServedChain | probe.ProbeError,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    now: datetime,
+) -> chain.ChainReport:
     if isinstance(served, probe.ProbeError):
         return chain.ChainReport(
             url=target.url,
             tls_version=None,
             served_chain=(),
             findings=(chain.connection_failed(served.reason),),
+            address=served.address,
         )
     findings = chain.analyse(
         served.certificates,
@@ -236,6 +265,9 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
         "findings": [
             {"code": str(f.code), "severity": str(f.severity), "message": f.message}
             for f in report.findings
+        ],
+        "addresses": [
+            {"address": a.address, "ok": a.ok, "codes": list(a.codes)} for a in report.addresses
         ],
     }
 
@@ -481,6 +513,7 @@ class ChainChecker:
                 "cipherSuite": None,
                 "servedChain": [],
                 "findings": [],
+                "addresses": [],
             },
             condition=api.Condition(
                 api.CHAIN_VALID, api.FALSE, REASON_TRUST_BUNDLE_UNAVAILABLE, _clip(message)

@@ -552,3 +552,54 @@ def test_a_server_without_a_cipher_suite_senders_offer_is_a_handshake_failure(
         result = check(server, trust_bundle)
     assert (result.returncode, result.codes) == (1, ["handshake-failed"]), result.stdout
     assert len(result.json["served_chain"]) == len(hierarchy.served())
+
+
+def test_every_address_of_the_host_is_checked_and_a_failing_one_is_named(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    # Two backends behind one name: 127.0.0.1 serves the full chain, 127.0.0.2 only the
+    # leaf. Whatever order DNS gives them in, the host is invalid and 127.0.0.2 is named.
+    full, leaf_only = hierarchy.served(), [hierarchy.leaf.cert]
+    with (
+        TLSServer(full, hierarchy.leaf.key) as good,
+        TLSServer(leaf_only, hierarchy.leaf.key, host="127.0.0.2", port=good.port) as bad,
+    ):
+        for order in (["127.0.0.1", "127.0.0.2"], ["127.0.0.2", "127.0.0.1"]):
+            with FakeDNS({HOST: order}) as dns:
+                result = webhook_cert(
+                    "check",
+                    f"https://{HOST}:{good.port}/",
+                    "--nameserver",
+                    dns.address,
+                    "--trust-bundle",
+                    trust_bundle,
+                    "--json",
+                )
+            assert result.returncode == 1, result.stdout
+            findings = result.json["findings"]
+            assert [f["code"] for f in findings] == ["incomplete-chain"]
+            assert findings[0]["message"].startswith(f"at {bad.address}: missing issuer")
+            assert {(a["address"], a["ok"]) for a in result.json["addresses"]} == {
+                (good.address, True),
+                (bad.address, False),
+            }
+
+
+def test_a_host_whose_addresses_all_serve_the_full_chain_is_valid_once(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    with (
+        TLSServer(hierarchy.served(), hierarchy.leaf.key) as first,
+        TLSServer(hierarchy.served(), hierarchy.leaf.key, host="127.0.0.2", port=first.port),
+        FakeDNS({HOST: ["127.0.0.1", "127.0.0.2"]}) as dns,
+    ):
+        result = webhook_cert(
+            "check",
+            f"https://{HOST}:{first.port}/",
+            "--nameserver",
+            dns.address,
+            "--trust-bundle",
+            trust_bundle,
+        )
+    assert result.returncode == 0, result.stdout
+    assert "Addresses:" in result.stdout

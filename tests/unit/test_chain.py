@@ -651,3 +651,36 @@ def test_every_finding_about_a_certificate_names_it_with_its_serial(case: Case) 
     for f in analyse(case):
         if f.code in CERTIFICATE_CODES and case.served:
             assert "(serial " in f.message, f
+
+
+def _report(address: str, findings: Sequence[Finding]) -> chain.ChainReport:
+    return chain.ChainReport(
+        url=f"https://{HOST}/",
+        tls_version="TLSv1.3",
+        served_chain=(),
+        findings=tuple(findings),
+        address=address,
+    )
+
+
+def test_addresses_that_agree_are_reported_once() -> None:
+    warning = chain.finding(Code.ROOT_INCLUDED, "the root is served")
+    combined = chain.combine_reports(
+        [_report("192.0.2.1:443", [warning]), _report("[2001:db8::1]:443", [warning])]
+    )
+    assert combined.findings == (warning,)
+    assert combined.ok
+    assert [(a.address, a.ok) for a in combined.addresses] == [
+        ("192.0.2.1:443", True),
+        ("[2001:db8::1]:443", True),
+    ]
+
+
+def test_one_failing_address_fails_the_host_and_is_named() -> None:
+    missing = chain.finding(Code.INCOMPLETE_CHAIN, "missing issuer")
+    combined = chain.combine_reports(
+        [_report("192.0.2.1:443", []), _report("192.0.2.2:443", [missing])]
+    )
+    assert not combined.ok
+    assert [f.message for f in combined.findings] == ["at 192.0.2.2:443: missing issuer"]
+    assert combined.address == "192.0.2.2:443"

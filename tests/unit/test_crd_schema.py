@@ -451,6 +451,7 @@ def test_status_has_every_field_the_operator_writes() -> None:
         "lastChecked",
         "tlsVersion",
         "cipherSuite",
+        "addresses",
         "servedChain",
         "findings",
     }

@@ -196,6 +196,7 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
             for cert in PUBLIC.served()
         ],
         "findings": [],
+        "addresses": [],
     }
     assert result.checked_at == NOW
 
@@ -481,6 +482,7 @@ def test_an_unusable_trust_bundle_is_a_false_condition_and_nothing_is_probed(
         "cipherSuite": None,
         "servedChain": [],
         "findings": [],
+        "addresses": [],
     }
 
 

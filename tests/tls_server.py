@@ -14,10 +14,13 @@ the given order: the first must be the one `key` belongs to.
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import tempfile
 import threading
+import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -207,3 +210,83 @@ def tls_version_supported(version: ssl.TLSVersion) -> str | None:
         except (ssl.SSLError, OSError) as error:
             return f"{ssl.OPENSSL_VERSION} cannot negotiate {version.name}: {error}"
     return None
+
+
+class WebhookReceiver(TLSServer):
+    """A webhook receiver over HTTPS that answers senders' validation requests.
+
+    `echo` names the handshake it answers ("ringcentral": the Validation-Token header;
+    "msgraph": the validationToken query parameter as a text/plain body; "slack": the
+    url_verification challenge), or None to echo nothing; `status` and `delay` (seconds
+    before answering) make slow or failing receivers. `requests` records (method,
+    target, headers) of each HTTP request; TLS-only connections (the probe's) record
+    nothing.
+    """
+
+    def __init__(
+        self,
+        certificates: Sequence[x509.Certificate],
+        key: PrivateKeyTypes,
+        *,
+        echo: str | None,
+        status: int = 200,
+        delay: float = 0.0,
+    ) -> None:
+        super().__init__(certificates, key)
+        self.echo, self.status, self.delay = echo, status, delay
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                self.handshakes += 1
+                request = _read_request(tls)
+                if request is None:
+                    return
+                method, target, headers, body = request
+                self.requests.append((method, target, headers))
+                time.sleep(self.delay)
+                tls.sendall(self._answer(target, headers, body))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def _answer(self, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        extra, content, content_type = "", b"ok", "application/json"
+        if self.echo == "ringcentral":
+            extra = f"Validation-Token: {headers.get('validation-token', '')}\r\n"
+        elif self.echo == "msgraph":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
+            content, content_type = query["validationToken"][0].encode(), "text/plain"
+        elif self.echo == "slack":
+            content = json.loads(body)["challenge"].encode()
+            content_type = "text/plain"
+        return (
+            f"HTTP/1.1 {self.status} X\r\nContent-Type: {content_type}\r\n{extra}"
+            f"Content-Length: {len(content)}\r\nConnection: close\r\n\r\n"
+        ).encode() + content
+
+
+def _read_request(tls: ssl.SSLSocket) -> tuple[str, str, dict[str, str], bytes] | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = tls.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return method, target, headers, body

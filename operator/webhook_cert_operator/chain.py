@@ -78,6 +78,11 @@ class Code(enum.StrEnum):
     # The handshake as a sender makes it (probe.py).
     CLIENT_CERTIFICATE_REQUIRED = "client-certificate-required"
     HANDSHAKE_FAILED = "handshake-failed"
+    # A sender profile's validation request (senders.py).
+    SENDER_NO_ANSWER = "sender-no-answer"
+    SENDER_STATUS = "sender-status"
+    SENDER_TOO_SLOW = "sender-too-slow"
+    SENDER_TOKEN_NOT_ECHOED = "sender-token-not-echoed"
 
 
 #: Each code's severity. Findings are listed in this order, so the first error is the
@@ -101,6 +106,10 @@ SEVERITY: Mapping[Code, Severity] = {
     Code.TLS_VERSION: Severity.ERROR,
     Code.STALE_CERTIFICATE: Severity.ERROR,
     Code.POLICY_VIOLATION: Severity.ERROR,
+    Code.SENDER_NO_ANSWER: Severity.ERROR,
+    Code.SENDER_STATUS: Severity.ERROR,
+    Code.SENDER_TOO_SLOW: Severity.ERROR,
+    Code.SENDER_TOKEN_NOT_ECHOED: Severity.ERROR,
     Code.WRONG_ORDER: Severity.WARNING,
     Code.ROOT_INCLUDED: Severity.WARNING,
     Code.UNRELATED_CERTIFICATE: Severity.WARNING,

@@ -21,10 +21,13 @@ bundle and the analysis do not, so a full set of slots never stalls those.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
+import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator import api, chain, probe, resolve, tls_secret, trust
+from webhook_cert_operator import api, chain, probe, resolve, senders, tls_secret, trust
 from webhook_cert_operator.target import Dial, Target, parse_dial, parse_url
 
 if TYPE_CHECKING:
@@ -193,8 +196,11 @@ def check_endpoint(
     nameservers: Sequence[resolve.Nameserver],
     now: datetime,
     fetch: Probe = probe.fetch_served_chain,
+    sender: str = api.DEFAULT_SENDER,
+    send: SendRequest = probe.send_validation_request,
 ) -> chain.ChainReport:
-    """Probe the target and analyse what it serves."""
+    """Probe the target and analyse what it serves; with a `sender` profile that has a
+    handshake request, send it too and judge the answer."""
     served: probe.ServedChain | probe.ProbeError
     try:
         served = fetch_chain(
@@ -202,15 +208,66 @@ def check_endpoint(
         )
     except probe.ProbeError as error:
         served = error
-    return build_report(
-        target,
-        served,
-        trust_roots=trust_roots,
-        expected_leaf=expected_leaf,
-        min_tls_version=min_tls_version,
-        warn_before=warn_before,
-        now=now,
+    extra = sender_findings(target, served, sender, send=send)
+    return with_findings(
+        extra,
+        build_report(
+            target,
+            served,
+            trust_roots=trust_roots,
+            expected_leaf=expected_leaf,
+            min_tls_version=min_tls_version,
+            warn_before=warn_before,
+            now=now,
+        ),
     )
+
+
+class SendRequest(Protocol):
+    """`probe.send_validation_request`'s signature (tests pass fakes)."""
+
+    def __call__(
+        self, address: str, server_name: str, request: senders.Request, *, timeout: float
+    ) -> senders.Answer | str: ...
+
+
+#: Extra time past a profile's deadline before giving up on its answer, so that a slow
+#: answer is told apart from none.
+SENDER_GRACE: Final = 2.0
+
+
+def sender_findings(
+    target: Target,
+    served: probe.ServedChain | probe.ProbeError,
+    sender: str,
+    *,
+    send: SendRequest = probe.send_validation_request,
+    token: str | None = None,
+) -> list[chain.Finding]:
+    """Send the `sender` profile's validation request (if it has one) to the address
+    that answered, and judge the answer. Nothing without a TLS connection."""
+    profile = senders.profile(sender)
+    if isinstance(served, probe.ProbeError) or profile.deadline is None:
+        return []
+    token = token or secrets.token_urlsafe(24)
+    request = profile.request(_path_and_query(target.url), token)
+    if request is None:
+        return []
+    answer = send(served.address, target.host, request, timeout=profile.deadline + SENDER_GRACE)
+    return profile.judge(answer, token)
+
+
+def _path_and_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def with_findings(extra: Sequence[chain.Finding], report: chain.ChainReport) -> chain.ChainReport:
+    """`report` with `extra` findings, in the fixed order."""
+    if not extra:
+        return report
+    findings = chain.sort_findings([*report.findings, *extra])
+    return dataclasses.replace(report, findings=tuple(findings))
 
 
 # --- status and condition (pure) ---------------------------------------------------------
@@ -365,6 +422,7 @@ class ChainChecker:
         metrics: Metrics,
         *,
         probe: Probe = probe.fetch_served_chain,
+        send: SendRequest = probe.send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         default_trust: Callable[[], Sequence[x509.Certificate]] = trust.mozilla_roots,
@@ -380,6 +438,7 @@ class ChainChecker:
         self.warn_before = warn_before
         self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
         self._probe = probe
+        self._send = send
         self._clock = clock
         self._monotonic = monotonic
         self._slots = threading.BoundedSemaphore(settings.check_concurrency)
@@ -416,15 +475,19 @@ class ChainChecker:
                 )
             except probe.ProbeError as error:
                 served = error
+            extra = sender_findings(target, served, validation.sender, send=self._send)
         now = self._clock()
-        report = build_report(
-            target,
-            served,
-            trust_roots=roots,
-            expected_leaf=expected,
-            min_tls_version=validation.min_tls_version,
-            warn_before=self.warn_before,
-            now=now,
+        report = with_findings(
+            extra,
+            build_report(
+                target,
+                served,
+                trust_roots=roots,
+                expected_leaf=expected,
+                min_tls_version=validation.min_tls_version,
+                warn_before=self.warn_before,
+                now=now,
+            ),
         )
         leaf = None
         if isinstance(served, probe.ServedChain) and served.certificates:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
-from tests.tls_server import SilentServer, TLSServer, tls_version_supported
+from tests.tls_server import SilentServer, TLSServer, WebhookReceiver, tls_version_supported
 from webhook_cert_operator import probe
 
 HOST = "hooks.example.test"
@@ -603,3 +603,61 @@ def test_a_host_whose_addresses_all_serve_the_full_chain_is_valid_once(
         )
     assert result.returncode == 0, result.stdout
     assert "Addresses:" in result.stdout
+
+
+RECEIVERS = {
+    # (profile, what the receiver echoes, its status, its delay) -> exit, codes
+    "ringcentral, echoed": ("ringcentral", "ringcentral", 200, 0.0, 0, []),
+    "ringcentral, not echoed": ("ringcentral", None, 200, 0.0, 1, ["sender-token-not-echoed"]),
+    "ringcentral, HTTP 500": ("ringcentral", "ringcentral", 500, 0.0, 1, ["sender-status"]),
+    "ringcentral, after 4 s": ("ringcentral", "ringcentral", 200, 4.0, 1, ["sender-too-slow"]),
+    "msgraph, echoed": ("msgraph", "msgraph", 200, 0.0, 0, []),
+    "msgraph, after 4 s (limit 10 s)": ("msgraph", "msgraph", 200, 4.0, 0, []),
+    "msgraph, not echoed": ("msgraph", None, 200, 0.0, 1, ["sender-token-not-echoed"]),
+    "slack, echoed": ("slack", "slack", 200, 0.0, 0, []),
+    "slack, HTTP 500 and not echoed": (
+        "slack",
+        None,
+        500,
+        0.0,
+        1,
+        ["sender-status", "sender-token-not-echoed"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("sender", "echo", "status", "delay", "exit_status", "codes"),
+    RECEIVERS.values(),
+    ids=RECEIVERS.keys(),
+)
+def test_a_sender_profile_sends_its_validation_request_and_judges_the_answer(
+    hierarchy: pki.Chain,
+    trust_bundle: Path,
+    sender: str,
+    echo: str | None,
+    status: int,
+    delay: float,
+    exit_status: int,
+    codes: list[str],
+) -> None:
+    receiver = WebhookReceiver(
+        hierarchy.served(), hierarchy.leaf.key, echo=echo, status=status, delay=delay
+    )
+    with receiver:
+        result = check(receiver, trust_bundle, "--sender", sender)
+    assert (result.returncode, result.codes) == (exit_status, codes), result.stdout
+    [(method, target, headers)] = receiver.requests
+    assert method == "POST"
+    assert target.startswith("/hook")
+    assert headers["x-webhook-cert-check"] == "validation"
+
+
+def test_the_generic_profile_sends_no_request_to_the_receiver(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    receiver = WebhookReceiver(hierarchy.served(), hierarchy.leaf.key, echo=None)
+    with receiver:
+        result = check(receiver, trust_bundle)
+    assert result.returncode == 0
+    assert receiver.requests == []

@@ -40,6 +40,8 @@ class Setup:
     client_certificate: ssl.VerifyMode = ssl.CERT_NONE
     #: An OpenSSL cipher string for the server (TLS 1.2 suites), None for its default.
     ciphers: str | None = None
+    #: The URL's host as a user writes it (maybe a U-label); clients get its A-label.
+    host: str = HOST
 
 
 @dataclass(frozen=True)
@@ -454,6 +456,29 @@ def _noncritical_leaf() -> Setup:
     return standard(extra_extensions=[(UNKNOWN_CRITICAL, False)])
 
 
+def _constrained(permitted: list[str], excluded: list[str]) -> Setup:
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(n) for n in permitted] or None,
+        excluded_subtrees=[x509.DNSName(n) for n in excluded] or None,
+    )
+    return under_ca(extra_extensions=[(constraints, True)])
+
+
+@scenario("CA permitted only another domain (name constraints)", "class 1")
+def _nc_outside() -> Setup:
+    return _constrained(["other.test"], [])
+
+
+@scenario("CA permitted the host's domain (name constraints)", "class 1")
+def _nc_inside() -> Setup:
+    return _constrained(["example.test"], [])
+
+
+@scenario("CA excluding the host's domain (name constraints)", "class 1")
+def _nc_excluded() -> Setup:
+    return _constrained([], ["example.test"])
+
+
 @scenario("intermediate not yet valid", "class 1")
 def _future_ca() -> Setup:
     return under_ca(validity=pki.NOT_YET_VALID)
@@ -534,6 +559,24 @@ def _no_common_cipher() -> Setup:
 def _cbc_only() -> Setup:
     setup = standard()
     return tls12(setup, ciphers="ECDHE-ECDSA-AES128-SHA")
+
+
+# --- class 5: internationalized host names ---------------------------------------------------
+
+IDN_HOST = "hooks.straße.example.test"
+
+
+@scenario("IDN host, leaf for its IDNA 2008 A-label", "class 5")
+def _idn_2008() -> Setup:
+    return dataclasses.replace(
+        standard(dns_names=["hooks.xn--strae-oqa.example.test"]), host=IDN_HOST
+    )
+
+
+@scenario("IDN host, leaf for its IDNA 2003 form", "class 5")
+def _idn_2003() -> Setup:
+    setup = standard(dns_names=["hooks.strasse.example.test"])
+    return dataclasses.replace(setup, host=IDN_HOST)
 
 
 # --- class 7: what every client accepts ------------------------------------------------------

@@ -75,6 +75,7 @@ class Code(enum.StrEnum):
     WEAK_KEY = "weak-key"
     INVALID_CA = "invalid-ca"
     KEY_USAGE = "key-usage"
+    NAME_CONSTRAINTS = "name-constraints"
     # The handshake as a sender makes it (probe.py).
     CLIENT_CERTIFICATE_REQUIRED = "client-certificate-required"
     HANDSHAKE_FAILED = "handshake-failed"
@@ -103,6 +104,7 @@ SEVERITY: Mapping[Code, Severity] = {
     Code.WEAK_KEY: Severity.ERROR,
     Code.INVALID_CA: Severity.ERROR,
     Code.KEY_USAGE: Severity.ERROR,
+    Code.NAME_CONSTRAINTS: Severity.ERROR,
     Code.TLS_VERSION: Severity.ERROR,
     Code.STALE_CERTIFICATE: Severity.ERROR,
     Code.POLICY_VIOLATION: Severity.ERROR,
@@ -867,6 +869,73 @@ def _links(path: _Path, served: Sequence[x509.Certificate]) -> list[_Link]:
     ]
 
 
+def _dns_within(name: str, subtree: str) -> bool:
+    """RFC 5280 section 4.2.1.10: "example.com" covers itself and every name below it; a
+    leading dot (".example.com", as OpenSSL and Go read it) covers only names below."""
+    name, subtree = name.rstrip(".").lower(), subtree.rstrip(".").lower()
+    if not subtree:
+        return True
+    if subtree.startswith("."):
+        return name.endswith(subtree)
+    return name == subtree or name.endswith("." + subtree)
+
+
+def _networks(
+    subtrees: Sequence[x509.GeneralName],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [
+        g.value
+        for g in subtrees
+        if isinstance(g, x509.IPAddress)
+        and isinstance(g.value, ipaddress.IPv4Network | ipaddress.IPv6Network)
+    ]
+
+
+def _name_constraint_findings(links: Sequence[_Link]) -> list[Finding]:
+    """Each CA's nameConstraints bound the leaf's subjectAltName DNS names and IP
+    addresses (RFC 5280 section 4.2.1.10); OpenSSL, Go and Java enforce them."""
+    san = _subject_alt_names(links[0].cert)
+    if san is None:
+        return []
+    dns_names = san.get_values_for_type(x509.DNSName)
+    addresses = san.get_values_for_type(x509.IPAddress)
+    findings = []
+    for link in links[1:]:
+        constraints = _extension(link.cert, x509.NameConstraints)
+        if constraints is None:
+            continue
+        permitted = list(constraints.permitted_subtrees or ())
+        excluded = list(constraints.excluded_subtrees or ())
+        permitted_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
+        excluded_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
+        permitted_ip = _networks(permitted)
+        excluded_ip = _networks(excluded)
+        outside = [
+            f"DNS:{n}"
+            for n in dns_names
+            if (permitted_dns and not any(_dns_within(n, t) for t in permitted_dns))
+            or any(_dns_within(n, t) for t in excluded_dns)
+        ]
+        outside += [
+            f"IP:{a}"
+            for a in addresses
+            if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address)
+            and (
+                (permitted_ip and not any(a in net for net in permitted_ip))
+                or any(a in net for net in excluded_ip)
+            )
+        ]
+        if outside:
+            findings.append(
+                finding(
+                    Code.NAME_CONSTRAINTS,
+                    f"the leaf {_cert(links[0].cert)} names {', '.join(outside)}, outside "
+                    f"the nameConstraints of {_cert(link.cert)} (RFC 5280 section 4.2.1.10)",
+                )
+            )
+    return findings
+
+
 def _partial_chain_findings(links: Sequence[_Link]) -> list[Finding]:
     """A path that ends at a trusted certificate which is not a self-signed root: Go,
     Java, curl and Python 3.13+ take any trusted certificate as an anchor, while OpenSSL
@@ -1149,6 +1218,7 @@ def analyse(
     findings += _ca_findings(links)
     findings += _usage_findings(links)
     findings += _critical_extension_findings(links)
+    findings += _name_constraint_findings(links)
     findings += _partial_chain_findings(links)
     findings += _stale_findings(leaf, expected_leaf)
     findings += _order_findings(path, served)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -88,6 +89,25 @@ ANY_EKU_CA = ca(
 ODD_SKI_CA = ca(ROOT, "Odd Key Id CA", subject_key_id=b"\x01" * 20)
 FUTURE_CA = ca(UPPER, "Future CA", validity=pki.NOT_YET_VALID)
 NO_SKI_CA = ca(ROOT, "No Key Id CA", subject_key_id=None)
+
+
+def constrained_ca(
+    permitted: list[x509.GeneralName], excluded: list[x509.GeneralName]
+) -> pki.Issued:
+    constraints = x509.NameConstraints(permitted or None, excluded or None)
+    return ca(ROOT, "Constrained CA", extra_extensions=[(constraints, True)])
+
+
+def ip_leaf(issuer: pki.Issued, address: str) -> x509.Certificate:
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))])
+    return pki.issue_leaf(issuer, [], now=NOW, extra_extensions=[(san, False)]).cert
+
+
+NC_OTHER = constrained_ca([x509.DNSName("other.test")], [])
+NC_EXAMPLE = constrained_ca([x509.DNSName("example.test")], [])
+NC_DOT = constrained_ca([x509.DNSName(".hooks.example.test")], [])
+NC_EXCLUDED = constrained_ca([], [x509.DNSName("hooks.example.test")])
+NC_IP = constrained_ca([x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))], [])
 UNKNOWN_CRITICAL = x509.UnrecognizedExtension(
     x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"
 )
@@ -264,6 +284,22 @@ CASES = {
     "an intermediate not valid yet": Case(
         [leaf_of(FUTURE_CA), FUTURE_CA.cert, UPPER.cert], {Code.INTERMEDIATE_EXPIRED}
     ),
+    "a CA permitted only another domain": Case(
+        [leaf_of(NC_OTHER), NC_OTHER.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA permitted the host's parent domain": Case([leaf_of(NC_EXAMPLE), NC_EXAMPLE.cert]),
+    "a CA permitted only names below the host (leading dot)": Case(
+        [leaf_of(NC_DOT), NC_DOT.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA excluding the host": Case(
+        [leaf_of(NC_EXCLUDED), NC_EXCLUDED.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA permitted an address range holding the leaf's address": Case(
+        [ip_leaf(NC_IP, "192.0.2.7"), NC_IP.cert], host="192.0.2.7"
+    ),
+    "a CA permitted an address range without the leaf's address": Case(
+        [ip_leaf(NC_IP, "198.51.100.7"), NC_IP.cert], {Code.NAME_CONSTRAINTS}, host="198.51.100.7"
+    ),
     # Class 2: a signature the clients refuse is its own finding, not a missing issuer.
     "an intermediate signed with SHA-1 by the trusted root": Case(
         [rsa_leaf(issuer=SHA1_CA), SHA1_CA.cert], {Code.WEAK_SIGNATURE}, trust=RSA_TRUSTED
@@ -340,6 +376,7 @@ ISSUE_TABLE = {
     "invalid-ca": "error",
     "key-usage": "error",
     "partial-chain": "warning",
+    "name-constraints": "error",
     "client-certificate-required": "error",
     "handshake-failed": "error",
 }

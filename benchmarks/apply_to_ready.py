@@ -16,7 +16,6 @@ import time
 import uuid
 
 from kubernetes import client, config
-
 from localcluster.cluster import LocalCluster
 from localcluster.demo import start_operator
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conformance import clients
-from conformance.scenarios import DELIBERATE, SCENARIOS, Scenario
 from tests import pki_factory as pki
 from tests.tls_server import TLSServer
+
+from conformance import clients
+from conformance.scenarios import DELIBERATE, SCENARIOS, Scenario
 from webhook_cert_operator import validation
 from webhook_cert_operator.target import Dial, ascii_host, parse_url
 

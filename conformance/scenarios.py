@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
-
 from tests import pki_factory as pki
 
 HOST = "hooks.example.test"

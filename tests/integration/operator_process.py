@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-
 from localcluster.operator import (
     OPERATOR_NAMESPACE,
     install_manifests,
     service_account_kubeconfig,
 )
+
 from tests.integration.conftest import Cluster
 from tests.integration.workloads import wait_for
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from cryptography import x509
 from kubernetes import client
-
 from localcluster.cluster import LocalCluster
+
 from tests.integration.conftest import Cluster
 from tests.integration.operator_process import (
     OperatorProcess,

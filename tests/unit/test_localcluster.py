@@ -4,7 +4,6 @@ reading of container specs."""
 from __future__ import annotations
 
 import pytest
-
 from localcluster.build import upstream_replacements
 from localcluster.nodeagent import container_argv, image_repository
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests import pki_factory
 from tests.unit.fakes import FakeKube
-from webhook_cert_operator import api, chain, naming, pki, validation
+from webhook_cert_operator import api, chain, naming, pki, senders, validation
 from webhook_cert_operator.chain import Code
 from webhook_cert_operator.config import Settings
 from webhook_cert_operator.metrics import Metrics
@@ -755,3 +755,67 @@ def test_stale_certificate_retries_double_from_5s_up_to_5_minutes(
 def test_a_negative_retry_attempt_is_refused() -> None:
     with pytest.raises(ValueError):
         validation.stale_retry_delay(-1)
+
+
+# ---- sender profiles -----------------------------------------------------------------
+
+
+class FakeSend:
+    """A receiver that answers every validation request with `status` after `seconds`,
+    echoing RingCentral's token or not; logs the requests."""
+
+    def __init__(self, *, echo: bool, status: int = 200, seconds: float = 0.1) -> None:
+        self.echo, self.status, self.seconds = echo, status, seconds
+        self.requests: list[tuple[str, str, senders.Request, float]] = []
+
+    def __call__(
+        self, address: str, server_name: str, request: senders.Request, *, timeout: float
+    ) -> senders.Answer:
+        self.requests.append((address, server_name, request, timeout))
+        token = request.headers.get("Validation-Token", "")
+        headers = {"validation-token": token} if self.echo else {}
+        return senders.Answer(self.status, headers, b"", self.seconds)
+
+
+SENDER_CASES = {
+    "echoes in time": (FakeSend(echo=True), "True", "ChainValid"),
+    "does not echo": (FakeSend(echo=False), "False", "SenderTokenNotEchoed"),
+    "answers 500": (FakeSend(echo=True, status=500), "False", "SenderStatus"),
+    "answers after 4 s": (FakeSend(echo=True, seconds=4.0), "False", "SenderTooSlow"),
+}
+
+
+@pytest.mark.parametrize(("send", "status", "reason"), SENDER_CASES.values(), ids=SENDER_CASES)
+def test_the_ringcentral_profile_decides_chain_valid_with_its_own_reasons(
+    send: FakeSend, status: str, reason: str
+) -> None:
+    checker = ChainChecker(
+        Kube(),
+        Settings(),
+        Metrics(),
+        probe=FakeProbe(served(*PUBLIC.served())),
+        send=send,
+        clock=lambda: NOW,
+        default_trust=DefaultTrust(),
+    )
+    result = checker.check(NAMESPACE, ENDPOINT, spec(sender="ringcentral"))
+    assert (result.condition.status, result.condition.reason) == (status, reason)
+    [(_, server_name, request, timeout)] = send.requests[-1:]
+    assert server_name == HOST
+    assert request.headers["X-Webhook-Cert-Check"] == "validation"
+    assert timeout == 3.0 + validation.SENDER_GRACE
+
+
+def test_the_generic_profile_sends_nothing() -> None:
+    send = FakeSend(echo=False)
+    checker = ChainChecker(
+        Kube(),
+        Settings(),
+        Metrics(),
+        probe=FakeProbe(served(*PUBLIC.served())),
+        send=send,
+        clock=lambda: NOW,
+        default_trust=DefaultTrust(),
+    )
+    assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
+    assert send.requests == []

@@ -777,6 +777,19 @@ class FakeSend:
         return senders.Answer(self.status, headers, b"", self.seconds)
 
 
+def sender_checker(send: FakeSend) -> ChainChecker:
+    """A checker whose probe sees the full public chain and whose receiver is `send`."""
+    return ChainChecker(
+        Kube(),
+        Settings(),
+        Metrics(),
+        probe=FakeProbe(served(*PUBLIC.served())),
+        send=send,
+        clock=lambda: NOW,
+        default_trust=DefaultTrust(),
+    )
+
+
 SENDER_CASES = {
     "echoes in time": (FakeSend(echo=True), "True", "ChainValid"),
     "does not echo": (FakeSend(echo=False), "False", "SenderTokenNotEchoed"),
@@ -789,15 +802,7 @@ SENDER_CASES = {
 def test_the_ringcentral_profile_decides_chain_valid_with_its_own_reasons(
     send: FakeSend, status: str, reason: str
 ) -> None:
-    checker = ChainChecker(
-        Kube(),
-        Settings(),
-        Metrics(),
-        probe=FakeProbe(served(*PUBLIC.served())),
-        send=send,
-        clock=lambda: NOW,
-        default_trust=DefaultTrust(),
-    )
+    checker = sender_checker(send)
     result = checker.check(NAMESPACE, ENDPOINT, spec(sender="ringcentral"))
     assert (result.condition.status, result.condition.reason) == (status, reason)
     [(_, server_name, request, timeout)] = send.requests[-1:]
@@ -808,14 +813,6 @@ def test_the_ringcentral_profile_decides_chain_valid_with_its_own_reasons(
 
 def test_the_generic_profile_sends_nothing() -> None:
     send = FakeSend(echo=False)
-    checker = ChainChecker(
-        Kube(),
-        Settings(),
-        Metrics(),
-        probe=FakeProbe(served(*PUBLIC.served())),
-        send=send,
-        clock=lambda: NOW,
-        default_trust=DefaultTrust(),
-    )
+    checker = sender_checker(send)
     assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
     assert send.requests == []

@@ -11,6 +11,16 @@ from pathlib import Path
 from conformance import clients, run
 from conformance.scenarios import SCENARIOS
 
+#: In an existing Markdown file, the table replaces everything after this line.
+MARKER = "<!-- results: written by python -m conformance --markdown -->"
+
+
+def write_markdown(path: Path, table: str) -> None:
+    """Write `table` to `path`, after MARKER when the file has it (docs/conformance.md)."""
+    text = path.read_text() if path.exists() else ""
+    head = text.split(MARKER)[0] + MARKER + "\n\n" if MARKER in text else ""
+    path.write_text(head + table + "\n")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
@@ -34,7 +44,7 @@ def main() -> int:
     rows = run.run_corpus(chosen, tools=tools, progress=progress)
     print(run.format_table(rows))
     if args.markdown:
-        Path(args.markdown).write_text(run.format_markdown(rows, tools) + "\n")
+        write_markdown(Path(args.markdown), run.format_markdown(rows, tools))
     return 0 if all(r.status != "DISAGREE" for r in rows) else 1
 
 

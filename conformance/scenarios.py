@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from tests import pki_factory as pki
 
@@ -476,6 +477,62 @@ def _nc_inside() -> Setup:
 @scenario("CA excluding the host's domain (name constraints)", "class 1")
 def _nc_excluded() -> Setup:
     return _constrained([], ["example.test"])
+
+
+@scenario("leaf marked CA:TRUE", "class 1")
+def _leaf_is_ca() -> Setup:
+    return standard(ca=True, key_usage=pki.key_usage(digital_signature=True, key_cert_sign=True))
+
+
+@scenario("ACME-style leaf: empty subject, subjectAltName only", "class 1")
+def _empty_subject() -> Setup:
+    p = hierarchy()
+    key = pki.new_key()
+    base = pki.issue_leaf(p.cas[0], [HOST], key=key)
+    empty = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(base.cert.issuer)
+        .public_key(key.public_key())
+        .serial_number(base.cert.serial_number)
+        .not_valid_before(base.cert.not_valid_before_utc)
+        .not_valid_after(base.cert.not_valid_after_utc)
+    )
+    for extension in base.cert.extensions:
+        critical = extension.critical or isinstance(extension.value, x509.SubjectAlternativeName)
+        empty = empty.add_extension(extension.value, critical)
+    cert = empty.sign(p.cas[0].key, hashes.SHA256())  # type: ignore[arg-type]
+    return p.serve(pki.Issued(cert, key))
+
+
+@scenario("expired copy of the intermediate served before the valid one", "class 1")
+def _expired_copy_first() -> Setup:
+    p = hierarchy(depth=0)
+    ca = pki.issue(p.root, "Intermediate CA")
+    expired = pki.issue(p.root, "Intermediate CA", key=ca.key, validity=pki.EXPIRED)
+    issued = leaf(ca)
+    return Setup((issued.cert, expired.cert, ca.cert), issued.key, (p.root.cert,))
+
+
+@scenario("intermediate signed with RSASSA-PSS", "class 2")
+def _pss() -> Setup:
+    p = hierarchy("PSS", depth=0, key=rsa())
+    ca = pki.issue(p.root, "PSS Intermediate CA", key=pki.rsa_key())
+    tbs = ca.cert
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(tbs.subject)
+        .issuer_name(tbs.issuer)
+        .public_key(ca.key.public_key())
+        .serial_number(tbs.serial_number)
+        .not_valid_before(tbs.not_valid_before_utc)
+        .not_valid_after(tbs.not_valid_after_utc)
+    )
+    for extension in tbs.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    cert = builder.sign(p.root.key, hashes.SHA256(), rsa_padding=pss)  # type: ignore[arg-type]
+    return _under(pki.Issued(cert, ca.key), p.root, key=pki.rsa_key())
 
 
 @scenario("intermediate not yet valid", "class 1")

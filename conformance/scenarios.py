@@ -435,6 +435,18 @@ def _leaf_both() -> Setup:
     return standard(extended_key_usage=usages)
 
 
+@scenario("trusted root keyUsage without keyCertSign", "class 1")
+def _root_no_certsign() -> Setup:
+    root = pki.issue(None, "No CertSign Root CA", key_usage=pki.key_usage(crl_sign=True))
+    return _under(pki.issue(root, "Intermediate CA"), root)
+
+
+@scenario("trusted root with pathLen 0 above an intermediate", "class 1")
+def _root_pathlen() -> Setup:
+    root = pki.issue(None, "Pathlen Zero Root CA", path_length=0)
+    return _under(pki.issue(root, "Intermediate CA"), root)
+
+
 @scenario("trusted root limited to clientAuth", "class 1")
 def _root_client_auth() -> Setup:
     p = hierarchy(depth=1, extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH])

@@ -989,7 +989,7 @@ def _ca_findings(links: Sequence[_Link]) -> list[Finding]:
     """Each issuer on the path must be a CA (RFC 5280 sections 4.2.1.9, 4.2.1.3, 6.1.4):
     basicConstraints with cA TRUE (critical or not: OpenSSL, Go and Java accept a
     non-critical one, though RFC 5280 says MUST be critical), keyCertSign when keyUsage is
-    present (OpenSSL, Java), and a pathLenConstraint no smaller than the number of
+    present (OpenSSL, Go, Java), and a pathLenConstraint no smaller than the number of
     intermediates below it."""
     findings = []
     for link in links[1:]:
@@ -1022,7 +1022,7 @@ def _ca_findings(links: Sequence[_Link]) -> list[Finding]:
                 finding(
                     Code.INVALID_CA,
                     f"{_cert(cert)} has a keyUsage without keyCertSign, so it may not sign "
-                    "certificates: OpenSSL and Java refuse what it issued "
+                    "certificates: OpenSSL, Go and Java refuse what it issued "
                     "(RFC 5280 section 4.2.1.3)",
                 )
             )

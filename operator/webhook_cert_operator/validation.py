@@ -233,7 +233,7 @@ class SendRequest(Protocol):
 
 #: Extra time past a profile's deadline before giving up on its answer, so that a slow
 #: answer is told apart from none.
-SENDER_GRACE: Final = 2.0
+SENDER_GRACE: Final = 3.0
 
 
 def sender_findings(

@@ -102,6 +102,8 @@ def judge(scenario: Scenario, tools: Toolchain, workdir: Path) -> Row:
         )
         if setup.ciphers is not None:
             server.context.set_ciphers(setup.ciphers)
+        if setup.group is not None:
+            server.context.set_ecdh_curve(setup.group)
     with server, ThreadPoolExecutor(max_workers=4) as pool:
         port = server.port
         # Clients get the A-label (IDNA 2008, UTS #46), as a URL parser in a browser or

@@ -40,6 +40,8 @@ class Setup:
     client_certificate: ssl.VerifyMode = ssl.CERT_NONE
     #: An OpenSSL cipher string for the server (TLS 1.2 suites), None for its default.
     ciphers: str | None = None
+    #: The server's only key exchange group (Python's `set_ecdh_curve`), None for defaults.
+    group: str | None = None
     #: The URL's host as a user writes it (maybe a U-label); clients get its A-label.
     host: str = HOST
 
@@ -645,6 +647,16 @@ def _idn_2008() -> Setup:
 def _idn_2003() -> Setup:
     setup = standard(dns_names=["hooks.strasse.example.test"])
     return dataclasses.replace(setup, host=IDN_HOST)
+
+
+@scenario("server offering only the X448 group", "class 3")
+def _x448() -> Setup:
+    return dataclasses.replace(standard(), group="X448")
+
+
+@scenario("server offering only the P-384 group", "class 3")
+def _p384_group() -> Setup:
+    return dataclasses.replace(standard(), group="secp384r1")
 
 
 # --- class 7: what every client accepts ------------------------------------------------------

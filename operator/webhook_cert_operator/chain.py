@@ -153,13 +153,14 @@ def client_certificate_required(reason: str) -> Finding:
 
 
 def handshake_failed(reason: str) -> Finding:
-    """A handshake made as senders make it (TLS >= 1.2, the ECDHE suites Go, Java and
-    OpenSSL clients offer, no client certificate) failed although the server answered a
-    lenient one: no common version, cipher suite or group, typically."""
+    """A handshake made as senders make it (TLS >= 1.2, the ECDHE suites and groups that
+    Go, Java and OpenSSL clients all offer, no client certificate) failed although the
+    server answered a lenient one: no common version, cipher suite or group, typically
+    (Go has no X448 and no finite-field groups)."""
     return finding(
         Code.HANDSHAKE_FAILED,
-        f"a handshake as webhook senders make it (TLS 1.2 or 1.3, ECDHE with AES-GCM, "
-        f"ChaCha20 or AES-CBC) failed: {reason}",
+        f"a handshake as webhook senders make it (TLS 1.2 or 1.3, ECDHE on X25519 or "
+        f"P-256/384/521 with AES-GCM, ChaCha20 or AES-CBC) failed: {reason}",
     )
 
 

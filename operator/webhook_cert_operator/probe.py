@@ -9,14 +9,15 @@ broken chain is reported in detail instead of as one handshake error.
 Two handshakes per address. The first is lenient (every version down to TLS 1.0, every
 cipher) so that the server's own choices and its chain are seen even when a sender
 would fail; a chain received before the handshake failed is kept. The second is made as
-a sender makes it: TLS 1.2 or newer, the ECDHE cipher suites that current Go, Java and
-OpenSSL clients all offer, no client certificate; after it the probe reads briefly,
+a sender makes it: TLS 1.2 or newer, the ECDHE cipher suites and groups that current Go,
+Java and OpenSSL clients all offer, no client certificate; after it the probe reads briefly,
 because a TLS 1.3 server that wants a client certificate says so in an alert that
 arrives only after the client's Finished (RFC 8446 section 4.4.2.4). Its outcome is a
 `Refusal` (client certificate required, or another handshake failure) or the negotiated
 cipher suite.
 
-Blocking, with one deadline for the whole probe; callers run it in a thread.
+Every address the host resolves to is probed this way, each within the timeout.
+Blocking; callers run it in a thread.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from cryptography import x509
 # own OpenSSL (the one inside `cryptography`), so what the probe can negotiate does
 # not depend on the distribution's OpenSSL build or configuration.
 from OpenSSL import SSL
+from OpenSSL._util import lib as _openssl_lib
 
 from webhook_cert_operator import senders
 from webhook_cert_operator.api import is_ip_address
@@ -227,6 +229,7 @@ def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
         # key exchange from its defaults in 1.22); TLS 1.3 suites are OpenSSL's defaults.
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
         context.set_cipher_list(b"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL")
+        _offer_groups(context, SENDER_GROUPS)
     else:
         # Offer everything down to TLS 1.0 so that the server's own choice is observed:
         # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as
@@ -248,6 +251,20 @@ def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
 
     context.set_info_callback(record)
     return context
+
+
+#: The key exchange groups Go's crypto/tls, Java and OpenSSL clients all offer (Go has
+#: no X448 and no finite-field groups; OpenSSL's default list adds X448 and ffdhe).
+SENDER_GROUPS: Final = b"X25519:P-256:P-384:P-521"
+
+
+def _offer_groups(context: SSL.Context, groups: bytes) -> None:
+    # pyOpenSSL has no public call for the groups list; its bindings (the OpenSSL
+    # inside `cryptography`) have SSL_CTX_set1_curves_list, the same function under
+    # its older name. Without it the sender handshake offers OpenSSL's default list.
+    setter = getattr(_openssl_lib, "SSL_CTX_set1_curves_list", None)
+    if setter is not None:
+        setter(context._context, groups)
 
 
 @dataclass(frozen=True)

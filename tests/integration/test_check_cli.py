@@ -542,6 +542,16 @@ def test_the_cipher_suite_a_sender_negotiates_is_reported(
     assert result.json["cipher_suite"].startswith("ECDHE-ECDSA-")
 
 
+def test_a_server_with_only_a_group_go_lacks_is_a_handshake_failure(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key)
+    server.context.set_ecdh_curve("X448")  # OpenSSL and Java have X448, Go does not
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["handshake-failed"]), result.stdout
+
+
 def test_a_server_without_a_cipher_suite_senders_offer_is_a_handshake_failure(
     hierarchy: pki.Chain, trust_bundle: Path
 ) -> None:

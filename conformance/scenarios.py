@@ -649,6 +649,16 @@ def _idn_2003() -> Setup:
     return dataclasses.replace(setup, host=IDN_HOST)
 
 
+@scenario("TLS 1.2 server with only CBC-SHA256 cipher suites", "class 3")
+def _cbc_sha256_only() -> Setup:
+    return tls12(standard(), ciphers="ECDHE-ECDSA-AES128-SHA256")
+
+
+@scenario("TLS 1.2 server with only RSA key exchange", "class 3")
+def _rsa_kex_only() -> Setup:
+    return tls12(_rsa2048(), ciphers="AES128-GCM-SHA256:AES256-GCM-SHA384")
+
+
 @scenario("server offering only the X448 group", "class 3")
 def _x448() -> Setup:
     return dataclasses.replace(standard(), group="X448")

@@ -160,7 +160,7 @@ def handshake_failed(reason: str) -> Finding:
     return finding(
         Code.HANDSHAKE_FAILED,
         f"a handshake as webhook senders make it (TLS 1.2 or 1.3, ECDHE on X25519 or "
-        f"P-256/384/521 with AES-GCM, ChaCha20 or AES-CBC) failed: {reason}",
+        f"P-256/384/521 with AES-GCM, ChaCha20 or AES-CBC-SHA) failed: {reason}",
     )
 
 

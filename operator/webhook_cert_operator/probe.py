@@ -225,10 +225,11 @@ def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     if sender:
         # What Go's crypto/tls, Java and OpenSSL clients all offer: TLS 1.2 and 1.3,
-        # ECDHE key exchange with AES-GCM, ChaCha20-Poly1305 or AES-CBC (Go dropped RSA
-        # key exchange from its defaults in 1.22); TLS 1.3 suites are OpenSSL's defaults.
+        # ECDHE key exchange with AES-GCM, ChaCha20-Poly1305 or AES-CBC with SHA-1 (Go
+        # dropped RSA key exchange from its defaults in 1.22 and never enabled the
+        # CBC-SHA256/384 suites by default); TLS 1.3 suites are OpenSSL's defaults.
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
-        context.set_cipher_list(b"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL")
+        context.set_cipher_list(SENDER_CIPHERS)
         _offer_groups(context, SENDER_GROUPS)
     else:
         # Offer everything down to TLS 1.0 so that the server's own choice is observed:
@@ -253,6 +254,11 @@ def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
     return context
 
 
+#: The TLS 1.2 cipher suites Go's crypto/tls, Java and OpenSSL clients all offer.
+SENDER_CIPHERS: Final = (
+    b"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+    b"ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA"
+)
 #: The key exchange groups Go's crypto/tls, Java and OpenSSL clients all offer (Go has
 #: no X448 and no finite-field groups; OpenSSL's default list adds X448 and ffdhe).
 SENDER_GROUPS: Final = b"X25519:P-256:P-384:P-521"

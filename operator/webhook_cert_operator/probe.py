@@ -16,8 +16,8 @@ arrives only after the client's Finished (RFC 8446 section 4.4.2.4). Its outcome
 `Refusal` (client certificate required, or another handshake failure) or the negotiated
 cipher suite.
 
-Every address the host resolves to is probed this way, each within the timeout.
-Blocking; callers run it in a thread.
+Every address the host resolves to is probed this way, in parallel, all within the
+one timeout. Blocking; callers run it in a thread.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -119,7 +120,7 @@ def fetch_served_chain(
 
     `host` is resolved (through `nameservers` when given, else the system resolver)
     unless `connect_address`, an IP address, says where to dial instead. Every address
-    is probed (at most `MAX_ADDRESSES`, each within `timeout`): the first that gave a
+    is probed (at most `MAX_ADDRESSES`, in parallel, within `timeout`): the first that gave a
     TLS connection is the answer, the others are in its `others`. ProbeError when no
     address gave a TLS connection (the first address's error).
     """
@@ -130,12 +131,20 @@ def fetch_served_chain(
             addresses = resolve_host(host, nameservers=nameservers, timeout=timeout)
         except ResolutionError as error:
             raise ProbeError(Failure.DNS, str(error)) from None
-    results: list[ServedChain | ProbeError] = []
-    for address in addresses[:MAX_ADDRESSES]:
+
+    def attempt(address: str) -> ServedChain | ProbeError:
         try:
-            results.append(_probe_address(address, port, server_name, timeout))
+            return _probe_address(address, port, server_name, timeout)
         except ProbeError as error:
-            results.append(error)
+            return error
+
+    chosen = addresses[:MAX_ADDRESSES]
+    if len(chosen) == 1:
+        results = [attempt(chosen[0])]
+    else:
+        # In parallel, so that the whole probe stays within `timeout`.
+        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+            results = list(pool.map(attempt, chosen))
     served = [r for r in results if isinstance(r, ServedChain)]
     if not served:
         first = results[0]

@@ -208,6 +208,8 @@ class AddressOutcome:
     address: str
     ok: bool
     codes: tuple[str, ...]
+    #: Why this address was not judged (no IPv6 route from the checker), else None.
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,29 +253,42 @@ def report_to_json(report: ChainReport) -> dict[str, object]:
             {"code": str(f.code), "severity": str(f.severity), "message": f.message}
             for f in report.findings
         ],
-        "addresses": [
-            {"address": a.address, "ok": a.ok, "codes": list(a.codes)} for a in report.addresses
-        ],
+        "addresses": [address_to_json(a) for a in report.addresses],
     }
 
 
-def combine_reports(reports: Sequence[ChainReport]) -> ChainReport:
+def address_to_json(outcome: AddressOutcome) -> dict[str, object]:
+    """One address of the report, as JSON and status show it."""
+    shown: dict[str, object] = {
+        "address": outcome.address,
+        "ok": outcome.ok,
+        "codes": list(outcome.codes),
+    }
+    if outcome.skipped is not None:
+        shown["skipped"] = outcome.skipped
+    return shown
+
+
+def combine_reports(
+    reports: Sequence[ChainReport], skipped: Sequence[tuple[str, str]] = ()
+) -> ChainReport:
     """One report for a host from the reports on each of its addresses (first = primary).
 
     A sender may reach any A or AAAA record (and Let's Encrypt, validating from several
     places, prefers IPv6), so the host is valid only when every address is. When all
     addresses say the same, the findings are said once; otherwise each finding names
-    its address. The chain shown is the first failing address's.
+    its address. The chain shown is the first failing address's. `skipped` lists
+    (address, why) of addresses that were not judged.
     """
     first = reports[0]
-    if len(reports) == 1:
+    if len(reports) == 1 and not skipped:
         return first
     outcomes = tuple(
         AddressOutcome(
             r.address or "(no address)", r.ok, tuple(dict.fromkeys(str(f.code) for f in r.findings))
         )
         for r in reports
-    )
+    ) + tuple(AddressOutcome(address, True, (), why) for address, why in skipped)
     if all(r.findings == first.findings for r in reports[1:]):
         findings: list[Finding] = list(first.findings)
     else:

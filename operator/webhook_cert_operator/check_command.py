@@ -195,6 +195,8 @@ def format_report(report: chain.ChainReport, *, width: int = 100) -> str:
         lines.append("Addresses:")
         for outcome in report.addresses:
             verdict = "valid" if outcome.ok else f"INVALID ({', '.join(outcome.codes)})"
+            if outcome.skipped is not None:
+                verdict = f"not judged: {outcome.skipped}"
             lines.append(f"  {outcome.address}  {verdict}")
     if report.served_chain:
         lines.append("Served chain, in the order served:")

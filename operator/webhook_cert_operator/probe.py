@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import http.client
 import select
 import socket
@@ -59,7 +60,14 @@ class Failure(enum.StrEnum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     NETWORK = "network"
+    #: This machine has no route to the address (typically: an IPv6 address from a
+    #: network without IPv6). Says nothing about the endpoint.
+    NO_ROUTE = "no-route"
     HANDSHAKE = "handshake"
+
+
+#: connect() errors that mean "no route from here", not "the endpoint is down".
+NO_ROUTE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
 
 
 class ProbeError(Exception):
@@ -224,7 +232,8 @@ def _connect(
             error = ProbeError(Failure.REFUSED, f"connection refused by {where}")
         except OSError as os_error:
             text = os_error.strerror or type(os_error).__name__
-            error = ProbeError(Failure.NETWORK, f"cannot connect to {where}: {text}")
+            failure = Failure.NO_ROUTE if os_error.errno in NO_ROUTE_ERRNOS else Failure.NETWORK
+            error = ProbeError(failure, f"cannot connect to {where}: {text}")
     raise error or ProbeError(
         Failure.TIMEOUT, f"timed out after {timeout:g}s before connecting to port {port}"
     )

@@ -130,7 +130,32 @@ def build_report(
     )
     if isinstance(served, probe.ProbeError) or not served.others:
         return judge(served)
-    return chain.combine_reports([judge(served), *map(judge, served.others)])
+    judged = [o for o in served.others if not _unroutable_ipv6(o)]
+    skipped = [
+        (o.address or "", SKIPPED_NO_ROUTE)
+        for o in served.others
+        if isinstance(o, probe.ProbeError) and _unroutable_ipv6(o)
+    ]
+    return chain.combine_reports([judge(served), *map(judge, judged)], skipped)
+
+
+#: Why an address was not judged; the report lists it.
+SKIPPED_NO_ROUTE: Final = (
+    "no IPv6 route from the checker; senders with IPv6 reach it, and fall back to IPv4 "
+    "when they cannot connect"
+)
+
+
+def _unroutable_ipv6(result: probe.ServedChain | probe.ProbeError) -> bool:
+    """An IPv6 address this machine has no route to, while another address answered:
+    not judged, since it says nothing of the endpoint (the checker may run in an
+    IPv4-only network) and senders fall back to IPv4 (Happy Eyeballs, RFC 8305)."""
+    return (
+        isinstance(result, probe.ProbeError)
+        and result.failure is probe.Failure.NO_ROUTE
+        and result.address is not None
+        and result.address.startswith("[")
+    )
 
 
 def _report_one(
@@ -323,9 +348,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
             {"code": str(f.code), "severity": str(f.severity), "message": f.message}
             for f in report.findings
         ],
-        "addresses": [
-            {"address": a.address, "ok": a.ok, "codes": list(a.codes)} for a in report.addresses
-        ],
+        "addresses": [chain.address_to_json(a) for a in report.addresses],
     }
 
 

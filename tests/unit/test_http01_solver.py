@@ -578,3 +578,16 @@ def test_every_address_of_the_host_must_serve_the_answer(tmp_path: Path) -> None
             thread.join(timeout=5)
     assert status == 404
     assert reason == "answered HTTP 404 (from 127.0.0.2, one of 2 addresses)"
+
+
+def test_an_ipv6_address_that_gives_no_connection_falls_back_to_ipv4_as_the_ca_does(
+    tmp_path: Path,
+) -> None:
+    # Nothing listens on [::1] at the servers' ports: the IPv6 connection is refused.
+    with (
+        _Servers(tmp_path) as servers,
+        FakeDNS({"hooks.example.test": ["::1", "127.0.0.1"]}) as dns,
+    ):
+        servers.route("http", TOKEN_PATH, 200, None, b"key.authorization")
+        status, body, _ = servers.fetch("hooks.example.test", [dns.address])
+    assert (status, body) == (200, b"key.authorization")

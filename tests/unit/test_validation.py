@@ -816,3 +816,31 @@ def test_the_generic_profile_sends_nothing() -> None:
     checker = sender_checker(send)
     assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
     assert send.requests == []
+
+
+def test_an_ipv6_address_without_a_route_from_here_is_listed_but_not_judged() -> None:
+    unroutable = ProbeError(
+        Failure.NO_ROUTE, "cannot connect to [2001:db8::1]:443: Network is unreachable"
+    )
+    unroutable.address = "[2001:db8::1]:443"
+    answer = replace(served(*PUBLIC.served()), address="192.0.2.1:443", others=(unroutable,))
+    result = check(answer)
+    assert result.ok, result.condition.message
+    assert result.validation["addresses"] == [
+        {"address": "192.0.2.1:443", "ok": True, "codes": []},
+        {
+            "address": "[2001:db8::1]:443",
+            "ok": True,
+            "codes": [],
+            "skipped": validation.SKIPPED_NO_ROUTE,
+        },
+    ]
+
+
+def test_an_unreachable_ipv4_address_fails_the_host() -> None:
+    refused = ProbeError(Failure.REFUSED, "connection refused by 192.0.2.2:443")
+    refused.address = "192.0.2.2:443"
+    answer = replace(served(*PUBLIC.served()), address="192.0.2.1:443", others=(refused,))
+    result = check(answer)
+    assert (result.condition.status, result.condition.reason) == ("False", "ConnectionFailed")
+    assert "192.0.2.2:443" in result.condition.message

@@ -94,7 +94,18 @@ def fetch_over_http(
     except ResolutionError as error:
         return None, b"", f"does not resolve ({error})"
     hops = _Hops(host, path, port, https_port, timeout, nameservers)
-    results = [hops.follow(address) for address in addresses]
+    answered = [(address, hops.follow(address)) for address in addresses]
+    if any(":" not in address for address in addresses):
+        # Let's Encrypt prefers IPv6 but falls back to IPv4 when it cannot connect over
+        # IPv6; and this machine may have no IPv6 route at all. So an IPv6 address that
+        # gives no connection counts only when there is no IPv4 address to fall back to.
+        answered = [
+            (address, result)
+            for address, result in answered
+            if ":" not in address or not _no_connection(result)
+        ]
+    addresses = tuple(address for address, _ in answered)
+    results = [result for _, result in answered]
     if len(results) == 1:
         return results[0]
     for address, (status, body, reason) in zip(addresses, results, strict=True):
@@ -104,6 +115,11 @@ def fetch_over_http(
         shown = ", ".join(addresses)
         return None, b"", f"answers differently from its addresses {shown}"
     return results[0]
+
+
+def _no_connection(result: Response) -> bool:
+    status, _, reason = result
+    return status is None and reason.startswith("is unreachable at")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
 KUBECTL ?= kubectl
 
-.PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy \
-        release-manifest promtool clean e2e-kind e2e-kind-down
+.PHONY: install test unit lint conformance run demo bench cluster-up cluster-down cluster-status \
+        image deploy release-manifest promtool clean e2e-kind e2e-kind-down
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ test: install
 
 unit: install
 	$(VENV)/bin/pytest tests/unit
+
+## The check against OpenSSL, Go and Java clients on the corpus; no cluster (needs go, a JDK).
+conformance: install
+	$(PYTHON) -m conformance
 
 lint: install
 	$(VENV)/bin/ruff check .

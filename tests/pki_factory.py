@@ -30,12 +30,19 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-PrivateKey = ec.EllipticCurvePrivateKey
+PrivateKey = CertificateIssuerPrivateKeyTypes
 
 DAY = datetime.timedelta(days=1)
+
+# Keys that sign without a separate hash algorithm.
+_NO_HASH_KEYS = (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)
 
 
 def utcnow() -> datetime.datetime:
@@ -46,6 +53,11 @@ def utcnow() -> datetime.datetime:
 def new_key() -> PrivateKey:
     """A fresh ECDSA P-256 private key."""
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    """A fresh RSA private key of `bits` bits (1024 for the weak-key cases)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def name(common_name: str, organization: str | None = "Test PKI") -> x509.Name:
@@ -125,9 +137,9 @@ def expiring_in(delta: datetime.timedelta) -> Validity:
 class _Builder:
     subject: x509.Name
     issuer_name: x509.Name
-    public_key: ec.EllipticCurvePublicKey
+    public_key: CertificateIssuerPublicKeyTypes
     signing_key: PrivateKey
-    authority_key: ec.EllipticCurvePublicKey
+    authority_key: CertificateIssuerPublicKeyTypes
     not_before: datetime.datetime
     not_after: datetime.datetime
     extensions: list[tuple[x509.ExtensionType, bool]] = field(default_factory=list)
@@ -148,7 +160,8 @@ class _Builder:
         )
         for extension, critical in self.extensions:
             builder = builder.add_extension(extension, critical)
-        return builder.sign(self.signing_key, hashes.SHA256())
+        algorithm = None if isinstance(self.signing_key, _NO_HASH_KEYS) else hashes.SHA256()
+        return builder.sign(self.signing_key, algorithm)
 
 
 def _ca_extensions(path_length: int | None) -> list[tuple[x509.ExtensionType, bool]]:
@@ -402,3 +415,142 @@ def write_key(path: Path, key: PrivateKey) -> Path:
         )
     )
     return path
+
+
+def key_usage(
+    *,
+    digital_signature: bool = False,
+    key_encipherment: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    """A keyUsage extension with the named bits set."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+CA_KEY_USAGE = key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True)
+LEAF_KEY_USAGE = key_usage(digital_signature=True)
+_KEEP = object()
+
+
+def issue(
+    issuer: Issued | None,
+    common_name: str,
+    *,
+    key: PrivateKey | None = None,
+    now: datetime.datetime | None = None,
+    validity: Validity = CA_VALIDITY,
+    ca: bool | None = True,
+    basic_constraints_critical: bool = True,
+    path_length: int | None = None,
+    key_usage: x509.KeyUsage | None = CA_KEY_USAGE,
+    extended_key_usage: Sequence[x509.ObjectIdentifier] | None = None,
+    dns_names: Sequence[str] = (),
+    subject_key_id: bytes | object | None = _KEEP,
+    authority_key_id: bytes | object | None = _KEEP,
+    extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+    organization: str | None = "Test PKI",
+) -> Issued:
+    """Any certificate, with every extension a knob: the corpus of broken hierarchies.
+
+    `issuer` None makes it self-signed. `ca` None leaves basicConstraints out; `key_usage`
+    or `extended_key_usage` None leaves those out. `subject_key_id` / `authority_key_id`
+    replace the computed key identifiers (None leaves the extension out).
+    """
+    key = key or new_key()
+    signer_key = issuer.key if issuer is not None else key
+    subject = name(common_name, organization)
+    issuer_name = issuer.cert.subject if issuer is not None else subject
+    not_before, not_after = validity.bounds(now or utcnow())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    if subject_key_id is _KEEP:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False
+        )
+    elif isinstance(subject_key_id, bytes):
+        builder = builder.add_extension(x509.SubjectKeyIdentifier(subject_key_id), False)
+    if authority_key_id is _KEEP:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), False
+        )
+    elif isinstance(authority_key_id, bytes):
+        aki = x509.AuthorityKeyIdentifier(authority_key_id, None, None)
+        builder = builder.add_extension(aki, False)
+    if ca is not None:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+            basic_constraints_critical,
+        )
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, True)
+    if extended_key_usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_key_usage)), False)
+    if dns_names:
+        san = x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names])
+        builder = builder.add_extension(san, False)
+    for extension, critical in extra_extensions:
+        builder = builder.add_extension(extension, critical)
+    algorithm = None if isinstance(signer_key, _NO_HASH_KEYS) else hashes.SHA256()
+    return Issued(builder.sign(signer_key, algorithm), key)
+
+
+def issue_leaf(issuer: Issued, dns_names: Sequence[str], **kwargs: object) -> Issued:
+    """`issue` with a server leaf's defaults: CA:FALSE, digitalSignature, serverAuth."""
+    options: dict[str, object] = {
+        "validity": CURRENT,
+        "ca": False,
+        "key_usage": LEAF_KEY_USAGE,
+        "extended_key_usage": SERVER_AUTH,
+        "dns_names": dns_names,
+        "organization": None,
+    }
+    options.update(kwargs)
+    return issue(issuer, dns_names[0] if dns_names else "leaf", **options)  # type: ignore[arg-type]
+
+
+# sha256WithRSAEncryption and the legacy RSA signature algorithms, as DER-encoded OIDs of
+# the same length, so that a certificate can be re-signed in place.
+_RSA_SHA256_OID = bytes.fromhex("06092a864886f70d01010b")
+_LEGACY_RSA_OIDS = {
+    "md5": (bytes.fromhex("06092a864886f70d010104"), hashes.MD5()),
+    "sha1": (bytes.fromhex("06092a864886f70d010105"), hashes.SHA1()),
+    "sha224": (bytes.fromhex("06092a864886f70d01010e"), hashes.SHA224()),
+}
+
+
+def resign(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey, digest: str) -> x509.Certificate:
+    """`cert` (signed sha256WithRSAEncryption by `issuer_key`) signed again with a legacy
+    hash ("md5", "sha1", "sha224"), which `cryptography` no longer signs with.
+
+    The algorithm identifier is swapped in place in both places it appears (the OIDs have
+    the same length) and the signature recomputed over the new to-be-signed part.
+    """
+    oid, algorithm = _LEGACY_RSA_OIDS[digest]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    tbs = cert.tbs_certificate_bytes
+    assert tbs.count(_RSA_SHA256_OID) == 1, "expected a sha256WithRSAEncryption certificate"
+    new_tbs = tbs.replace(_RSA_SHA256_OID, oid)
+    head, outer = der[: der.index(tbs) + len(tbs)], der[der.index(tbs) + len(tbs) :]
+    signature = issuer_key.sign(new_tbs, padding.PKCS1v15(), algorithm)
+    assert len(signature) == len(cert.signature)
+    outer = outer.replace(_RSA_SHA256_OID, oid)
+    outer = outer[: -len(signature)] + signature
+    return x509.load_der_x509_certificate(head.replace(tbs, new_tbs) + outer)

@@ -488,6 +488,12 @@ class TrustBundleRef:
     key: str = DEFAULT_TRUST_BUNDLE_KEY
 
 
+#: Sender profiles (senders.py): "generic" checks TLS only; the others also send that
+#: sender's subscription validation request.
+SENDERS: Final = ("generic", "ringcentral", "msgraph", "slack")
+DEFAULT_SENDER: Final = "generic"
+
+
 @dataclass(frozen=True)
 class ValidationSpec:
     url: str
@@ -495,6 +501,8 @@ class ValidationSpec:
     connect_to: str | None = None
     trust_bundle: TrustBundleRef | None = None
     min_tls_version: str = DEFAULT_MIN_TLS_VERSION
+    #: The sender profile (SENDERS): the TLS rules plus that sender's handshake request.
+    sender: str = DEFAULT_SENDER
 
 
 @dataclass(frozen=True)
@@ -951,6 +959,7 @@ def _parse_validation(validation: Mapping[str, Any], primary_name: str) -> Valid
         min_tls_version=_enum(
             validation, "minTLSVersion", path, TLS_VERSIONS, DEFAULT_MIN_TLS_VERSION
         ),
+        sender=_enum(validation, "sender", path, SENDERS, DEFAULT_SENDER),
     )
 
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from webhook_cert_operator import chain, resolve, trust, validation
+from webhook_cert_operator import api, chain, resolve, trust, validation
 
 # Where to connect: shared with the operator's check. Re-exported for the CLI's callers.
 from webhook_cert_operator.target import Dial as Dial
@@ -118,6 +118,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="resolve host names through this DNS server instead of the system resolver "
         "(repeatable)",
     )
+    parser.add_argument(
+        "--sender",
+        choices=api.SENDERS,
+        default=api.DEFAULT_SENDER,
+        help="judge as this sender: 'generic' checks TLS only; the others also send that "
+        "sender's subscription validation request to the URL (it reaches your receiver, "
+        "marked by an X-Webhook-Cert-Check header) and judge the answer "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         nameservers=args.nameserver or (),
         now=datetime.now(UTC),
+        sender=args.sender,
     )
     if args.json:
         print(json.dumps(chain.report_to_json(report), indent=2))
@@ -184,7 +194,15 @@ def format_report(
     counts = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
     lines = [f"{verdict}: {report.url} ({counts})"]
     if report.address is not None:
-        lines.append(f"Connected to {report.address} with {report.tls_version}")
+        suite = f", {report.cipher_suite}" if report.cipher_suite else ""
+        lines.append(f"Connected to {report.address} with {report.tls_version}{suite}")
+    if report.addresses:
+        lines.append("Addresses:")
+        for outcome in report.addresses:
+            verdict = "valid" if outcome.ok else f"INVALID ({', '.join(outcome.codes)})"
+            if outcome.skipped is not None:
+                verdict = f"not judged: {outcome.skipped}"
+            lines.append(f"  {outcome.address}  {verdict}")
     if report.served_chain:
         lines.append(chain_heading)
         for index, cert in enumerate(report.served_chain):

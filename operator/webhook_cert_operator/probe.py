@@ -6,18 +6,35 @@ handshake. It then records the negotiated protocol version and the certificates 
 as served, in order, and verifies nothing: judging them is `chain.analyse`'s job, so a
 broken chain is reported in detail instead of as one handshake error.
 
-Blocking, with one deadline for the whole probe; callers run it in a thread.
+Two handshakes per address. The first is lenient (every version down to TLS 1.0, every
+cipher) so that the server's own choices and its chain are seen even when a sender
+would fail; a chain received before the handshake failed is kept. The second is made as
+a sender makes it: TLS 1.2 or newer, the ECDHE cipher suites and groups that current Go,
+Java and OpenSSL clients all offer, no client certificate; after it the probe reads briefly,
+because a TLS 1.3 server that wants a client certificate says so in an alert that
+arrives only after the client's Finished (RFC 8446 section 4.4.2.4). Its outcome is a
+`Refusal` (client certificate required, or another handshake failure) or the negotiated
+cipher suite.
+
+Every address the host resolves to is probed this way, in parallel, all within the
+one timeout. Blocking; callers run it in a thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import errno
+import http.client
 import select
 import socket
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Final
 
 from cryptography import x509
 
@@ -28,9 +45,12 @@ from cryptography import x509
 # own OpenSSL (the one inside `cryptography`), so what the probe can negotiate does
 # not depend on the distribution's OpenSSL build or configuration.
 from OpenSSL import SSL
+from OpenSSL._util import lib as _openssl_lib
 
+from webhook_cert_operator import senders
 from webhook_cert_operator.api import is_ip_address
 from webhook_cert_operator.resolve import Nameserver, ResolutionError, resolve_host
+from webhook_cert_operator.target import ascii_host
 
 
 class Failure(enum.StrEnum):
@@ -40,26 +60,59 @@ class Failure(enum.StrEnum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     NETWORK = "network"
+    #: This machine has no route to the address (typically: an IPv6 address from a
+    #: network without IPv6). Says nothing about the endpoint.
+    NO_ROUTE = "no-route"
     HANDSHAKE = "handshake"
 
 
-class ProbeError(Exception):
-    """No TLS connection. `reason` is stable text (no timings, no ephemeral ports)."""
+#: connect() errors that mean "no route from here", not "the endpoint is down".
+NO_ROUTE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
 
-    def __init__(self, failure: Failure, reason: str) -> None:
+
+class ProbeError(Exception):
+    """No TLS connection. `reason` is stable text (no timings, no ephemeral ports);
+    `address` the address ("192.0.2.1:443") that failed, when one was dialled."""
+
+    def __init__(self, failure: Failure, reason: str, address: str | None = None) -> None:
         super().__init__(reason)
         self.failure = failure
         self.reason = reason
+        self.address = address
+
+
+class RefusalKind(enum.StrEnum):
+    """Why a sender's handshake failed where the lenient one got a chain."""
+
+    CLIENT_CERTIFICATE = "client-certificate"
+    HANDSHAKE = "handshake"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A sender's handshake failed: `reason` is stable text (OpenSSL's reason, no ports)."""
+
+    kind: RefusalKind
+    reason: str
 
 
 @dataclass(frozen=True)
 class ServedChain:
     """What the server sent: the protocol as OpenSSL names it ("TLSv1.3"), the
-    certificates in served order, and the address that answered ("192.0.2.1:443")."""
+    certificates in served order, and the address that answered ("192.0.2.1:443").
+
+    `cipher_suite` is what a sender's handshake negotiated (OpenSSL's name), None when
+    it failed; `refusal` says why it failed.
+    """
 
     tls_version: str
     certificates: tuple[x509.Certificate, ...]
     address: str
+    cipher_suite: str | None = None
+    refusal: Refusal | None = None
+    #: What the host's other addresses gave, in resolution order: every A and AAAA
+    #: record is a server a sender may reach, so each is probed and judged.
+    others: tuple[ServedChain | ProbeError, ...] = ()
 
 
 def fetch_served_chain(
@@ -74,11 +127,11 @@ def fetch_served_chain(
     """Handshake with `host`:`port` sending SNI `server_name`; return what was served.
 
     `host` is resolved (through `nameservers` when given, else the system resolver)
-    unless `connect_address`, an IP address, says where to dial instead. Each address
-    is tried in turn until one accepts the connection. `timeout` bounds the whole probe.
-    ProbeError when there is no TLS connection.
+    unless `connect_address`, an IP address, says where to dial instead. Every address
+    is probed (at most `MAX_ADDRESSES`, in parallel, within `timeout`): the first that gave a
+    TLS connection is the answer, the others are in its `others`. ProbeError when no
+    address gave a TLS connection (the first address's error).
     """
-    deadline = time.monotonic() + timeout
     if connect_address is not None:
         addresses: tuple[str, ...] = (connect_address.strip("[]"),)
     else:
@@ -86,11 +139,74 @@ def fetch_served_chain(
             addresses = resolve_host(host, nameservers=nameservers, timeout=timeout)
         except ResolutionError as error:
             raise ProbeError(Failure.DNS, str(error)) from None
-    sock, address = _connect(addresses, port, deadline, timeout)
+
+    def attempt(address: str) -> ServedChain | ProbeError:
+        try:
+            return _probe_address(address, port, server_name, timeout)
+        except ProbeError as error:
+            return error
+
+    chosen = addresses[:MAX_ADDRESSES]
+    if len(chosen) == 1:
+        results = [attempt(chosen[0])]
+    else:
+        # In parallel, so that the whole probe stays within `timeout`.
+        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+            results = list(pool.map(attempt, chosen))
+    served = [r for r in results if isinstance(r, ServedChain)]
+    if not served:
+        first = results[0]
+        assert isinstance(first, ProbeError)
+        raise first
+    primary = served[0]
+    return dataclasses.replace(primary, others=tuple(r for r in results if r is not primary))
+
+
+#: A host with more addresses than this is judged on its first ones.
+MAX_ADDRESSES: Final = 8
+
+
+def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
+    """Both handshakes with one address, within `timeout`."""
+    deadline = time.monotonic() + timeout
+    where = _format_address(address, port)
     try:
-        return _handshake(sock, address, server_name, deadline, timeout)
+        return _probe(address, where, port, server_name, deadline, timeout)
+    except ProbeError as error:
+        error.address = where
+        raise
+
+
+def _probe(
+    address: str, where: str, port: int, server_name: str, deadline: float, timeout: float
+) -> ServedChain:
+    sock, _ = _connect((address,), port, deadline, timeout)
+    try:
+        lenient = _handshake(sock, where, server_name, deadline, timeout, sender=False)
     finally:
         sock.close()
+    if lenient.error is not None and not lenient.certificates:
+        raise ProbeError(Failure.HANDSHAKE, lenient.error)
+    sock, _ = _connect((address,), port, deadline, timeout)
+    try:
+        sender = _handshake(sock, where, server_name, deadline, timeout, sender=True)
+    finally:
+        sock.close()
+    refusal = None
+    if sender.error is not None:
+        kind = (
+            RefusalKind.CLIENT_CERTIFICATE
+            if sender.asked_for_certificate
+            else RefusalKind.HANDSHAKE
+        )
+        refusal = Refusal(kind, sender.error)
+    return ServedChain(
+        tls_version=lenient.version or "unknown",
+        certificates=lenient.certificates,
+        address=where,
+        cipher_suite=sender.cipher if sender.error is None else None,
+        refusal=refusal,
+    )
 
 
 def _format_address(address: str, port: int) -> str:
@@ -116,60 +232,155 @@ def _connect(
             error = ProbeError(Failure.REFUSED, f"connection refused by {where}")
         except OSError as os_error:
             text = os_error.strerror or type(os_error).__name__
-            error = ProbeError(Failure.NETWORK, f"cannot connect to {where}: {text}")
+            failure = Failure.NO_ROUTE if os_error.errno in NO_ROUTE_ERRNOS else Failure.NETWORK
+            error = ProbeError(failure, f"cannot connect to {where}: {text}")
     raise error or ProbeError(
         Failure.TIMEOUT, f"timed out after {timeout:g}s before connecting to port {port}"
     )
 
 
-def _client_context() -> SSL.Context:
+def _client_context(*, sender: bool, asked: list[bool]) -> SSL.Context:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    # Offer everything down to TLS 1.0 so that the server's own choice is observed:
-    # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as an
-    # unexplained handshake failure. OpenSSL 3 refuses TLS < 1.2 (and SHA-1 handshake
-    # signatures) at its default security level 1+, hence @SECLEVEL=0 (measured: with
-    # the default cipher string a TLS 1.0-only server fails the handshake).
-    context.set_min_proto_version(SSL.TLS1_VERSION)
-    context.set_cipher_list(b"ALL:@SECLEVEL=0")
-    # Old servers without secure renegotiation (RFC 5746) would otherwise be refused.
-    context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
+    if sender:
+        # What Go's crypto/tls, Java and OpenSSL clients all offer: TLS 1.2 and 1.3,
+        # ECDHE key exchange with AES-GCM, ChaCha20-Poly1305 or AES-CBC with SHA-1 (Go
+        # dropped RSA key exchange from its defaults in 1.22 and never enabled the
+        # CBC-SHA256/384 suites by default); TLS 1.3 suites are OpenSSL's defaults.
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.set_cipher_list(SENDER_CIPHERS)
+        _offer_groups(context, SENDER_GROUPS)
+    else:
+        # Offer everything down to TLS 1.0 so that the server's own choice is observed:
+        # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as
+        # an unexplained handshake failure. OpenSSL 3 refuses TLS < 1.2 (and SHA-1
+        # handshake signatures) at its default security level 1+, hence @SECLEVEL=0
+        # (measured: with the default cipher string a TLS 1.0-only server fails).
+        context.set_min_proto_version(SSL.TLS1_VERSION)
+        context.set_cipher_list(b"ALL:@SECLEVEL=0")
+        # Old servers without secure renegotiation (RFC 5746) would otherwise be refused.
+        context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
     # Nothing is verified here on purpose; the chain is judged afterwards.
     context.set_verify(SSL.VERIFY_NONE)
+
+    def record(connection: SSL.Connection, where: int, ret: int) -> None:
+        # OpenSSL names the state it is in; a CertificateRequest shows as
+        # "SSLv3/TLS read server certificate request" (pyOpenSSL has no message callback).
+        if b"certificate request" in connection.get_state_string():
+            asked.append(True)
+
+    context.set_info_callback(record)
     return context
 
 
+#: The TLS 1.2 cipher suites Go's crypto/tls, Java and OpenSSL clients all offer.
+SENDER_CIPHERS: Final = (
+    b"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+    b"ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA"
+)
+#: The key exchange groups Go's crypto/tls, Java and OpenSSL clients all offer (Go has
+#: no X448 and no finite-field groups; OpenSSL's default list adds X448 and ffdhe).
+SENDER_GROUPS: Final = b"X25519:P-256:P-384:P-521"
+
+
+def _offer_groups(context: SSL.Context, groups: bytes) -> None:
+    # pyOpenSSL has no public call for the groups list; its bindings (the OpenSSL
+    # inside `cryptography`) have SSL_CTX_set1_curves_list, the same function under
+    # its older name. Without it the sender handshake offers OpenSSL's default list.
+    setter = getattr(_openssl_lib, "SSL_CTX_set1_curves_list", None)
+    if setter is not None:
+        setter(context._context, groups)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    version: str | None
+    certificates: tuple[x509.Certificate, ...]
+    cipher: str | None
+    asked_for_certificate: bool
+    error: str | None
+
+
+#: How long a sender's handshake waits for what the server says right after it.
+POST_HANDSHAKE_WAIT: Final = 0.3
+
+
 def _handshake(
-    sock: socket.socket, where: str, server_name: str, deadline: float, timeout: float
-) -> ServedChain:
-    connection = SSL.Connection(_client_context(), sock)
+    sock: socket.socket,
+    where: str,
+    server_name: str,
+    deadline: float,
+    timeout: float,
+    *,
+    sender: bool,
+) -> _Outcome:
+    asked: list[bool] = []
+    connection = SSL.Connection(_client_context(sender=sender, asked=asked), sock)
     if not is_ip_address(server_name.strip("[]")):
         # RFC 6066 section 3: SNI carries DNS names only, never IP literals.
-        connection.set_tlsext_host_name(server_name.rstrip(".").encode("idna"))
+        connection.set_tlsext_host_name(ascii_host(server_name).rstrip(".").encode("ascii"))
     connection.set_connect_state()
-    # The socket has a timeout, so it is non-blocking underneath and OpenSSL asks to be
-    # called again when it can read or write: wait for that, up to the deadline.
+    error = _drive(connection.do_handshake, sock, where, deadline, timeout)
+    if error is None and sender:
+        error = _read_after_handshake(connection, sock, where, deadline)
+    certificates = tuple(connection.get_peer_cert_chain(as_cryptography=True) or [])
+    version = connection.get_protocol_version_name()
+    cipher = connection.get_cipher_name()
+    if error is None:
+        # The close_notify is a courtesy; the answer is already recorded.
+        with contextlib.suppress(SSL.Error):
+            connection.shutdown()
+    return _Outcome(
+        version=version if version and version != "unknown" else None,
+        certificates=certificates,
+        cipher=cipher,
+        asked_for_certificate=bool(asked),
+        error=error,
+    )
+
+
+def _drive(
+    step: Callable[[], object], sock: socket.socket, where: str, deadline: float, timeout: float
+) -> str | None:
+    """Run an OpenSSL step to completion; the reason it failed, or None.
+
+    The socket has a timeout, so it is non-blocking underneath and OpenSSL asks to be
+    called again when it can read or write: wait for that, up to the deadline.
+    ProbeError on timeout.
+    """
     while True:
         try:
-            connection.do_handshake()
-            break
+            step()
+            return None
         except SSL.WantReadError:
             _wait(sock, deadline, readable=True, timeout=timeout, where=where)
         except SSL.WantWriteError:
             _wait(sock, deadline, readable=False, timeout=timeout, where=where)
         except SSL.SysCallError as error:
-            raise ProbeError(Failure.HANDSHAKE, _syscall_reason(error, where)) from None
+            return _syscall_reason(error, where)
         except SSL.ZeroReturnError:
-            reason = f"{where} closed the connection during the TLS handshake"
-            raise ProbeError(Failure.HANDSHAKE, reason) from None
+            return f"{where} closed the connection during the TLS handshake"
         except SSL.Error as error:
-            reason = f"TLS handshake with {where} failed: {_openssl_reason(error)}"
-            raise ProbeError(Failure.HANDSHAKE, reason) from None
-    certificates = connection.get_peer_cert_chain(as_cryptography=True) or []
-    version = connection.get_protocol_version_name()
-    # The close_notify is a courtesy; the answer is already recorded.
-    with contextlib.suppress(SSL.Error):
-        connection.shutdown()
-    return ServedChain(tls_version=version, certificates=tuple(certificates), address=where)
+            return f"TLS handshake with {where} failed: {_openssl_reason(error)}"
+
+
+def _read_after_handshake(
+    connection: SSL.Connection, sock: socket.socket, where: str, deadline: float
+) -> str | None:
+    """What the server says right after the handshake: an alert is a refusal (TLS 1.3's
+    certificate_required comes then); data, a clean close or silence is not."""
+    until = min(deadline, time.monotonic() + POST_HANDSHAKE_WAIT)
+    while True:
+        try:
+            connection.recv(1)
+            return None
+        except SSL.WantReadError:
+            remaining = until - time.monotonic()
+            if remaining <= 0 or select.select([sock], [], [], remaining) == ([], [], []):
+                return None
+        except (SSL.ZeroReturnError, SSL.SysCallError):
+            return None
+        except SSL.Error as error:
+            return f"{where} refused the connection after the handshake: {_openssl_reason(error)}"
 
 
 def _wait(
@@ -201,3 +412,49 @@ def _openssl_reason(error: SSL.Error) -> str:
         if reasons:
             return "; ".join(str(r) for r in reasons)
     return str(error) or type(error).__name__
+
+
+# --- a sender profile's validation request ---------------------------------------------
+
+
+def send_validation_request(
+    address: str, server_name: str, request: senders.Request, *, timeout: float
+) -> senders.Answer | str:
+    """Send `request` over HTTPS to `address` ("192.0.2.1:443", "[2001:db8::1]:443"),
+    with SNI and Host `server_name`; the answer, or why there was none (stable text).
+
+    The certificate is not verified here: the chain is judged by `chain.analyse`, and
+    this answers only what the sender's handshake request gets back.
+    """
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    sni = None if is_ip_address(server_name.strip("[]")) else ascii_host(server_name)
+    connection = http.client.HTTPConnection(host, int(port_text), timeout=timeout)
+    try:
+        raw = socket.create_connection((host, int(port_text)), timeout=timeout)
+        connection.sock = context.wrap_socket(raw, server_hostname=sni)
+        headers = {"Host": ascii_host(server_name), **request.headers}
+        started = time.monotonic()
+        connection.request(request.method, request.target, body=request.body, headers=headers)
+        response = connection.getresponse()
+        seconds = time.monotonic() - started
+        body = response.read(65536)
+        return senders.Answer(
+            status=response.status,
+            headers={name.lower(): value for name, value in response.getheaders()},
+            body=body,
+            seconds=seconds,
+        )
+    except TimeoutError:
+        return f"no answer from {address} within {timeout:g} s"
+    except ssl.SSLError as error:
+        return f"the TLS connection to {address} failed ({error.reason or error})"
+    except OSError as error:
+        return f"cannot reach {address} ({error.strerror or type(error).__name__})"
+    except http.client.HTTPException as error:
+        return f"{address} did not answer in HTTP ({type(error).__name__})"
+    finally:
+        connection.close()

@@ -14,6 +14,8 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
+import idna
+
 
 @dataclass(frozen=True)
 class Target:
@@ -32,6 +34,24 @@ class Dial:
     port: int | None
 
 
+def ascii_host(host: str) -> str:
+    """A host name as it goes on the wire: each label's A-label (`xn--...`) as IDNA 2008
+    with the UTS #46 mapping makes it, as browsers, curl and registries do (so "ß" stays a
+    letter of its own: "straße.example" is "xn--strae-oqa.example", not the IDNA 2003
+    "strasse.example"). IP literals and ASCII names come back lowercased, a trailing dot
+    kept. ValueError when the name is not a valid IDNA name.
+    """
+    text = host.strip()
+    if text.isascii():
+        return text.lower()
+    trailing = "." if text.endswith(".") else ""
+    try:
+        encoded = idna.encode(text.rstrip("."), uts46=True, transitional=False)
+    except idna.IDNAError as error:
+        raise ValueError(f"{host!r} is not a valid internationalized host name: {error}") from None
+    return encoded.decode("ascii") + trailing
+
+
 def parse_url(text: str) -> Target:
     """An https URL (a bare host name is taken as https://NAME/); ValueError otherwise."""
     if "://" not in text:
@@ -45,7 +65,7 @@ def parse_url(text: str) -> Target:
         raise ValueError(f"{text!r} has an invalid port") from None
     if not parts.hostname:
         raise ValueError(f"{text!r} has no host")
-    return Target(url=text, host=parts.hostname, port=port)
+    return Target(url=text, host=ascii_host(parts.hostname), port=port)
 
 
 def parse_dial(text: str) -> Dial:

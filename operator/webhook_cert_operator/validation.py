@@ -21,9 +21,13 @@ bundle and the analysis do not, so a full set of slots never stalls those.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
+import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator import api, chain, probe, resolve, tls_secret, trust
+from webhook_cert_operator import api, chain, probe, resolve, senders, tls_secret, trust
 from webhook_cert_operator.target import Dial, Target, parse_dial, parse_url
 
 if TYPE_CHECKING:
@@ -111,13 +115,66 @@ def build_report(
     warn_before: timedelta,
     now: datetime,
 ) -> chain.ChainReport:
-    """The report on what the probe got (or why it got nothing), judged at `now`. Pure."""
+    """The report on what the probe got (or why it got nothing), judged at `now`. Pure.
+
+    A host with several addresses gets one report over all of them
+    (`chain.combine_reports`): it is valid only when every address is."""
+    judge = functools.partial(
+        _report_one,
+        target,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=min_tls_version,
+        warn_before=warn_before,
+        now=now,
+    )
+    if isinstance(served, probe.ProbeError) or not served.others:
+        return judge(served)
+    judged = [o for o in served.others if not _unroutable_ipv6(o)]
+    skipped = [
+        (o.address or "", SKIPPED_NO_ROUTE)
+        for o in served.others
+        if isinstance(o, probe.ProbeError) and _unroutable_ipv6(o)
+    ]
+    return chain.combine_reports([judge(served), *map(judge, judged)], skipped)
+
+
+#: Why an address was not judged; the report lists it.
+SKIPPED_NO_ROUTE: Final = (
+    "no IPv6 route from the checker; senders with IPv6 reach it, and fall back to IPv4 "
+    "when they cannot connect"
+)
+
+
+def _unroutable_ipv6(result: probe.ServedChain | probe.ProbeError) -> bool:
+    """An IPv6 address this machine has no route to, while another address answered:
+    not judged, since it says nothing of the endpoint (the checker may run in an
+    IPv4-only network) and senders fall back to IPv4 (Happy Eyeballs, RFC 8305)."""
+    return (
+        isinstance(result, probe.ProbeError)
+        and result.failure is probe.Failure.NO_ROUTE
+        and result.address is not None
+        and result.address.startswith("[")
+    )
+
+
+def _report_one(
+    target: Target,
+    served: probe.ServedChain | probe.ProbeError,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    now: datetime,
+) -> chain.ChainReport:
     if isinstance(served, probe.ProbeError):
         return chain.ChainReport(
             url=target.url,
             tls_version=None,
             served_chain=(),
             findings=(chain.connection_failed(served.reason),),
+            address=served.address,
         )
     findings = chain.analyse(
         served.certificates,
@@ -129,13 +186,27 @@ def build_report(
         expected_leaf=expected_leaf,
         warn_before=warn_before,
     )
+    findings += _refusal_findings(served.refusal, findings)
     return chain.ChainReport(
         url=target.url,
         tls_version=served.tls_version,
         served_chain=chain.summarise(served.certificates),
-        findings=tuple(findings),
+        findings=tuple(chain.sort_findings(findings)),
         address=served.address,
+        cipher_suite=served.cipher_suite,
     )
+
+
+def _refusal_findings(
+    refusal: probe.Refusal | None, findings: Sequence[chain.Finding]
+) -> list[chain.Finding]:
+    if refusal is None:
+        return []
+    if refusal.kind is probe.RefusalKind.CLIENT_CERTIFICATE:
+        return [chain.client_certificate_required(refusal.reason)]
+    if any(f.code is chain.Code.TLS_VERSION for f in findings):
+        return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
+    return [chain.handshake_failed(refusal.reason)]
 
 
 def check_endpoint(
@@ -150,8 +221,11 @@ def check_endpoint(
     nameservers: Sequence[resolve.Nameserver],
     now: datetime,
     fetch: Probe = probe.fetch_served_chain,
+    sender: str = api.DEFAULT_SENDER,
+    send: SendRequest = probe.send_validation_request,
 ) -> chain.ChainReport:
-    """Probe the target and analyse what it serves."""
+    """Probe the target and analyse what it serves; with a `sender` profile that has a
+    handshake request, send it too and judge the answer."""
     served: probe.ServedChain | probe.ProbeError
     try:
         served = fetch_chain(
@@ -159,15 +233,66 @@ def check_endpoint(
         )
     except probe.ProbeError as error:
         served = error
-    return build_report(
-        target,
-        served,
-        trust_roots=trust_roots,
-        expected_leaf=expected_leaf,
-        min_tls_version=min_tls_version,
-        warn_before=warn_before,
-        now=now,
+    extra = sender_findings(target, served, sender, send=send)
+    return with_findings(
+        extra,
+        build_report(
+            target,
+            served,
+            trust_roots=trust_roots,
+            expected_leaf=expected_leaf,
+            min_tls_version=min_tls_version,
+            warn_before=warn_before,
+            now=now,
+        ),
     )
+
+
+class SendRequest(Protocol):
+    """`probe.send_validation_request`'s signature (tests pass fakes)."""
+
+    def __call__(
+        self, address: str, server_name: str, request: senders.Request, *, timeout: float
+    ) -> senders.Answer | str: ...
+
+
+#: Extra time past a profile's deadline before giving up on its answer, so that a slow
+#: answer is told apart from none.
+SENDER_GRACE: Final = 3.0
+
+
+def sender_findings(
+    target: Target,
+    served: probe.ServedChain | probe.ProbeError,
+    sender: str,
+    *,
+    send: SendRequest = probe.send_validation_request,
+    token: str | None = None,
+) -> list[chain.Finding]:
+    """Send the `sender` profile's validation request (if it has one) to the address
+    that answered, and judge the answer. Nothing without a TLS connection."""
+    profile = senders.profile(sender)
+    if isinstance(served, probe.ProbeError) or profile.deadline is None:
+        return []
+    token = token or secrets.token_urlsafe(24)
+    request = profile.request(_path_and_query(target.url), token)
+    if request is None:
+        return []
+    answer = send(served.address, target.host, request, timeout=profile.deadline + SENDER_GRACE)
+    return profile.judge(answer, token)
+
+
+def _path_and_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def with_findings(extra: Sequence[chain.Finding], report: chain.ChainReport) -> chain.ChainReport:
+    """`report` with `extra` findings, in the fixed order."""
+    if not extra:
+        return report
+    findings = chain.sort_findings([*report.findings, *extra])
+    return dataclasses.replace(report, findings=tuple(findings))
 
 
 # --- status and condition (pure) ---------------------------------------------------------
@@ -209,6 +334,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
     return {
         "lastChecked": api.format_time(checked_at),
         "tlsVersion": report.tls_version,
+        "cipherSuite": report.cipher_suite,
         "servedChain": [
             {
                 "subject": c.subject,
@@ -222,6 +348,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
             {"code": str(f.code), "severity": str(f.severity), "message": f.message}
             for f in report.findings
         ],
+        "addresses": [chain.address_to_json(a) for a in report.addresses],
     }
 
 
@@ -318,6 +445,7 @@ class ChainChecker:
         metrics: Metrics,
         *,
         probe: Probe = probe.fetch_served_chain,
+        send: SendRequest = probe.send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         default_trust: Callable[[], Sequence[x509.Certificate]] = trust.mozilla_roots,
@@ -333,6 +461,7 @@ class ChainChecker:
         self.warn_before = warn_before
         self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
         self._probe = probe
+        self._send = send
         self._clock = clock
         self._monotonic = monotonic
         self._slots = threading.BoundedSemaphore(settings.check_concurrency)
@@ -369,15 +498,19 @@ class ChainChecker:
                 )
             except probe.ProbeError as error:
                 served = error
+            extra = sender_findings(target, served, validation.sender, send=self._send)
         now = self._clock()
-        report = build_report(
-            target,
-            served,
-            trust_roots=roots,
-            expected_leaf=expected,
-            min_tls_version=validation.min_tls_version,
-            warn_before=self.warn_before,
-            now=now,
+        report = with_findings(
+            extra,
+            build_report(
+                target,
+                served,
+                trust_roots=roots,
+                expected_leaf=expected,
+                min_tls_version=validation.min_tls_version,
+                warn_before=self.warn_before,
+                now=now,
+            ),
         )
         certificates = served.certificates if isinstance(served, probe.ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
@@ -463,8 +596,10 @@ class ChainChecker:
             validation={
                 "lastChecked": api.format_time(now),
                 "tlsVersion": None,
+                "cipherSuite": None,
                 "servedChain": [],
                 "findings": [],
+                "addresses": [],
             },
             condition=api.Condition(
                 api.CHAIN_VALID, api.FALSE, REASON_TRUST_BUNDLE_UNAVAILABLE, _clip(message)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
-from tests.tls_server import SilentServer, TLSServer
+from tests.tls_server import SilentServer, TLSServer, WebhookReceiver
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import api, naming
 from webhook_cert_operator.config import Settings
@@ -109,7 +109,8 @@ def test_a_server_presenting_the_full_chain_is_chain_valid(
     assert [c["subject"] for c in result.validation["servedChain"]] == [
         c.subject.rfc4514_string() for c in hierarchy.served()
     ]
-    assert full_chain_server.server_names == [HOST]
+    # The lenient handshake, then the sender's.
+    assert full_chain_server.server_names == [HOST, HOST]
 
 
 def test_a_server_presenting_only_the_leaf_is_an_incomplete_chain(
@@ -186,3 +187,24 @@ def test_a_hanging_server_does_not_hold_up_checks_of_other_endpoints(
 
     assert all(r.condition.status == "True" for r in results)
     assert still_waiting, "the silent server answered: this test proved nothing"
+
+
+@pytest.mark.parametrize(
+    ("echo", "status", "reason"),
+    [
+        ("ringcentral", 200, "ChainValid"),
+        (None, 200, "SenderTokenNotEchoed"),
+        ("ringcentral", 500, "SenderStatus"),
+    ],
+    ids=["echoes", "does not echo", "answers 500"],
+)
+def test_the_ringcentral_profile_shows_in_the_chain_valid_reason(
+    kube: Kube, hierarchy: pki.Chain, echo: str | None, status: int, reason: str
+) -> None:
+    store_secret(kube, hierarchy.served(), hierarchy.leaf.key)
+    receiver = WebhookReceiver(hierarchy.served(), hierarchy.leaf.key, echo=echo, status=status)
+    with receiver:
+        result = check(kube, receiver, sender="ringcentral")
+    assert result.condition.reason == reason, result.condition.message
+    [(_, _, headers)] = receiver.requests
+    assert headers["validation-token"]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
-from tests.tls_server import SilentServer, TLSServer, tls_version_supported
+from tests.tls_server import SilentServer, TLSServer, WebhookReceiver, tls_version_supported
 from webhook_cert_operator import probe
 
 HOST = "hooks.example.test"
@@ -162,7 +162,7 @@ def test_the_url_host_is_sent_as_sni_when_another_address_is_dialled(
     with TLSServer(hierarchy.served(), hierarchy.leaf.key) as server:
         result = check(server, trust_bundle)
     assert result.returncode == 0
-    assert server.server_names == [HOST]
+    assert server.server_names == [HOST, HOST]  # the lenient handshake, then the sender's
 
 
 def test_the_probe_can_dial_a_given_address_without_resolving(hierarchy: pki.Chain) -> None:
@@ -176,7 +176,7 @@ def test_the_probe_can_dial_a_given_address_without_resolving(hierarchy: pki.Cha
         )
     assert served.certificates == hierarchy.served()
     assert served.address == server.address
-    assert server.server_names == [HOST]
+    assert server.server_names == [HOST, HOST]
 
 
 def test_the_served_chain_is_listed_in_served_order_with_subjects_issuers_and_expiry(
@@ -355,7 +355,7 @@ def test_an_ip_address_url_is_checked_against_the_leafs_ip_addresses(tmp_path: P
             "check", f"https://127.0.0.1:{server.port}/", "--trust-bundle", bundle, "--json"
         )
     assert (result.returncode, result.codes) == (0, [])
-    assert server.server_names == [None]  # RFC 6066: no IP addresses in SNI
+    assert server.server_names == [None, None]  # RFC 6066: no IP addresses in SNI
 
 
 def test_without_a_trust_bundle_the_mozilla_roots_do_not_trust_a_test_ca(
@@ -385,7 +385,7 @@ def test_the_human_report_gives_verdict_chain_and_findings(
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"INVALID: https://{HOST}:{server.port}/ (1 error, 0 warnings)"
-    assert lines[1] == f"Connected to {server.address} with TLSv1.3"
+    assert lines[1] == f"Connected to {server.address} with TLSv1.3, TLS_AES_256_GCM_SHA384"
     assert f"  0  CN={HOST}" in lines
     assert "     issuer   CN=Test Intermediate CA 2,O=Test PKI" in lines
     assert any(line.startswith("  error   incomplete-chain: missing issuer") for line in lines)
@@ -444,3 +444,230 @@ def test_a_trust_bundle_without_certificates_is_a_usage_error(tmp_path: Path) ->
     result = webhook_cert("check", "https://h.test/", "--trust-bundle", bundle)
     assert result.returncode == 2
     assert f"cannot use trust bundle: {bundle}: no PEM certificate found" in result.stderr
+
+
+# Issue 10's inputs, each the first instance of its class (more in tests/unit/test_chain.py
+# and the conformance corpus): a private PKI, a local server, `check` against it.
+def _rsa_hierarchy(
+    leaf_bits: int = 2048, *, sha1_intermediate: bool = False
+) -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "RSA Root CA", key=pki.rsa_key())
+    intermediate = pki.issue(root, "RSA Intermediate CA", key=pki.rsa_key())
+    if sha1_intermediate:
+        resigned = pki.resign(intermediate.cert, root.key, "sha1")  # type: ignore[arg-type]
+        intermediate = pki.Issued(resigned, intermediate.key)
+    leaf = pki.issue_leaf(intermediate, [HOST], key=pki.rsa_key(leaf_bits))
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+def _lax_private_ca() -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "Lax Root CA", basic_constraints_critical=False)
+    intermediate = pki.issue(root, "Lax Intermediate CA", basic_constraints_critical=False)
+    leaf = pki.issue_leaf(intermediate, [HOST])
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+def _expired_root() -> tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]:
+    root = pki.issue(None, "Expired Root CA", validity=pki.EXPIRED)
+    intermediate = pki.issue(root, "Intermediate CA")
+    leaf = pki.issue_leaf(intermediate, [HOST])
+    return (leaf.cert, intermediate.cert), leaf.key, root.cert
+
+
+ISSUE_INPUTS = {
+    "class 1: an RSA-1024 leaf under RSA-2048 CAs": (lambda: _rsa_hierarchy(1024), ["weak-key"]),
+    "class 2: an intermediate signed with SHA-1 by a trusted root": (
+        lambda: _rsa_hierarchy(sha1_intermediate=True),
+        ["weak-signature"],
+    ),
+    "class 7: CA:TRUE without the critical flag": (_lax_private_ca, []),
+    "class 8: the only trusted root has expired": (_expired_root, ["root-expired"]),
+}
+
+
+@pytest.mark.parametrize(("make", "codes"), ISSUE_INPUTS.values(), ids=ISSUE_INPUTS.keys())
+def test_the_issue_inputs_get_the_findings_of_their_class(
+    tmp_path: Path,
+    make: Callable[[], tuple[Sequence[x509.Certificate], pki.PrivateKey, x509.Certificate]],
+    codes: list[str],
+) -> None:
+    served, key, root = make()
+    bundle = pki.write_pem(tmp_path / "root.pem", root)
+    with TLSServer(served, key, lenient=True) as server:
+        result = check(server, bundle)
+    assert result.codes == codes, result.stdout
+    assert result.returncode == (1 if codes else 0)
+    for finding in result.json["findings"]:
+        assert "(serial " in finding["message"]
+
+
+MUTUAL_TLS = {
+    "TLS 1.3": (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3),
+    "TLS 1.2": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+}
+
+
+@pytest.mark.parametrize("versions", MUTUAL_TLS.values(), ids=MUTUAL_TLS.keys())
+def test_a_server_requiring_a_client_certificate_is_refused_with_its_chain_shown(
+    hierarchy: pki.Chain, trust_bundle: Path, versions: tuple[ssl.TLSVersion, ssl.TLSVersion]
+) -> None:
+    server = TLSServer(
+        hierarchy.served(),
+        hierarchy.leaf.key,
+        versions=versions,
+        client_certificate=ssl.CERT_REQUIRED,
+    )
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["client-certificate-required"])
+    assert len(result.json["served_chain"]) == len(hierarchy.served())
+    assert result.json["cipher_suite"] is None
+
+
+def test_a_server_that_only_asks_for_a_client_certificate_is_valid(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key, client_certificate=ssl.CERT_OPTIONAL)
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (0, [])
+
+
+def test_the_cipher_suite_a_sender_negotiates_is_reported(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    versions = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+    with TLSServer(hierarchy.served(), hierarchy.leaf.key, versions=versions) as server:
+        result = check(server, trust_bundle)
+    assert result.json["cipher_suite"].startswith("ECDHE-ECDSA-")
+
+
+def test_a_server_with_only_a_group_go_lacks_is_a_handshake_failure(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key)
+    server.context.set_ecdh_curve("X448")  # OpenSSL and Java have X448, Go does not
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["handshake-failed"]), result.stdout
+
+
+def test_a_server_without_a_cipher_suite_senders_offer_is_a_handshake_failure(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    versions = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+    server = TLSServer(hierarchy.served(), hierarchy.leaf.key, versions=versions)
+    server.context.set_ciphers("ECDHE-ECDSA-CAMELLIA256-SHA384:@SECLEVEL=0")
+    with server:
+        result = check(server, trust_bundle)
+    assert (result.returncode, result.codes) == (1, ["handshake-failed"]), result.stdout
+    assert len(result.json["served_chain"]) == len(hierarchy.served())
+
+
+def test_every_address_of_the_host_is_checked_and_a_failing_one_is_named(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    # Two backends behind one name: 127.0.0.1 serves the full chain, 127.0.0.2 only the
+    # leaf. Whatever order DNS gives them in, the host is invalid and 127.0.0.2 is named.
+    full, leaf_only = hierarchy.served(), [hierarchy.leaf.cert]
+    with (
+        TLSServer(full, hierarchy.leaf.key) as good,
+        TLSServer(leaf_only, hierarchy.leaf.key, host="127.0.0.2", port=good.port) as bad,
+    ):
+        for order in (["127.0.0.1", "127.0.0.2"], ["127.0.0.2", "127.0.0.1"]):
+            with FakeDNS({HOST: order}) as dns:
+                result = webhook_cert(
+                    "check",
+                    f"https://{HOST}:{good.port}/",
+                    "--nameserver",
+                    dns.address,
+                    "--trust-bundle",
+                    trust_bundle,
+                    "--json",
+                )
+            assert result.returncode == 1, result.stdout
+            findings = result.json["findings"]
+            assert [f["code"] for f in findings] == ["incomplete-chain"]
+            assert findings[0]["message"].startswith(f"at {bad.address}: missing issuer")
+            assert {(a["address"], a["ok"]) for a in result.json["addresses"]} == {
+                (good.address, True),
+                (bad.address, False),
+            }
+
+
+def test_a_host_whose_addresses_all_serve_the_full_chain_is_valid_once(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    with (
+        TLSServer(hierarchy.served(), hierarchy.leaf.key) as first,
+        TLSServer(hierarchy.served(), hierarchy.leaf.key, host="127.0.0.2", port=first.port),
+        FakeDNS({HOST: ["127.0.0.1", "127.0.0.2"]}) as dns,
+    ):
+        result = webhook_cert(
+            "check",
+            f"https://{HOST}:{first.port}/",
+            "--nameserver",
+            dns.address,
+            "--trust-bundle",
+            trust_bundle,
+        )
+    assert result.returncode == 0, result.stdout
+    assert "Addresses:" in result.stdout
+
+
+RECEIVERS = {
+    # (profile, what the receiver echoes, its status, its delay) -> exit, codes
+    "ringcentral, echoed": ("ringcentral", "ringcentral", 200, 0.0, 0, []),
+    "ringcentral, not echoed": ("ringcentral", None, 200, 0.0, 1, ["sender-token-not-echoed"]),
+    "ringcentral, HTTP 500": ("ringcentral", "ringcentral", 500, 0.0, 1, ["sender-status"]),
+    "ringcentral, after 4 s": ("ringcentral", "ringcentral", 200, 4.0, 1, ["sender-too-slow"]),
+    "msgraph, echoed": ("msgraph", "msgraph", 200, 0.0, 0, []),
+    "msgraph, after 4 s (limit 10 s)": ("msgraph", "msgraph", 200, 4.0, 0, []),
+    "msgraph, not echoed": ("msgraph", None, 200, 0.0, 1, ["sender-token-not-echoed"]),
+    "slack, echoed": ("slack", "slack", 200, 0.0, 0, []),
+    "slack, HTTP 500 and not echoed": (
+        "slack",
+        None,
+        500,
+        0.0,
+        1,
+        ["sender-status", "sender-token-not-echoed"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("sender", "echo", "status", "delay", "exit_status", "codes"),
+    RECEIVERS.values(),
+    ids=RECEIVERS.keys(),
+)
+def test_a_sender_profile_sends_its_validation_request_and_judges_the_answer(
+    hierarchy: pki.Chain,
+    trust_bundle: Path,
+    sender: str,
+    echo: str | None,
+    status: int,
+    delay: float,
+    exit_status: int,
+    codes: list[str],
+) -> None:
+    receiver = WebhookReceiver(
+        hierarchy.served(), hierarchy.leaf.key, echo=echo, status=status, delay=delay
+    )
+    with receiver:
+        result = check(receiver, trust_bundle, "--sender", sender)
+    assert (result.returncode, result.codes) == (exit_status, codes), result.stdout
+    [(method, target, headers)] = receiver.requests
+    assert method == "POST"
+    assert target.startswith("/hook")
+    assert headers["x-webhook-cert-check"] == "validation"
+
+
+def test_the_generic_profile_sends_no_request_to_the_receiver(
+    hierarchy: pki.Chain, trust_bundle: Path
+) -> None:
+    receiver = WebhookReceiver(hierarchy.served(), hierarchy.leaf.key, echo=None)
+    with receiver:
+        result = check(receiver, trust_bundle)
+    assert result.returncode == 0
+    assert receiver.requests == []

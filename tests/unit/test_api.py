@@ -146,6 +146,7 @@ def test_a_full_spec_is_read_field_by_field() -> None:
             "connectTo": "[::1]:8443",
             "trustBundle": {"kind": "ConfigMap", "name": "roots"},
             "minTLSVersion": "1.3",
+            "sender": "ringcentral",
         },
         secretDeletionPolicy="Delete",
         additionalOutputFormats=[{"type": "CombinedPEM"}, {"type": "CertbotFiles"}],
@@ -173,6 +174,7 @@ def test_a_full_spec_is_read_field_by_field() -> None:
     }
     assert dict(spec.http01.ingress_template.annotations) == {"x.io/y": "z"}
     assert spec.renew_before == timedelta(days=30)
+    assert spec.validation.sender == "ringcentral"
     assert spec.validation.url == "https://hooks.example.com/rc"
     assert spec.validation.interval == timedelta(minutes=30)
     assert spec.validation.connect_to == "[::1]:8443"
@@ -524,6 +526,12 @@ def test_a_wildcard_is_refused_because_http01_cannot_validate_it() -> None:
             {"validation": {"minTLSVersion": "1.1"}},
             "spec.validation.minTLSVersion: '1.1' is not one of '1.2' or '1.3'",
             id="tls-1.1",
+        ),
+        pytest.param(
+            {"validation": {"sender": "stripe"}},
+            "spec.validation.sender: 'stripe' is not one of 'generic' or 'ringcentral' or "
+            "'msgraph' or 'slack'",
+            id="unknown-sender",
         ),
         pytest.param(
             {"validation": {"minTLSVersion": 1.2}},

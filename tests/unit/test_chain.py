@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from tests import pki_factory as pki
 from webhook_cert_operator import chain
@@ -43,6 +43,74 @@ IMPOSTOR = pki.make_leaf(LOWER, ["ca-impostor.example.test"], now=NOW)
 IMPOSTOR_VICTIM = pki.make_leaf(IMPOSTOR, [HOST], now=NOW).cert
 # A self-signed certificate a client has pinned in its trust store.
 PINNED = pki.make_self_signed_leaf([HOST], now=NOW).cert
+
+
+# An RSA hierarchy, for key sizes and legacy signature algorithms.
+RSA_ROOT = pki.issue(None, "RSA Root CA", key=pki.rsa_key(), now=NOW)
+RSA_CA = pki.issue(RSA_ROOT, "RSA Intermediate CA", key=pki.rsa_key(), now=NOW)
+RSA_TRUSTED = (RSA_ROOT.cert,)
+
+
+def rsa_leaf(bits: int = 2048, issuer: pki.Issued = RSA_CA, **kwargs: object) -> x509.Certificate:
+    return pki.issue_leaf(issuer, [HOST], key=pki.rsa_key(bits), now=NOW, **kwargs).cert
+
+
+def ca(issuer: pki.Issued, cn: str, **kwargs: object) -> pki.Issued:
+    return pki.issue(issuer, cn, now=NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def leaf_of(issuer: pki.Issued, **kwargs: object) -> x509.Certificate:
+    return pki.issue_leaf(issuer, [HOST], now=NOW, **kwargs).cert
+
+
+RSA_WEAK_CA = pki.issue(RSA_ROOT, "Weak Intermediate CA", key=pki.rsa_key(1024), now=NOW)
+RSA_WEAK_ROOT = pki.issue(None, "Weak Root CA", key=pki.rsa_key(1024), now=NOW)
+RSA_UNDER_WEAK_ROOT = pki.issue(RSA_WEAK_ROOT, "Under Weak Root CA", key=pki.rsa_key(), now=NOW)
+SHA1_CA = pki.Issued(pki.resign(RSA_CA.cert, RSA_ROOT.key, "sha1"), RSA_CA.key)  # type: ignore[arg-type]
+SHA1_ROOT = pki.Issued(
+    pki.resign(RSA_ROOT.cert, RSA_ROOT.key, "sha1"),  # type: ignore[arg-type]
+    RSA_ROOT.key,
+)
+# Private CAs as `openssl req -x509` and many scripts make them: CA:TRUE, not critical.
+LAX_ROOT = ca(None, "Lax Root CA", basic_constraints_critical=False)  # type: ignore[arg-type]
+LAX_CA = ca(LAX_ROOT, "Lax Intermediate CA", basic_constraints_critical=False)
+EXPIRED_ROOT = ca(None, "Expired Root CA", validity=pki.EXPIRED)  # type: ignore[arg-type]
+EXPIRED_ROOT_CA = ca(EXPIRED_ROOT, "Under Expired Root CA")
+NO_BC_CA = ca(ROOT, "No Constraints CA", ca=None)
+NO_CERTSIGN_CA = ca(ROOT, "No CertSign CA", key_usage=pki.key_usage(crl_sign=True))
+PATHLEN0_CA = ca(ROOT, "Pathlen Zero CA", path_length=0)
+BELOW_PATHLEN0 = ca(PATHLEN0_CA, "Below Pathlen Zero CA")
+CLIENT_ONLY_CA = ca(ROOT, "Client Only CA", extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+SERVER_ONLY_CA = ca(ROOT, "Server Only CA", extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH])
+ANY_EKU_CA = ca(
+    ROOT, "Any Usage CA", extended_key_usage=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]
+)
+# The same name as ROOT's child, signed by ROOT, but its key identifier is another.
+ODD_SKI_CA = ca(ROOT, "Odd Key Id CA", subject_key_id=b"\x01" * 20)
+FUTURE_CA = ca(UPPER, "Future CA", validity=pki.NOT_YET_VALID)
+NO_SKI_CA = ca(ROOT, "No Key Id CA", subject_key_id=None)
+
+
+def constrained_ca(
+    permitted: list[x509.GeneralName], excluded: list[x509.GeneralName]
+) -> pki.Issued:
+    constraints = x509.NameConstraints(permitted or None, excluded or None)
+    return ca(ROOT, "Constrained CA", extra_extensions=[(constraints, True)])
+
+
+def ip_leaf(issuer: pki.Issued, address: str) -> x509.Certificate:
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))])
+    return pki.issue_leaf(issuer, [], now=NOW, extra_extensions=[(san, False)]).cert
+
+
+NC_OTHER = constrained_ca([x509.DNSName("other.test")], [])
+NC_EXAMPLE = constrained_ca([x509.DNSName("example.test")], [])
+NC_DOT = constrained_ca([x509.DNSName(".hooks.example.test")], [])
+NC_EXCLUDED = constrained_ca([], [x509.DNSName("hooks.example.test")])
+NC_IP = constrained_ca([x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))], [])
+UNKNOWN_CRITICAL = x509.UnrecognizedExtension(
+    x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"
+)
 
 
 @dataclass(frozen=True)
@@ -120,10 +188,10 @@ CASES = {
             LOWER.cert,
             UPPER.cert,
         ],
-        {Code.POLICY_VIOLATION},
+        {Code.KEY_USAGE},
     ),
     "a leaf issued by a non-CA certificate": Case(
-        [IMPOSTOR_VICTIM, IMPOSTOR.cert, LOWER.cert, UPPER.cert], {Code.POLICY_VIOLATION}
+        [IMPOSTOR_VICTIM, IMPOSTOR.cert, LOWER.cert, UPPER.cert], {Code.INVALID_CA}
     ),
     "a wildcard leaf for a one-label subdomain": Case(
         [leaf(dns_names=["*.example.test"]), LOWER.cert, UPPER.cert]
@@ -148,9 +216,117 @@ CASES = {
         host="[2001:db8::7]",
     ),
     "a self-signed leaf the trust store holds": Case([PINNED], trust=(PINNED,)),
-    "a served intermediate the trust store holds": Case([LEAF, LOWER.cert], trust=(LOWER.cert,)),
-    "a CA-issued leaf the trust store pins": Case([LEAF], trust=(LEAF,)),
+    "a served intermediate the trust store holds": Case(
+        [LEAF, LOWER.cert], {Code.PARTIAL_CHAIN}, trust=(LOWER.cert,)
+    ),
+    "a CA-issued leaf the trust store pins": Case([LEAF], {Code.PARTIAL_CHAIN}, trust=(LEAF,)),
     "nothing served": Case([], {Code.INCOMPLETE_CHAIN}),
+    # Class 1: every rule of strict clients, on every certificate of the path.
+    "an RSA-1024 leaf under RSA-2048 CAs": Case(
+        [rsa_leaf(1024), RSA_CA.cert], {Code.WEAK_KEY}, trust=RSA_TRUSTED
+    ),
+    "an RSA-2048 leaf": Case([rsa_leaf(2048), RSA_CA.cert], trust=RSA_TRUSTED),
+    "an RSA-4096 leaf": Case([rsa_leaf(4096), RSA_CA.cert], trust=RSA_TRUSTED),
+    "an RSA-1024 intermediate": Case(
+        [rsa_leaf(issuer=RSA_WEAK_CA), RSA_WEAK_CA.cert], {Code.WEAK_KEY}, trust=RSA_TRUSTED
+    ),
+    "an RSA-1024 trusted root": Case(
+        [rsa_leaf(issuer=RSA_UNDER_WEAK_ROOT), RSA_UNDER_WEAK_ROOT.cert],
+        {Code.WEAK_KEY},
+        trust=(RSA_WEAK_ROOT.cert,),
+    ),
+    "a leaf on the secp256k1 curve": Case(
+        [leaf_of(LOWER, key=ec.generate_private_key(ec.SECP256K1())), LOWER.cert, UPPER.cert],
+        {Code.UNSUPPORTED_ALGORITHM},
+    ),
+    "a leaf on P-384": Case(
+        [leaf_of(LOWER, key=ec.generate_private_key(ec.SECP384R1())), LOWER.cert, UPPER.cert]
+    ),
+    "an issuer whose key identifier is not the one the leaf names": Case(
+        [leaf_of(ODD_SKI_CA, authority_key_id=b"\x02" * 20), ODD_SKI_CA.cert],
+        {Code.KEY_IDENTIFIER_MISMATCH, Code.UNRELATED_CERTIFICATE},
+    ),
+    "an issuer without a subjectKeyIdentifier": Case([leaf_of(NO_SKI_CA), NO_SKI_CA.cert]),
+    "a leaf without authorityKeyIdentifier": Case(
+        [leaf_of(LOWER, authority_key_id=None), LOWER.cert, UPPER.cert]
+    ),
+    "an intermediate without basicConstraints": Case(
+        [leaf_of(NO_BC_CA), NO_BC_CA.cert], {Code.INVALID_CA}
+    ),
+    "an intermediate whose keyUsage lacks keyCertSign": Case(
+        [leaf_of(NO_CERTSIGN_CA), NO_CERTSIGN_CA.cert], {Code.INVALID_CA}
+    ),
+    "an intermediate below a pathLen 0 CA": Case(
+        [leaf_of(BELOW_PATHLEN0), BELOW_PATHLEN0.cert, PATHLEN0_CA.cert], {Code.INVALID_CA}
+    ),
+    "a leaf right below a pathLen 0 CA": Case([leaf_of(PATHLEN0_CA), PATHLEN0_CA.cert]),
+    "a leaf whose keyUsage lacks digitalSignature": Case(
+        [leaf_of(LOWER, key_usage=pki.key_usage(key_encipherment=True)), LOWER.cert, UPPER.cert],
+        {Code.KEY_USAGE},
+    ),
+    "a leaf without keyUsage or extendedKeyUsage": Case(
+        [leaf_of(LOWER, key_usage=None, extended_key_usage=None), LOWER.cert, UPPER.cert]
+    ),
+    "an intermediate limited to clientAuth": Case(
+        [leaf_of(CLIENT_ONLY_CA), CLIENT_ONLY_CA.cert], {Code.KEY_USAGE}
+    ),
+    "an intermediate limited to serverAuth": Case([leaf_of(SERVER_ONLY_CA), SERVER_ONLY_CA.cert]),
+    "an intermediate with anyExtendedKeyUsage": Case(
+        [leaf_of(ANY_EKU_CA), ANY_EKU_CA.cert], {Code.KEY_USAGE}
+    ),
+    "a leaf with an unknown critical extension": Case(
+        [leaf_of(LOWER, extra_extensions=[(UNKNOWN_CRITICAL, True)]), LOWER.cert, UPPER.cert],
+        {Code.POLICY_VIOLATION},
+    ),
+    "a leaf with an unknown non-critical extension": Case(
+        [leaf_of(LOWER, extra_extensions=[(UNKNOWN_CRITICAL, False)]), LOWER.cert, UPPER.cert]
+    ),
+    "an intermediate not valid yet": Case(
+        [leaf_of(FUTURE_CA), FUTURE_CA.cert, UPPER.cert], {Code.INTERMEDIATE_EXPIRED}
+    ),
+    "a CA permitted only another domain": Case(
+        [leaf_of(NC_OTHER), NC_OTHER.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA permitted the host's parent domain": Case([leaf_of(NC_EXAMPLE), NC_EXAMPLE.cert]),
+    "a CA permitted only names below the host (leading dot)": Case(
+        [leaf_of(NC_DOT), NC_DOT.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA excluding the host": Case(
+        [leaf_of(NC_EXCLUDED), NC_EXCLUDED.cert], {Code.NAME_CONSTRAINTS}
+    ),
+    "a CA permitted an address range holding the leaf's address": Case(
+        [ip_leaf(NC_IP, "192.0.2.7"), NC_IP.cert], host="192.0.2.7"
+    ),
+    "a CA permitted an address range without the leaf's address": Case(
+        [ip_leaf(NC_IP, "198.51.100.7"), NC_IP.cert], {Code.NAME_CONSTRAINTS}, host="198.51.100.7"
+    ),
+    # Class 2: a signature the clients refuse is its own finding, not a missing issuer.
+    "an intermediate signed with SHA-1 by the trusted root": Case(
+        [rsa_leaf(issuer=SHA1_CA), SHA1_CA.cert], {Code.WEAK_SIGNATURE}, trust=RSA_TRUSTED
+    ),
+    "a leaf signed with MD5": Case(
+        [pki.resign(rsa_leaf(), RSA_CA.key, "md5"), RSA_CA.cert],  # type: ignore[arg-type]
+        {Code.WEAK_SIGNATURE},
+        trust=RSA_TRUSTED,
+    ),
+    "a leaf signed with SHA-224": Case(
+        [pki.resign(rsa_leaf(), RSA_CA.key, "sha224"), RSA_CA.cert],  # type: ignore[arg-type]
+        {Code.UNSUPPORTED_ALGORITHM},
+        trust=RSA_TRUSTED,
+    ),
+    "a trusted root self-signed with SHA-1": Case(
+        [rsa_leaf(), RSA_CA.cert], trust=(SHA1_ROOT.cert,)
+    ),
+    # Class 7: what all clients accept, however a library's policy reads RFC 5280.
+    "a private CA with non-critical basicConstraints": Case(
+        [leaf_of(LAX_CA), LAX_CA.cert], trust=(LAX_ROOT.cert,)
+    ),
+    # Class 8: the trust anchor is judged too, and named.
+    "an expired trusted root": Case(
+        [leaf_of(EXPIRED_ROOT_CA), EXPIRED_ROOT_CA.cert],
+        {Code.ROOT_EXPIRED},
+        trust=(EXPIRED_ROOT.cert,),
+    ),
 }
 
 
@@ -178,32 +354,6 @@ def test_a_chain_is_valid_exactly_when_no_finding_is_an_error(case: Case) -> Non
     assert chain.is_valid(findings) is expected
 
 
-def _strict_verifier_accepts(case: Case) -> bool:
-    host = case.host.strip("[]").rstrip(".").lower()
-    try:
-        subject: x509.DNSName | x509.IPAddress = x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        subject = x509.DNSName(host)
-    verifier = PolicyBuilder().store(Store(list(case.trust))).time(NOW)
-    try:
-        verifier.build_server_verifier(subject).verify(case.served[0], list(case.served[1:]))
-    except VerificationError:
-        return False
-    return True
-
-
-CHAIN_CASES = {
-    name: case
-    for name, case in CASES.items()
-    if case.served and case.tls == "TLSv1.3" and case.expected_leaf is None
-}
-
-
-@pytest.mark.parametrize("case", CHAIN_CASES.values(), ids=CHAIN_CASES.keys())
-def test_the_verdict_agrees_with_the_strict_verifier(case: Case) -> None:
-    assert chain.is_valid(analyse(case)) is _strict_verifier_accepts(case)
-
-
 ISSUE_TABLE = {
     "incomplete-chain": "error",
     "untrusted-root": "error",
@@ -217,6 +367,18 @@ ISSUE_TABLE = {
     "root-included": "warning",
     "unrelated-certificate": "warning",
     "expiring-soon": "warning",
+    "policy-violation": "error",
+    "root-expired": "error",
+    "key-identifier-mismatch": "error",
+    "weak-signature": "error",
+    "unsupported-algorithm": "error",
+    "weak-key": "error",
+    "invalid-ca": "error",
+    "key-usage": "error",
+    "partial-chain": "warning",
+    "name-constraints": "error",
+    "client-certificate-required": "error",
+    "handshake-failed": "error",
 }
 
 
@@ -255,7 +417,8 @@ def test_incomplete_chain_names_the_issuer_of_the_last_served_certificate() -> N
 
 def test_untrusted_root_names_the_self_signed_leaf() -> None:
     message = only(analyse(CASES["a self-signed leaf"]), Code.UNTRUSTED_ROOT).message
-    assert message.startswith(f'the leaf "{HOST}" is self-signed')
+    assert message.startswith(f'the leaf "{HOST}" (serial ')
+    assert "is self-signed" in message
 
 
 def test_untrusted_root_names_the_served_root() -> None:
@@ -281,12 +444,15 @@ def test_expired_says_which_bound_is_crossed(name: str, words: str) -> None:
 def test_intermediate_expired_names_the_intermediate() -> None:
     case = CASES["an expired intermediate"]
     message = only(analyse(case), Code.INTERMEDIATE_EXPIRED).message
-    assert '"Expired Intermediate" expired on' in message
+    assert (
+        f'"Expired Intermediate" (serial {EXPIRED_CA.cert.serial_number:x}) expired on' in message
+    )
 
 
 def test_hostname_mismatch_lists_the_names_the_leaf_covers() -> None:
     message = only(analyse(CASES["a leaf for another host"]), Code.HOSTNAME_MISMATCH).message
-    assert message == f'the leaf "other.example.test" is for DNS:other.example.test, not for {HOST}'
+    assert message.startswith('the leaf "other.example.test" (serial ')
+    assert message.endswith(f") is for DNS:other.example.test, not for {HOST}")
 
 
 def test_hostname_mismatch_tells_a_dns_name_from_an_ip_address() -> None:
@@ -315,7 +481,8 @@ def test_stale_certificate_shows_both_serial_numbers() -> None:
 def test_unrelated_certificate_names_the_extra_certificate() -> None:
     case = CASES["an unrelated certificate among the chain"]
     message = only(analyse(case), Code.UNRELATED_CERTIFICATE).message
-    assert message.startswith('"Other Intermediate CA 1" issued by "Other Root CA"')
+    assert message.startswith('"Other Intermediate CA 1" (serial ')
+    assert 'issued by "Other Root CA"' in message
 
 
 def test_expiring_soon_gives_the_date_and_window() -> None:
@@ -386,7 +553,7 @@ def test_a_cross_signed_intermediate_leads_to_a_root_trusted_only_through_it() -
         tls_version="TLSv1.3",
     )
     assert [f.code for f in findings] == [Code.UNRELATED_CERTIFICATE]
-    assert '"Good Root CA" issued by "Good Root CA"' in findings[0].message
+    assert 'issued by "Good Root CA" is another copy' in findings[0].message
 
 
 def test_an_expired_cross_sign_loses_to_a_valid_copy() -> None:
@@ -470,3 +637,87 @@ def test_the_json_report_has_the_public_keys() -> None:
 def test_times_are_shown_in_utc_to_the_second() -> None:
     moment = datetime.datetime(2026, 5, 1, 14, 30, 15, 999, tzinfo=datetime.timezone(DAY / 12))
     assert chain.format_time(moment) == "2026-05-01T12:30:15Z"
+
+
+def test_a_sha1_signature_names_the_certificate_and_the_algorithm() -> None:
+    case = CASES["an intermediate signed with SHA-1 by the trusted root"]
+    findings = analyse(case)
+    assert [f.code for f in findings] == [Code.WEAK_SIGNATURE]
+    message = findings[0].message
+    assert f'"RSA Intermediate CA" (serial {SHA1_CA.cert.serial_number:x})' in message
+    assert "sha1WithRSAEncryption" in message
+
+
+def test_a_weak_key_names_the_certificate_and_its_size() -> None:
+    message = only(analyse(CASES["an RSA-1024 intermediate"]), Code.WEAK_KEY).message
+    assert '"Weak Intermediate CA" (serial ' in message
+    assert "1024-bit RSA key" in message
+
+
+def test_an_expired_root_is_named_with_its_serial() -> None:
+    message = only(analyse(CASES["an expired trusted root"]), Code.ROOT_EXPIRED).message
+    assert f'"Expired Root CA" (serial {EXPIRED_ROOT.cert.serial_number:x}) expired on' in message
+
+
+def test_an_unknown_critical_extension_is_named_by_its_number_and_the_certificate() -> None:
+    case = CASES["a leaf with an unknown critical extension"]
+    message = only(analyse(case), Code.POLICY_VIOLATION).message
+    assert "1.3.6.1.4.1.55555.1" in message
+    assert f'"{HOST}" (serial ' in message
+
+
+def test_a_key_identifier_mismatch_names_both_identifiers() -> None:
+    case = CASES["an issuer whose key identifier is not the one the leaf names"]
+    message = only(analyse(case), Code.KEY_IDENTIFIER_MISMATCH).message
+    assert "01" * 20 in message
+    assert "02" * 20 in message
+    assert '"Odd Key Id CA" (serial ' in message
+
+
+CERTIFICATE_CODES = set(Code) - {
+    Code.TLS_VERSION,
+    Code.CONNECTION_FAILED,
+    Code.HANDSHAKE_FAILED,
+    Code.CLIENT_CERTIFICATE_REQUIRED,
+    Code.WRONG_ORDER,
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_every_finding_about_a_certificate_names_it_with_its_serial(case: Case) -> None:
+    for f in analyse(case):
+        if f.code in CERTIFICATE_CODES and case.served:
+            assert "(serial " in f.message, f
+
+
+def _report(address: str, findings: Sequence[Finding]) -> chain.ChainReport:
+    return chain.ChainReport(
+        url=f"https://{HOST}/",
+        tls_version="TLSv1.3",
+        served_chain=(),
+        findings=tuple(findings),
+        address=address,
+    )
+
+
+def test_addresses_that_agree_are_reported_once() -> None:
+    warning = chain.finding(Code.ROOT_INCLUDED, "the root is served")
+    combined = chain.combine_reports(
+        [_report("192.0.2.1:443", [warning]), _report("[2001:db8::1]:443", [warning])]
+    )
+    assert combined.findings == (warning,)
+    assert combined.ok
+    assert [(a.address, a.ok) for a in combined.addresses] == [
+        ("192.0.2.1:443", True),
+        ("[2001:db8::1]:443", True),
+    ]
+
+
+def test_one_failing_address_fails_the_host_and_is_named() -> None:
+    missing = chain.finding(Code.INCOMPLETE_CHAIN, "missing issuer")
+    combined = chain.combine_reports(
+        [_report("192.0.2.1:443", []), _report("192.0.2.2:443", [missing])]
+    )
+    assert not combined.ok
+    assert [f.message for f in combined.findings] == ["at 192.0.2.2:443: missing issuer"]
+    assert combined.address == "192.0.2.2:443"

@@ -162,3 +162,22 @@ def test_a_failed_connection_shows_no_chain() -> None:
         "Findings:",
         "  error   connection-failed: no TLS connection: connection refused by 192.0.2.7:443",
     ]
+
+
+IDNA_HOSTS = {
+    # UTS #46 / IDNA 2008 keeps "ß" (IDNA 2003 mapped it to "ss": another host).
+    "sharp s": ("https://straße.example/", "xn--strae-oqa.example"),
+    "capital umlaut": ("https://BÜCHER.example/hook", "xn--bcher-kva.example"),
+    "final sigma": ("https://βόλος.example/", "xn--nxasmm1c.example"),
+    "ascii stays": ("https://Hooks.Example.com/", "hooks.example.com"),
+}
+
+
+@pytest.mark.parametrize(("url", "host"), IDNA_HOSTS.values(), ids=IDNA_HOSTS.keys())
+def test_url_hosts_become_idna_2008_a_labels(url: str, host: str) -> None:
+    assert parse_url(url).host == host
+
+
+def test_a_host_that_is_not_valid_idna_is_a_usage_error() -> None:
+    with pytest.raises(ValueError, match="internationalized"):
+        parse_url("https://a\u200db.example/")

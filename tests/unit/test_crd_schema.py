@@ -450,6 +450,8 @@ def test_status_has_every_field_the_operator_writes() -> None:
     assert set(node("status.validation")["properties"]) == {
         "lastChecked",
         "tlsVersion",
+        "cipherSuite",
+        "addresses",
         "servedChain",
         "findings",
     }

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from tests import pki_factory as pki
+from tests.fake_dns import FakeDNS
 from tests.unit.fakes import FakeClock, FakeKube, key_authorization_for, settings, token_for
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import Http01Spec
@@ -433,3 +437,157 @@ def test_fetch_reports_an_answer_that_is_not_http_instead_of_raising(not_http_po
     status, body, reason = fetch("/.well-known/acme-challenge/x", not_http_port)
     assert (status, body) == (None, b"")
     assert reason == f"answered something other than HTTP at 127.0.0.1:{not_http_port}"
+
+
+# ---- redirects and several addresses, as Let's Encrypt follows them --------------------
+
+TOKEN_PATH = "/.well-known/acme-challenge/tok3n-secret"
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers from the server's `routes`: path -> (status, Location or None, body)."""
+
+    def do_GET(self) -> None:
+        routes: dict[str, tuple[int, str | None, bytes]] = self.server.routes  # type: ignore[attr-defined]
+        status, location, body = routes.get(self.path, (404, None, b"not here"))
+        self.send_response(status)
+        if location is not None:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Servers:
+    """An HTTP server and an HTTPS one (self-signed certificate) on one loopback address."""
+
+    def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
+        self.ports: dict[str, int] = {}
+        self.http = http.server.ThreadingHTTPServer((host, 0), _Scripted)
+        self.https = http.server.ThreadingHTTPServer((host, 0), _Scripted)
+        leaf = pki.make_self_signed_leaf(["default.ingress.test"])
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(
+            pki.write_pem(tmp / f"{host}.pem", leaf.cert),
+            pki.write_key(tmp / f"{host}.key", leaf.key),
+        )
+        self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
+        self.ports = {"http": self.http.server_address[1], "https": self.https.server_address[1]}
+        for server in (self.http, self.https):
+            server.routes = {}  # type: ignore[attr-defined]
+        self.threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05})
+            for s in (self.http, self.https)
+        ]
+
+    def route(
+        self, scheme: str, path: str, status: int, location: str | None, body: bytes = b""
+    ) -> None:
+        server = self.http if scheme == "http" else self.https
+        server.routes[path] = (status, location, body)  # type: ignore[attr-defined]
+
+    def fetch(self, host: str = "127.0.0.1", nameservers: Sequence[str] = ()) -> Response:
+        return fetch_over_http(
+            host,
+            TOKEN_PATH,
+            nameservers=nameservers,
+            port=self.ports["http"],
+            https_port=self.ports["https"],
+            timeout=5,
+        )
+
+    def __enter__(self) -> _Servers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for server in (self.http, self.https):
+            server.shutdown()
+            server.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def test_an_entrypoint_redirect_to_https_with_a_self_signed_certificate_is_followed(
+    tmp_path: Path,
+) -> None:
+    # Issue 10, class 6: port 80 answers every path with 308 to https://<host><path>,
+    # and HTTPS serves the challenge with an ingress controller's default certificate.
+    with _Servers(tmp_path) as servers:
+        servers.route("http", TOKEN_PATH, 308, f"https://127.0.0.1{TOKEN_PATH}")
+        servers.route("https", TOKEN_PATH, 200, None, b"key.authorization")
+        assert servers.fetch()[:2] == (200, b"key.authorization")
+
+
+def test_a_failure_after_redirects_names_the_final_url_without_the_token(tmp_path: Path) -> None:
+    with _Servers(tmp_path) as servers:
+        servers.route("http", TOKEN_PATH, 301, "/elsewhere/tok3n-secret")
+        servers.route(
+            "http", "/elsewhere/tok3n-secret", 302, "https://127.0.0.1/final/tok3n-secret"
+        )
+        status, _, reason = servers.fetch()
+    assert status == 404
+    assert reason == "answered HTTP 404 at https://127.0.0.1/final/<token> after 2 redirect(s)"
+    assert "tok3n-secret" not in reason
+
+
+def test_more_than_ten_redirects_fail(tmp_path: Path) -> None:
+    with _Servers(tmp_path) as servers:
+        servers.route("http", TOKEN_PATH, 302, TOKEN_PATH)
+        status, _, reason = servers.fetch()
+    assert status is None
+    assert reason == "redirects more than 10 times"
+
+
+@pytest.mark.parametrize(
+    ("location", "words"),
+    [
+        ("https://127.0.0.1:8443/x", "the CA follows only ports 80 and 443"),
+        ("ftp://127.0.0.1/x", "which the CA does not follow"),
+    ],
+    ids=["another port", "another scheme"],
+)
+def test_redirects_the_ca_would_not_follow_fail(tmp_path: Path, location: str, words: str) -> None:
+    with _Servers(tmp_path) as servers:
+        servers.route("http", TOKEN_PATH, 302, location)
+        status, _, reason = servers.fetch()
+    assert status == 302
+    assert words in reason
+
+
+def test_every_address_of_the_host_must_serve_the_answer(tmp_path: Path) -> None:
+    # Issue 10, class 4: Let's Encrypt may ask any A or AAAA record.
+    with (
+        _Servers(tmp_path, "127.0.0.1") as good,
+        FakeDNS({"hooks.example.test": ["127.0.0.1", "127.0.0.2"]}) as dns,
+    ):
+        good.route("http", TOKEN_PATH, 200, None, b"key.authorization")
+        bad = http.server.ThreadingHTTPServer(("127.0.0.2", good.ports["http"]), _Scripted)
+        bad.routes = {}  # type: ignore[attr-defined]
+        thread = threading.Thread(target=bad.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        try:
+            status, _, reason = good.fetch("hooks.example.test", [dns.address])
+        finally:
+            bad.shutdown()
+            bad.server_close()
+            thread.join(timeout=5)
+    assert status == 404
+    assert reason == "answered HTTP 404 (from 127.0.0.2, one of 2 addresses)"
+
+
+def test_an_ipv6_address_that_gives_no_connection_falls_back_to_ipv4_as_the_ca_does(
+    tmp_path: Path,
+) -> None:
+    # Nothing listens on [::1] at the servers' ports: the IPv6 connection is refused.
+    with (
+        _Servers(tmp_path) as servers,
+        FakeDNS({"hooks.example.test": ["::1", "127.0.0.1"]}) as dns,
+    ):
+        servers.route("http", TOKEN_PATH, 200, None, b"key.authorization")
+        status, body, _ = servers.fetch("hooks.example.test", [dns.address])
+    assert (status, body) == (200, b"key.authorization")

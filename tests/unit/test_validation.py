@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 
 from tests import pki_factory
 from tests.unit.fakes import FakeKube
-from webhook_cert_operator import api, chain, naming, pki, validation
+from webhook_cert_operator import api, chain, naming, pki, senders, validation
 from webhook_cert_operator.chain import Code
 from webhook_cert_operator.config import Settings
 from webhook_cert_operator.metrics import Metrics
@@ -186,6 +186,7 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
     assert result.validation == {
         "lastChecked": "2026-03-01T12:00:00Z",
         "tlsVersion": "TLSv1.3",
+        "cipherSuite": None,
         "servedChain": [
             {
                 "subject": cert.subject.rfc4514_string(),
@@ -196,6 +197,7 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
             for cert in PUBLIC.served()
         ],
         "findings": [],
+        "addresses": [],
     }
     assert result.checked_at == NOW
 
@@ -478,8 +480,10 @@ def test_an_unusable_trust_bundle_is_a_false_condition_and_nothing_is_probed(
     assert result.validation == {
         "lastChecked": "2026-03-01T12:00:00Z",
         "tlsVersion": None,
+        "cipherSuite": None,
         "servedChain": [],
         "findings": [],
+        "addresses": [],
     }
 
 
@@ -789,3 +793,92 @@ def test_an_unusable_trust_bundle_clears_the_findings_and_marks_the_chain_invali
     assert sample(metrics, "webhook_cert_chain_last_check_timestamp_seconds", **endpoint) == (
         NOW.timestamp()
     )
+
+
+# ---- sender profiles -----------------------------------------------------------------
+
+
+class FakeSend:
+    """A receiver that answers every validation request with `status` after `seconds`,
+    echoing RingCentral's token or not; logs the requests."""
+
+    def __init__(self, *, echo: bool, status: int = 200, seconds: float = 0.1) -> None:
+        self.echo, self.status, self.seconds = echo, status, seconds
+        self.requests: list[tuple[str, str, senders.Request, float]] = []
+
+    def __call__(
+        self, address: str, server_name: str, request: senders.Request, *, timeout: float
+    ) -> senders.Answer:
+        self.requests.append((address, server_name, request, timeout))
+        token = request.headers.get("Validation-Token", "")
+        headers = {"validation-token": token} if self.echo else {}
+        return senders.Answer(self.status, headers, b"", self.seconds)
+
+
+def sender_checker(send: FakeSend) -> ChainChecker:
+    """A checker whose probe sees the full public chain and whose receiver is `send`."""
+    return ChainChecker(
+        Kube(),
+        Settings(),
+        Metrics(),
+        probe=FakeProbe(served(*PUBLIC.served())),
+        send=send,
+        clock=lambda: NOW,
+        default_trust=DefaultTrust(),
+    )
+
+
+SENDER_CASES = {
+    "echoes in time": (FakeSend(echo=True), "True", "ChainValid"),
+    "does not echo": (FakeSend(echo=False), "False", "SenderTokenNotEchoed"),
+    "answers 500": (FakeSend(echo=True, status=500), "False", "SenderStatus"),
+    "answers after 4 s": (FakeSend(echo=True, seconds=4.0), "False", "SenderTooSlow"),
+}
+
+
+@pytest.mark.parametrize(("send", "status", "reason"), SENDER_CASES.values(), ids=SENDER_CASES)
+def test_the_ringcentral_profile_decides_chain_valid_with_its_own_reasons(
+    send: FakeSend, status: str, reason: str
+) -> None:
+    checker = sender_checker(send)
+    result = checker.check(NAMESPACE, ENDPOINT, spec(sender="ringcentral"))
+    assert (result.condition.status, result.condition.reason) == (status, reason)
+    [(_, server_name, request, timeout)] = send.requests[-1:]
+    assert server_name == HOST
+    assert request.headers["X-Webhook-Cert-Check"] == "validation"
+    assert timeout == 3.0 + validation.SENDER_GRACE
+
+
+def test_the_generic_profile_sends_nothing() -> None:
+    send = FakeSend(echo=False)
+    checker = sender_checker(send)
+    assert checker.check(NAMESPACE, ENDPOINT, spec()).ok
+    assert send.requests == []
+
+
+def test_an_ipv6_address_without_a_route_from_here_is_listed_but_not_judged() -> None:
+    unroutable = ProbeError(
+        Failure.NO_ROUTE, "cannot connect to [2001:db8::1]:443: Network is unreachable"
+    )
+    unroutable.address = "[2001:db8::1]:443"
+    answer = replace(served(*PUBLIC.served()), address="192.0.2.1:443", others=(unroutable,))
+    result = check(answer)
+    assert result.ok, result.condition.message
+    assert result.validation["addresses"] == [
+        {"address": "192.0.2.1:443", "ok": True, "codes": []},
+        {
+            "address": "[2001:db8::1]:443",
+            "ok": True,
+            "codes": [],
+            "skipped": validation.SKIPPED_NO_ROUTE,
+        },
+    ]
+
+
+def test_an_unreachable_ipv4_address_fails_the_host() -> None:
+    refused = ProbeError(Failure.REFUSED, "connection refused by 192.0.2.2:443")
+    refused.address = "192.0.2.2:443"
+    answer = replace(served(*PUBLIC.served()), address="192.0.2.1:443", others=(refused,))
+    result = check(answer)
+    assert (result.condition.status, result.condition.reason) == ("False", "ConnectionFailed")
+    assert "192.0.2.2:443" in result.condition.message

@@ -32,6 +32,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from localcluster.build import bin_dir, default_cache_dir
+from localcluster.network import in_host_network
 from localcluster.versions import BY_NAME
 
 from webhook_cert_operator.config import ENVIRONMENT_VARIABLES, settings_from_env
@@ -183,8 +184,10 @@ def configcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     binary = tmp_path_factory.mktemp("configcheck") / "configcheck"
     env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOWORK": "off"}
     env.setdefault("GOTOOLCHAIN", "local")
+    # In the host's network: `make test` runs the integration tests first, and they move
+    # the test process into the local cluster's namespace, where no module proxy answers.
     result = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
+        in_host_network([go, "build", "-o", str(binary), "."]),
         cwd=E2E / "configcheck",
         env=env,
         capture_output=True,

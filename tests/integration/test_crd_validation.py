@@ -279,7 +279,7 @@ def test_a_minimal_spec_is_accepted_and_gets_the_schema_defaults(
         "dnsNames": [HOST],
         "http01": {"serviceType": "ClusterIP"},
         "privateKey": {"algorithm": "ECDSA", "rotationPolicy": "Always"},
-        "validation": {"interval": "1h", "minTLSVersion": "1.2"},
+        "validation": {"interval": "1h", "minTLSVersion": "1.2", "sender": "generic"},
         "secretDeletionPolicy": "Retain",
     }
     # What the API server stores, the operator reads, filling in the rest.
@@ -321,6 +321,7 @@ def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: N
             "connectTo": "[2001:db8::1]:443",
             "trustBundle": {"kind": "ConfigMap", "name": "roots"},
             "minTLSVersion": "1.3",
+            "sender": "ringcentral",
         },
         "secretDeletionPolicy": "Delete",
         "additionalOutputFormats": [{"type": "CertbotFiles"}, {"type": "CombinedPEM"}],
@@ -337,6 +338,7 @@ def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: N
     assert stored["spec"] == expected
     parsed = api.parse_spec(stored["spec"], name="hooks", settings=Settings())
     assert parsed.private_key == api.PrivateKeySpec("RSA", 3072, "Never")
+    assert parsed.validation.sender == "ringcentral"
     assert parsed.secret_deletion_policy == "Delete"
     assert parsed.additional_output_formats == ("CertbotFiles", "CombinedPEM")
     assert parsed.restart_targets == (

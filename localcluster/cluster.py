@@ -41,6 +41,9 @@ SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service's address, in the serving ce
 APISERVER_PORT = 6443
 PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
+# A second, independent CA (its own roots and accounts): tests switch spec.acme.server to it.
+SECOND_PEBBLE_PORT = 14001
+SECOND_PEBBLE_MANAGEMENT_PORT = 15001
 DNS_PORT = 8053
 CHALLTESTSRV_MANAGEMENT_PORT = 8055
 TRAEFIK_PING = ("127.0.0.1", 9080)
@@ -70,6 +73,7 @@ COMPONENTS = (
     "traefik",
     "pebble-challtestsrv",
     "pebble",
+    "pebble-second",
     "node",
 )
 
@@ -101,6 +105,10 @@ class LocalCluster:
         return self.state_dir / "pebble-roots.pem"
 
     @property
+    def second_pebble_roots(self) -> Path:
+        return self.state_dir / "pebble-second-roots.pem"
+
+    @property
     def env_file(self) -> Path:
         return self.state_dir / "env"
 
@@ -126,6 +134,10 @@ class LocalCluster:
         return f"https://{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}"
 
     @property
+    def second_pebble_directory(self) -> str:
+        return f"https://{network.NODE_IP}:{SECOND_PEBBLE_PORT}/dir"
+
+    @property
     def nameserver(self) -> str:
         return f"{network.NODE_IP}:{DNS_PORT}"
 
@@ -142,6 +154,8 @@ class LocalCluster:
             "WEBHOOK_CERT_NAMESERVERS": self.nameserver,
             "WEBHOOK_CERT_TEST_PEBBLE_ROOTS": str(self.pebble_roots),
             "WEBHOOK_CERT_TEST_PEBBLE_MANAGEMENT": self.pebble_management,
+            "WEBHOOK_CERT_TEST_SECOND_ACME_SERVER": self.second_pebble_directory,
+            "WEBHOOK_CERT_TEST_SECOND_PEBBLE_ROOTS": str(self.second_pebble_roots),
             "WEBHOOK_CERT_TEST_INGRESS_CLASS": INGRESS_CLASS,
             "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
             "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
@@ -335,29 +349,18 @@ class LocalCluster:
         self._wait("traefik", lambda: _http_ok(*TRAEFIK_PING, "/ping"))
 
     def _start_pebble(self) -> None:
-        pebble_dir = self.state_dir / "pebble"
-        pebble_dir.mkdir(parents=True, exist_ok=True)
-        config = {
-            "pebble": {
-                "listenAddress": f"{network.NODE_IP}:{PEBBLE_PORT}",
-                "managementListenAddress": f"{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}",
-                "certificate": str(self.pki.cert("pebble")),
-                "privateKey": str(self.pki.key("pebble")),
-                # The CA validates HTTP-01 where Let's Encrypt does: port 80, the ingress.
-                "httpPort": 80,
-                "tlsPort": 443,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": False,
-                "retryAfter": {"authz": 1, "order": 1},
-                "keyAlgorithm": "ecdsa",
-                # One profile: Pebble picks a random one for orders that name none.
-                "profiles": {
-                    "default": {"description": "90 days", "validityPeriod": 7776000},
-                },
-            }
-        }
-        config_file = pebble_dir / "pebble-config.json"
-        config_file.write_text(json.dumps(config, indent=2))
+        self._start_challtestsrv()
+        self._start_one_pebble("pebble", PEBBLE_PORT, PEBBLE_MANAGEMENT_PORT, self.pebble_roots)
+        # Same binary and DNS, other ports and state: Pebble makes a fresh root at each
+        # start, so this one issues under a root of its own (spec.acme.server tests).
+        self._start_one_pebble(
+            "pebble-second",
+            SECOND_PEBBLE_PORT,
+            SECOND_PEBBLE_MANAGEMENT_PORT,
+            self.second_pebble_roots,
+        )
+
+    def _start_challtestsrv(self) -> None:
         bin_dir = build.bin_dir(BY_NAME["pebble"], self.cache_dir)
         self._start(
             "pebble-challtestsrv",
@@ -377,8 +380,36 @@ class LocalCluster:
             "pebble-challtestsrv",
             lambda: _tcp_open(network.NODE_IP, CHALLTESTSRV_MANAGEMENT_PORT),
         )
+
+    def _start_one_pebble(
+        self, name: str, port: int, management_port: int, roots_file: Path
+    ) -> None:
+        pebble_dir = self.state_dir / name
+        pebble_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "pebble": {
+                "listenAddress": f"{network.NODE_IP}:{port}",
+                "managementListenAddress": f"{network.NODE_IP}:{management_port}",
+                "certificate": str(self.pki.cert("pebble")),
+                "privateKey": str(self.pki.key("pebble")),
+                # The CA validates HTTP-01 where Let's Encrypt does: port 80, the ingress.
+                "httpPort": 80,
+                "tlsPort": 443,
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": False,
+                "retryAfter": {"authz": 1, "order": 1},
+                "keyAlgorithm": "ecdsa",
+                # One profile: Pebble picks a random one for orders that name none.
+                "profiles": {
+                    "default": {"description": "90 days", "validityPeriod": 7776000},
+                },
+            }
+        }
+        config_file = pebble_dir / "pebble-config.json"
+        config_file.write_text(json.dumps(config, indent=2))
+        bin_dir = build.bin_dir(BY_NAME["pebble"], self.cache_dir)
         self._start(
-            "pebble",
+            name,
             [
                 str(bin_dir / "pebble"),
                 f"-config={config_file}",
@@ -389,12 +420,9 @@ class LocalCluster:
             env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_CHAIN_LENGTH": "3"},
         )
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        self._wait(
-            "pebble",
-            lambda: _http_ok(network.NODE_IP, PEBBLE_PORT, "/dir", context=context),
-        )
-        roots = _http_get(network.NODE_IP, PEBBLE_MANAGEMENT_PORT, "/roots/0", context=context)
-        self.pebble_roots.write_bytes(roots)
+        self._wait(name, lambda: _http_ok(network.NODE_IP, port, "/dir", context=context))
+        roots = _http_get(network.NODE_IP, management_port, "/roots/0", context=context)
+        roots_file.write_bytes(roots)
 
     def _start_node(self, images: list[BuiltImage]) -> None:
         layout = self.node_layout

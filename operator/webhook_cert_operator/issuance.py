@@ -303,6 +303,7 @@ class Issuer:
             owner=tls_secret.secret_owner(spec.secret_deletion_policy, owner_reference(endpoint)),
             output_formats=spec.additional_output_formats,
             ca_pem=pki.chain_to_pem([root]) if root is not None else None,
+            issued_under=spec.acme,
         )
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is None:

@@ -170,9 +170,17 @@ def _ensure(
         except tls_secret.SecretNotOwned as error:
             _refuse_secret(life, writer, error)
     stored = tls_secret.parse_stored(secret.data) if secret is not None else None
+    # What the stored certificate was issued under, as recorded on the Secret: a restarted
+    # operator reaches the same verdict as the one that saw the spec change.
+    changed = (
+        renewal.issuer_change(secret.annotations, tls_secret.issuance_annotations(spec.acme))
+        if secret is not None
+        else None
+    )
     renewal_status = api.RenewalStatus.from_status(status.get("renewal"))
     leaf_id = None
-    if isinstance(stored, tls_secret.StoredCertificate):
+    if isinstance(stored, tls_secret.StoredCertificate) and changed is None:
+        # Not when it is to be replaced anyway: the CA now named may never have issued it.
         leaf_id, renewal_status = _renewal_information(
             life, endpoint, spec, stored, renewal_status, now
         )
@@ -187,6 +195,7 @@ def _ensure(
         renew_request_pending=renewal.renew_requested(
             renew_request, renewal_status.last_renew_request
         ),
+        changed=changed,
     )
     renewal_fields = {"renewal": renewal_status.to_status()}
     if decision.reason is None and isinstance(stored, tls_secret.StoredCertificate):
@@ -210,7 +219,7 @@ def _ensure(
         isinstance(stored, tls_secret.StoredCertificate) and stored.leaf.not_valid_after_utc > now
     ):
         writer.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
-    writer.step("Issuing", f"issuing a certificate: {reason}", **renewal_fields)
+    writer.step(decision.trigger or "Issuing", f"issuing a certificate: {reason}", **renewal_fields)
     failed_attempts = int(status.get("failedAttempts") or 0)
     try:
         issued = life.issuer.issue(

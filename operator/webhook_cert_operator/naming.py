@@ -35,6 +35,18 @@ ANNOTATION_NOT_AFTER = "webhookcert.dev/not-after"
 """Annotation on a certificate Secret: the certificate's notAfter."""
 ANNOTATION_ISSUER = "webhookcert.dev/issuer"
 """Annotation on a certificate Secret: the certificate's issuer."""
+# What a certificate Secret was issued under (as cert-manager records its issuer on the
+# Secret): compared with the spec, so a changed CA or account reissues, also after a restart.
+ANNOTATION_ACME_SERVER = "webhookcert.dev/acme-server"
+"""Annotation on a certificate Secret: the ACME directory URL the certificate came from."""
+ANNOTATION_ACME_EMAIL = "webhookcert.dev/acme-email"
+"""Annotation on a certificate Secret: the contact email of the ACME account ("" for none)."""
+ANNOTATION_ACME_EAB_KEY_ID = "webhookcert.dev/acme-eab-key-id"
+"""Annotation on a certificate Secret: the external account binding's key ID ("" for none)."""
+ANNOTATION_ACME_PREFERRED_CHAIN = "webhookcert.dev/acme-preferred-chain"
+"""Annotation on a certificate Secret: spec.acme.preferredChain at issuance ("" for none)."""
+ANNOTATION_ACME_PROFILE = "webhookcert.dev/acme-profile"
+"""Annotation on a certificate Secret: spec.acme.profile at issuance ("" for none)."""
 ANNOTATION_ENDPOINT = "webhookcert.dev/endpoint"
 """Annotation on Secrets the operator created: endpoint_ref() of their WebhookEndpoint.
 

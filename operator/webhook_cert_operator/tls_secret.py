@@ -83,6 +83,23 @@ def check_owned(
         )
 
 
+def issuance_annotations(acme: api.AcmeSpec) -> dict[str, str]:
+    """The Secret annotations recording what a certificate is issued under.
+
+    Every key is written, "" for an unset field, so a later comparison tells "unset" from
+    "recorded by an operator version that did not record it" (the key is absent). The EAB
+    key ID is an identifier the CA hands out, not the HMAC key, which never leaves its Secret.
+    """
+    eab = acme.external_account_binding
+    return {
+        naming.ANNOTATION_ACME_SERVER: acme.server,
+        naming.ANNOTATION_ACME_EMAIL: acme.email or "",
+        naming.ANNOTATION_ACME_EAB_KEY_ID: eab.key_id if eab is not None else "",
+        naming.ANNOTATION_ACME_PREFERRED_CHAIN: acme.preferred_chain or "",
+        naming.ANNOTATION_ACME_PROFILE: acme.profile or "",
+    }
+
+
 def parse_stored(data: Mapping[str, bytes]) -> StoredCertificate | str:
     """The Secret's certificate and key, or a stable reason why they are unusable."""
     if not data.get(TLS_CERT) or not data.get(TLS_KEY):
@@ -172,12 +189,15 @@ def build_tls_secret(
     owner: Mapping[str, Any] | None,
     output_formats: Iterable[str] = (),
     ca_pem: bytes | None = None,
+    issued_under: api.AcmeSpec | None = None,
 ) -> dict[str, Any]:
     """The Secret body.
 
     `owner` is an ownerReference (garbage-collected with the endpoint): pass
     `secret_owner(spec.secret_deletion_policy, ...)`. `output_formats` are
-    `spec.additional_output_formats`; `ca_pem` the issuing root, when known.
+    `spec.additional_output_formats`; `ca_pem` the issuing root, when known;
+    `issued_under` the ACME settings the certificate was obtained with
+    (`issuance_annotations`).
     """
     chain = pki.split_pem_chain(chain_pem)
     info = pki.describe_certificate(chain[0])
@@ -193,6 +213,7 @@ def build_tls_secret(
             naming.ANNOTATION_SERIAL: info.serial_number,
             naming.ANNOTATION_NOT_AFTER: info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             naming.ANNOTATION_ISSUER: info.issuer,
+            **(issuance_annotations(issued_under) if issued_under is not None else {}),
         },
     }
     if owner is not None:

@@ -189,6 +189,27 @@ def test_profile_and_preferred_chain_go_to_the_ca() -> None:
     assert ("acme", "download_chain", FIRST_NEW_URL, "ISRG Root X1") in world.log
 
 
+def test_the_secret_records_the_acme_settings_it_was_issued_under() -> None:
+    world = World()
+    acme = {
+        "server": "https://ca.example.test/directory",
+        "email": "ops@example.test",
+        "externalAccountBinding": {"keyID": "kid-7", "keySecretRef": {"name": "eab", "key": "k"}},
+        "profile": "shortlived",
+        "preferredChain": "ISRG Root X1",
+    }
+    world.kube.put_secret(ENDPOINT.namespace, "eab", {"k": b"aG1hYw"})
+    world.issue(spec_of(acme=acme))
+    annotations = world.tls_secret()["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if "/acme-" in k} == {
+        naming.ANNOTATION_ACME_SERVER: "https://ca.example.test/directory",
+        naming.ANNOTATION_ACME_EMAIL: "ops@example.test",
+        naming.ANNOTATION_ACME_EAB_KEY_ID: "kid-7",
+        naming.ANNOTATION_ACME_PROFILE: "shortlived",
+        naming.ANNOTATION_ACME_PREFERRED_CHAIN: "ISRG Root X1",
+    }
+
+
 def test_progress_reports_the_new_order_and_each_step() -> None:
     world = World()
     world.issue()

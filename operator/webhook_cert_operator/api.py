@@ -506,6 +506,34 @@ class RestartTarget:
 
 
 @dataclass(frozen=True)
+class CheckOnlySpec:
+    """spec.checkOnly: the certificate comes from elsewhere (cert-manager, by hand); the
+    operator only checks what is served. `secret_name` names the kubernetes.io/tls Secret
+    whose certificate the endpoint should serve, or is None when nothing is expected."""
+
+    secret_name: str | None = None
+
+
+# The fields that only mean something when the operator obtains the certificate; refused
+# beside spec.checkOnly, in the order the CRD's rules name them.
+ISSUANCE_ONLY_FIELDS: Final = (
+    "secretName",
+    "acme",
+    "renewBefore",
+    "additionalOutputFormats",
+    "restartTargets",
+)
+# These two the CRD defaults to {} and fills with defaults of their own, so they are
+# present on every stored object: only values other than those defaults are refused.
+_CHECK_ONLY_DEFAULTED: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {
+        "http01": {"serviceType": DEFAULT_SERVICE_TYPE},
+        "privateKey": {"algorithm": DEFAULT_KEY_ALGORITHM, "rotationPolicy": "Always"},
+    }
+)
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     """A WebhookEndpoint's spec with every default applied. dns_names[0] is the primary name.
 
@@ -523,6 +551,9 @@ class EndpointSpec:
     secret_deletion_policy: str = DEFAULT_SECRET_DELETION_POLICY
     additional_output_formats: tuple[str, ...] = ()
     restart_targets: tuple[RestartTarget, ...] = ()
+    check_only: CheckOnlySpec | None = None
+    """Set for a check-only endpoint: no ACME, no solver, no Secret written. Then
+    `secret_name` is the referenced Secret's name, "" when none is referenced."""
 
 
 def to_plain(value: Any) -> Any:
@@ -544,6 +575,8 @@ def parse_spec(spec: Mapping[str, Any], *, name: str, settings: Settings) -> End
     if not isinstance(spec, Mapping):
         raise SpecError("spec: must be an object")
     dns_names = _parse_dns_names(spec.get("dnsNames"))
+    if spec.get("checkOnly") is not None:
+        return _parse_check_only(spec, dns_names)
     return EndpointSpec(
         dns_names=dns_names,
         secret_name=_parse_secret_name(spec.get("secretName"), name),
@@ -561,6 +594,48 @@ def parse_spec(spec: Mapping[str, Any], *, name: str, settings: Settings) -> End
         ),
         additional_output_formats=_parse_output_formats(spec.get("additionalOutputFormats")),
         restart_targets=_parse_restart_targets(spec.get("restartTargets")),
+    )
+
+
+def _parse_check_only(spec: Mapping[str, Any], dns_names: tuple[str, ...]) -> EndpointSpec:
+    path = "spec.checkOnly"
+    check_only = _object(spec, "checkOnly", "spec")
+    for key in ISSUANCE_ONLY_FIELDS:
+        if spec.get(key) is not None:
+            raise SpecError(
+                f"spec.{key}: a check-only endpoint obtains no certificate; remove spec.{key} "
+                f"or {path}"
+            )
+    for key, defaults in _CHECK_ONLY_DEFAULTED.items():
+        given = _object(spec, key, "spec")
+        if any(defaults.get(name) != value for name, value in given.items()):
+            what = "solves no challenge" if key == "http01" else "makes no key"
+            raise SpecError(
+                f"spec.{key}: a check-only endpoint {what}; remove spec.{key} or {path}"
+            )
+    # The CRD defaults it to Retain; anything else would promise to delete a Secret the
+    # operator never owns.
+    if spec.get("secretDeletionPolicy") not in (None, DEFAULT_SECRET_DELETION_POLICY):
+        raise SpecError(
+            "spec.secretDeletionPolicy: a check-only endpoint never owns or deletes its Secret; "
+            "remove the field or set it to Retain"
+        )
+    secret_name = None
+    if check_only.get("secretRef") is not None:
+        ref_path = f"{path}.secretRef"
+        ref = _object(check_only, "secretRef", path)
+        secret_name = _subdomain(
+            _required_string(ref, "name", ref_path), f"{ref_path}.name", "Secret name"
+        )
+    return EndpointSpec(
+        dns_names=dns_names,
+        secret_name=secret_name or "",
+        acme=AcmeSpec(server=""),
+        http01=Http01Spec(),
+        private_key=PrivateKeySpec(),
+        renew_before=None,
+        validation=_parse_validation(_object(spec, "validation", "spec"), dns_names[0]),
+        check_only=CheckOnlySpec(secret_name=secret_name),
     )
 
 

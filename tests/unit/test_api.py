@@ -983,3 +983,49 @@ def test_a_damaged_renewal_status_reads_leniently(stored: Any, expected: Renewal
     # Hand-edited status must not stop the operator: what does not parse is unknown, and
     # the operator asks the CA again.
     assert RenewalStatus.from_status(stored) == expected
+
+
+# ---- check-only endpoints -------------------------------------------------------------
+
+# What the API server stores for a check-only spec: its defaults for http01 and privateKey.
+STORED_DEFAULTS: dict[str, Any] = {
+    "http01": {"serviceType": "ClusterIP"},
+    "privateKey": {"algorithm": "ECDSA", "rotationPolicy": "Always"},
+    "secretDeletionPolicy": "Retain",
+}
+
+
+def test_a_check_only_endpoint_names_the_secret_it_reads() -> None:
+    spec = parse(checkOnly={"secretRef": {"name": "hooks-cert-manager"}}, **STORED_DEFAULTS)
+    assert spec.check_only is not None
+    assert spec.check_only.secret_name == "hooks-cert-manager"
+    assert spec.secret_name == "hooks-cert-manager"
+    assert spec.validation.url == "https://hooks.example.com/"
+
+
+def test_a_check_only_endpoint_may_name_no_secret() -> None:
+    spec = parse(checkOnly={})
+    assert spec.check_only is not None and spec.check_only.secret_name is None
+    assert spec.secret_name == ""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("secretName", "x-tls", "spec.secretName: a check-only endpoint obtains no certificate"),
+        ("acme", {"email": "a@b.example"}, "spec.acme: a check-only endpoint obtains no"),
+        ("renewBefore", "720h", "spec.renewBefore: a check-only endpoint obtains no"),
+        ("restartTargets", [], "spec.restartTargets: a check-only endpoint obtains no"),
+        ("http01", {"ingressClassName": "nginx"}, "spec.http01: a check-only endpoint solves no"),
+        ("privateKey", {"algorithm": "RSA"}, "spec.privateKey: a check-only endpoint makes no key"),
+        ("secretDeletionPolicy", "Delete", "a check-only endpoint never owns or deletes"),
+    ],
+)
+def test_a_check_only_endpoint_refuses_what_only_issuance_uses(
+    field: str, value: Any, message: str
+) -> None:
+    assert message in refusal(checkOnly={}, **{field: value})
+
+
+def test_a_check_only_secret_ref_must_name_a_secret() -> None:
+    assert "spec.checkOnly.secretRef.name: is required" in refusal(checkOnly={"secretRef": {}})

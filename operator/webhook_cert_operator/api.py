@@ -759,6 +759,17 @@ def is_ip_address(text: str) -> bool:
     return True
 
 
+def dns_name_error(name: Any, where: str) -> str | None:
+    """Why `name` cannot be a spec.dnsNames entry (the message starts with `where`), or None."""
+    if not isinstance(name, str):
+        return f"{where}: must be a string"
+    try:
+        _check_dns_name(name, where)
+    except SpecError as error:
+        return str(error)
+    return None
+
+
 def _check_dns_name(name: str, where: str) -> None:
     # RFC 8555 section 8.3 / Let's Encrypt: HTTP-01 proves control of one host, never of a
     # whole zone, so the CA refuses wildcard identifiers on HTTP-01 (DNS-01 only).

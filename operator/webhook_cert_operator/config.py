@@ -63,6 +63,10 @@ class Settings:
     # Port the CA connects to for HTTP-01 (80 per RFC 8555 section 8.3); the self-check
     # dials the same port.
     http01_port: int = 80
+    # Keep a WebhookEndpoint for each Ingress annotated webhookcert.dev/webhook-endpoint
+    # (ingress_endpoints.py). Off by default: it needs the RBAC of the kustomize component
+    # manifests/components/ingress-automation.
+    ingress_automation: bool = False
 
 
 _T = TypeVar("_T")
@@ -222,6 +226,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_NAMESPACES         comma list of namespaces to watch; default all
     WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 20
     WEBHOOK_CERT_HTTP01_PORT        port the CA and the self-check connect to; default 80
+    WEBHOOK_CERT_INGRESS_AUTOMATION true to keep WebhookEndpoints for annotated Ingresses;
+                                    default false
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
     its value when a value is malformed.
@@ -264,6 +270,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             defaults.check_concurrency,
         ),
         http01_port=_read(env, "HTTP01_PORT", _port, defaults.http01_port),
+        ingress_automation=_read(env, "INGRESS_AUTOMATION", _boolean, defaults.ingress_automation),
     )
 
 
@@ -286,5 +293,6 @@ ENVIRONMENT_VARIABLES: Final = tuple(
         "NAMESPACES",
         "CHECK_CONCURRENCY",
         "HTTP01_PORT",
+        "INGRESS_AUTOMATION",
     )
 )

@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, lifecycle, peering, renewal, validation
+from webhook_cert_operator import api, ingress_sync, lifecycle, peering, renewal, validation
 from webhook_cert_operator.kube import (
     GROUP,
     PLURAL,
@@ -239,6 +239,30 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
             await asyncio.sleep(DAEMON_POLL)
     finally:
         forget_series_on_stop(deps.life.metrics.forget_chain_check, body["metadata"])
+
+
+def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -> None:
+    """Watch Ingresses and keep their WebhookEndpoints (WEBHOOK_CERT_INGRESS_AUTOMATION).
+
+    Registered only when the setting is on, so that an operator without the component's
+    RBAC never lists Ingresses. An event handler, not a change handler: kopf then keeps
+    no state on the user's Ingresses (no finalizer, no annotations, no patch).
+    """
+    kopf.on.event("networking.k8s.io", "v1", "ingresses", registry=registry)(ingress_changed)
+
+
+def ingress_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every Ingress event, and each Ingress at start-up (type None): sync its endpoints.
+    A deleted Ingress needs nothing: its endpoints are owned by it and collected."""
+    if type == "DELETED":
+        return
+    deps: Dependencies = memo.deps
+
+    def post_event(type: str, reason: str, message: str) -> None:
+        post = kopf.warn if type == "Warning" else kopf.info
+        post(body, reason=reason, message=message)
+
+    ingress_sync.sync(deps.life.kube, body, post_event)
 
 
 def run_chain_check(

@@ -207,6 +207,51 @@ class Kube:
         found: dict[str, Any] = _as_body(endpoint)
         return found
 
+    def list_endpoints(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        found = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, label_selector=selector(labels)
+        )
+        items: list[dict[str, Any]] = list(_as_body(found).get("items") or [])
+        return items
+
+    def create_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """AlreadyExists when an endpoint of that name exists (created meanwhile)."""
+        try:
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, dict(body)
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise AlreadyExists(f"WebhookEndpoint {body['metadata']['name']}") from None
+            raise
+
+    def replace_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """PUT at body's resourceVersion: Conflict if the endpoint changed since it was read."""
+        name = body["metadata"]["name"]
+        try:
+            self.custom.replace_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, dict(body)
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise Conflict(f"WebhookEndpoint {name} changed meanwhile") from None
+            raise
+
+    def delete_endpoint(self, namespace: str, name: str, uid: str) -> None:
+        """Delete that endpoint only if it still has this uid; a missing one is not an error."""
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body=_as_body({"preconditions": {"uid": uid}}),
+            )
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
+
     def patch_endpoint(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch the endpoint itself (metadata or spec), for the CLI."""
         self.custom.patch_namespaced_custom_object(

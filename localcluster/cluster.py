@@ -48,6 +48,8 @@ DNS_PORT = 8053
 CHALLTESTSRV_MANAGEMENT_PORT = 8055
 TRAEFIK_PING = ("127.0.0.1", 9080)
 INGRESS_CLASS = "traefik"
+GATEWAY_CLASS = "traefik"
+GATEWAY = ("default", "public")  # namespace, name
 KUBE_CONTROLLERS = (
     "serviceaccount-token-controller",
     "serviceaccount-controller",
@@ -157,6 +159,7 @@ class LocalCluster:
             "WEBHOOK_CERT_TEST_SECOND_ACME_SERVER": self.second_pebble_directory,
             "WEBHOOK_CERT_TEST_SECOND_PEBBLE_ROOTS": str(self.second_pebble_roots),
             "WEBHOOK_CERT_TEST_INGRESS_CLASS": INGRESS_CLASS,
+            "WEBHOOK_CERT_TEST_GATEWAY": "/".join(GATEWAY),
             "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
             "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
             "WEBHOOK_CERT_TEST_OPERATOR_OVERLAY": str(self.operator_overlay),
@@ -190,6 +193,7 @@ class LocalCluster:
             build.build(component, self.cache_dir)
         # Images are built in the host's network: the Dockerfile's pip reaches the index.
         images = ImageBuilder(self.cache_dir, self.state_dir / "logs").build_all()
+        gateway_crds = build.gateway_api_crds(self.cache_dir)
         network.ensure_node_network()
         network.enter(network.NETNS)
         ensure_pki(
@@ -200,8 +204,9 @@ class LocalCluster:
         self._start_etcd()
         self._start_apiserver()
         self._start_controllers()
-        self._bootstrap_objects()
+        self._bootstrap_objects(gateway_crds)
         self._start_traefik()
+        self._create_gateway()
         self._start_pebble()
         self._start_node(images)
         self._write_operator_overlay(images[-1])
@@ -317,7 +322,12 @@ class LocalCluster:
         for name in ("kube-controller-manager", "kube-scheduler"):
             self._wait(name, lambda: True)
 
-    def _bootstrap_objects(self) -> None:
+    def _bootstrap_objects(self, gateway_crds: Path) -> None:
+        # Server-side: the HTTPRoute CRD is too large for client-side apply's annotation.
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(gateway_crds))
+        self.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(gateway_crds)
+        )
         ingress_class = {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "IngressClass",
@@ -335,6 +345,8 @@ class LocalCluster:
             [
                 self._bin("traefik", "traefik"),
                 "--providers.kubernetesingress=true",
+                # The Gateway API too: HTTP-01 through an HTTPRoute (spec.http01.gatewayHTTPRoute).
+                "--providers.kubernetesgateway=true",
                 f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
                 f"--entryPoints.web.address={network.NODE_IP}:80",
                 f"--entryPoints.websecure.address={network.NODE_IP}:443",
@@ -347,6 +359,41 @@ class LocalCluster:
             env={"KUBECONFIG": str(self.kubeconfig)},
         )
         self._wait("traefik", lambda: _http_ok(*TRAEFIK_PING, "/ping"))
+
+    def _create_gateway(self) -> None:
+        """Traefik's GatewayClass and one Gateway on the web entry point (port 80), open to
+        routes from every namespace: what a cluster offers an HTTP-01 HTTPRoute."""
+        namespace, name = GATEWAY
+        objects = [
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "GatewayClass",
+                "metadata": {"name": GATEWAY_CLASS},
+                "spec": {"controllerName": "traefik.io/gateway-controller"},
+            },
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "Gateway",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "gatewayClassName": GATEWAY_CLASS,
+                    "listeners": [
+                        {
+                            "name": "http",
+                            "protocol": "HTTP",
+                            "port": 80,
+                            "allowedRoutes": {"namespaces": {"from": "All"}},
+                        }
+                    ],
+                },
+            },
+        ]
+        for item in objects:
+            self.kubectl("apply", "-f", "-", input=json.dumps(item))
+        self.kubectl(
+            "wait", "--for=condition=Programmed", "--timeout=60s", "-n", namespace,
+            f"gateway/{name}",
+        )  # fmt: skip
 
     def _start_pebble(self) -> None:
         self._start_challtestsrv()

@@ -465,11 +465,35 @@ class IngressTemplate:
 
 
 @dataclass(frozen=True)
+class ParentReference:
+    """A Gateway (Gateway API `ParentReference`) the solver's HTTPRoute attaches to.
+
+    `namespace` None means the endpoint's namespace; `section_name` None means every
+    listener of the Gateway that accepts the route.
+    """
+
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+    def to_plain(self) -> dict[str, str]:
+        ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": self.name}
+        if self.namespace is not None:
+            ref["namespace"] = self.namespace
+        if self.section_name is not None:
+            ref["sectionName"] = self.section_name
+        return ref
+
+
+@dataclass(frozen=True)
 class Http01Spec:
     ingress_class_name: str | None = None
     service_type: str = DEFAULT_SERVICE_TYPE
     pod_template: PodTemplate = field(default_factory=PodTemplate)
     ingress_template: IngressTemplate = field(default_factory=IngressTemplate)
+    gateway_parent_refs: tuple[ParentReference, ...] = ()
+    """Set: the solver routes the challenges with an HTTPRoute attached to these Gateways
+    (spec.http01.gatewayHTTPRoute.parentRefs) instead of an Ingress."""
 
 
 @dataclass(frozen=True)
@@ -950,7 +974,15 @@ def _parse_http01(http01: Mapping[str, Any]) -> Http01Spec:
     pod_path = f"{path}.podTemplate"
     ingress = _object(http01, "ingressTemplate", path)
     ingress_path = f"{path}.ingressTemplate"
+    parent_refs = _parse_gateway_http_route(http01, path)
+    if parent_refs and (class_name is not None or http01.get("ingressTemplate") is not None):
+        field_name = "ingressClassName" if class_name is not None else "ingressTemplate"
+        raise SpecError(
+            f"{path}.{field_name}: the solver routes through the Gateway API "
+            f"({path}.gatewayHTTPRoute), not an Ingress; remove one of the two"
+        )
     return Http01Spec(
+        gateway_parent_refs=parent_refs,
         ingress_class_name=class_name,
         service_type=_enum(http01, "serviceType", path, SERVICE_TYPES, DEFAULT_SERVICE_TYPE),
         pod_template=PodTemplate(
@@ -965,6 +997,35 @@ def _parse_http01(http01: Mapping[str, Any]) -> Http01Spec:
             annotations=_label_map(ingress, "annotations", ingress_path, values=False),
         ),
     )
+
+
+MAX_PARENT_REFS: Final = 32  # the Gateway API's own limit on HTTPRoute parentRefs
+
+
+def _parse_gateway_http_route(http01: Mapping[str, Any], path: str) -> tuple[ParentReference, ...]:
+    if http01.get("gatewayHTTPRoute") is None:
+        return ()
+    route_path = f"{path}.gatewayHTTPRoute"
+    route = _object(http01, "gatewayHTTPRoute", path)
+    refs = _list(route.get("parentRefs"), f"{route_path}.parentRefs")
+    if not refs:
+        raise SpecError(f"{route_path}.parentRefs: name at least one Gateway")
+    if len(refs) > MAX_PARENT_REFS:
+        raise SpecError(f"{route_path}.parentRefs: at most {MAX_PARENT_REFS} Gateways")
+    result: list[ParentReference] = []
+    for index, item in enumerate(refs):
+        where = f"{route_path}.parentRefs[{index}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{where}: must be an object with the Gateway's name")
+        name = _subdomain(_required_string(item, "name", where), f"{where}.name", "Gateway name")
+        namespace = _string(item, "namespace", where)
+        if namespace is not None:
+            _subdomain(namespace, f"{where}.namespace", "namespace name")
+        section = _string(item, "sectionName", where)
+        if section is not None:
+            _subdomain(section, f"{where}.sectionName", "listener name")
+        result.append(ParentReference(name, namespace, section))
+    return tuple(result)
 
 
 def _parse_private_key(key: Mapping[str, Any]) -> PrivateKeySpec:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from webhook_cert_operator import api
 from webhook_cert_operator.api import (
     CHAIN_VALID,
     ISSUING,
@@ -1029,3 +1030,46 @@ def test_a_check_only_endpoint_refuses_what_only_issuance_uses(
 
 def test_a_check_only_secret_ref_must_name_a_secret() -> None:
     assert "spec.checkOnly.secretRef.name: is required" in refusal(checkOnly={"secretRef": {}})
+
+
+# ---- HTTP-01 through the Gateway API ---------------------------------------------------
+
+
+def test_gateway_parent_refs_are_read_with_their_namespace_and_listener() -> None:
+    spec = parse(
+        http01={
+            "gatewayHTTPRoute": {
+                "parentRefs": [
+                    {"name": "public", "namespace": "gateways", "sectionName": "http"},
+                    {"name": "local"},
+                ]
+            }
+        }
+    )
+    assert spec.http01.gateway_parent_refs == (
+        api.ParentReference("public", "gateways", "http"),
+        api.ParentReference("local"),
+    )
+    assert spec.http01.ingress_class_name is None
+
+
+@pytest.mark.parametrize(
+    ("http01", "message"),
+    [
+        (
+            {"gatewayHTTPRoute": {"parentRefs": [{"name": "g"}]}, "ingressClassName": "nginx"},
+            "spec.http01.ingressClassName: the solver routes through the Gateway API",
+        ),
+        ({"gatewayHTTPRoute": {"parentRefs": []}}, "parentRefs: name at least one Gateway"),
+        ({"gatewayHTTPRoute": {"parentRefs": [{}]}}, "parentRefs[0].name: is required"),
+        (
+            {"gatewayHTTPRoute": {"parentRefs": [{"name": "Public_GW"}]}},
+            "parentRefs[0].name: 'Public_GW' is not a valid Gateway name",
+        ),
+    ],
+    ids=["with-an-ingress-class", "no-gateway", "no-name", "bad-name"],
+)
+def test_gateway_parent_refs_are_refused_with_the_field_named(
+    http01: dict[str, Any], message: str
+) -> None:
+    assert message in refusal(http01=http01)

@@ -128,10 +128,16 @@ def solver_name(endpoint_name: str, order_url: str) -> str:
     return f"{SOLVER_PREFIX}{prefix}-{digest}" if prefix else f"{SOLVER_PREFIX}{digest}"
 
 
-def account_secret_name(server: str, email: str | None) -> str:
-    """The name of the Secret that holds the ACME account key for (server, email).
+def account_secret_name(server: str, email: str | None, eab_key_id: str | None = None) -> str:
+    """The name of the Secret that holds the ACME account key for (server, email[, EAB]).
 
     One account per ACME directory URL and contact address, shared by the endpoints that
-    use the same pair; a hash, since URLs and addresses are no DNS names.
+    use the same pair; a hash, since URLs and addresses are no DNS names. An external
+    account binding's key ID is part of the identity: a CA binds an ACME account to its
+    own account once, at registration (RFC 8555 section 7.3.4), so another key ID needs
+    another ACME account key.
     """
-    return ACCOUNT_SECRET_PREFIX + _hash(f"{server}\n{email or ''}", _ACCOUNT_HASH_CHARS)
+    identity = f"{server}\n{email or ''}"
+    if eab_key_id:
+        identity += f"\n{eab_key_id}"
+    return ACCOUNT_SECRET_PREFIX + _hash(identity, _ACCOUNT_HASH_CHARS)

@@ -288,6 +288,17 @@ def test_external_account_binding_reads_its_key_from_the_endpoints_namespace() -
     assert agree_tos is True
 
 
+def test_another_eab_key_id_registers_with_another_account_key() -> None:
+    world = World()
+    world.kube.put_secret(ENDPOINT.namespace, "eab", {"hmac": b"c2VjcmV0"}, type="Opaque")
+    for key_id in ("kid-1", "kid-2", "kid-1"):
+        binding = {"keyID": key_id, "keySecretRef": {"name": "eab", "key": "hmac"}}
+        world.issue(spec_of(acme={"externalAccountBinding": binding}))
+    first, second, again = (call[1] for call in world.factory.calls)
+    assert first != second  # a CA binds an ACME account once, at registration
+    assert again == first
+
+
 def test_a_missing_external_account_binding_key_fails_before_any_order() -> None:
     world = World()
     binding = {"keyID": "kid-1", "keySecretRef": {"name": "eab", "key": "hmac"}}

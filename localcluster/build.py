@@ -19,7 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from localcluster.versions import COMPONENTS, Component
+from localcluster.versions import (
+    COMPONENTS,
+    GATEWAY_API_MODULE,
+    GATEWAY_API_VERSION,
+    Component,
+)
 
 _REPLACE_LINE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+\S+)?\s*=>\s*(\S+)(?:\s+(\S+))?\s*$")
 
@@ -93,15 +98,17 @@ def _run(args: list[str], cwd: Path, log: Path) -> str:
     return result.stdout
 
 
+def download_module(module: str, version: str, cwd: Path, log: Path) -> dict[str, str]:
+    """`go mod download -json`: where the module's files and go.mod are (Dir, GoMod)."""
+    info: dict[str, str] = json.loads(
+        _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd, log)
+    )
+    return info
+
+
 def write_wrapper_module(component: Component, source_dir: Path, log: Path) -> None:
     source_dir.mkdir(parents=True, exist_ok=True)
-    info = json.loads(
-        _run(
-            ["go", "mod", "download", "-json", f"{component.module}@{component.version}"],
-            source_dir,
-            log,
-        )
-    )
+    info = download_module(component.module, component.version, source_dir, log)
     upstream = Path(info["GoMod"]).read_text()
     module_name = f"localcluster.invalid/{component.name}"
     go_mod = [
@@ -141,6 +148,28 @@ def build(component: Component, cache_dir: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     print(f"built {component.name} in {time.monotonic() - started:.0f}s", flush=True)
+    return target
+
+
+def gateway_api_crds(cache_dir: Path) -> Path:
+    """The Gateway API's standard-channel CRDs, fetched once from the Go module proxy
+    (they ship in the Go module) and kept in the cache."""
+    target = cache_dir / "gateway-api" / GATEWAY_API_VERSION
+    if target.is_dir() and any(target.glob("*.yaml")):
+        return target
+    log = cache_dir / "logs" / f"gateway-api-{GATEWAY_API_VERSION}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    work = cache_dir / "src" / "gateway-api"
+    work.mkdir(parents=True, exist_ok=True)
+    info = download_module(GATEWAY_API_MODULE, GATEWAY_API_VERSION, work, log)
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for crd in sorted((Path(info["Dir"]) / "config" / "crd" / "standard").glob("*.yaml")):
+        if crd.name.startswith("gateway.networking.k8s.io_"):
+            shutil.copyfile(crd, staging / crd.name)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return target
 
 

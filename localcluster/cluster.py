@@ -41,10 +41,15 @@ SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service's address, in the serving ce
 APISERVER_PORT = 6443
 PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
+# A second, independent CA (its own roots and accounts): tests switch spec.acme.server to it.
+SECOND_PEBBLE_PORT = 14001
+SECOND_PEBBLE_MANAGEMENT_PORT = 15001
 DNS_PORT = 8053
 CHALLTESTSRV_MANAGEMENT_PORT = 8055
 TRAEFIK_PING = ("127.0.0.1", 9080)
 INGRESS_CLASS = "traefik"
+GATEWAY_CLASS = "traefik"
+GATEWAY = ("default", "public")  # namespace, name
 KUBE_CONTROLLERS = (
     "serviceaccount-token-controller",
     "serviceaccount-controller",
@@ -70,6 +75,7 @@ COMPONENTS = (
     "traefik",
     "pebble-challtestsrv",
     "pebble",
+    "pebble-second",
     "node",
 )
 
@@ -106,6 +112,10 @@ class LocalCluster:
         return self.state_dir / "pebble-roots.pem"
 
     @property
+    def second_pebble_roots(self) -> Path:
+        return self.state_dir / "pebble-second-roots.pem"
+
+    @property
     def env_file(self) -> Path:
         return self.state_dir / "env"
 
@@ -131,6 +141,10 @@ class LocalCluster:
         return f"https://{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}"
 
     @property
+    def second_pebble_directory(self) -> str:
+        return f"https://{network.NODE_IP}:{SECOND_PEBBLE_PORT}/dir"
+
+    @property
     def nameserver(self) -> str:
         return f"{network.NODE_IP}:{DNS_PORT}"
 
@@ -147,7 +161,10 @@ class LocalCluster:
             "WEBHOOK_CERT_NAMESERVERS": self.nameserver,
             "WEBHOOK_CERT_TEST_PEBBLE_ROOTS": str(self.pebble_roots),
             "WEBHOOK_CERT_TEST_PEBBLE_MANAGEMENT": self.pebble_management,
+            "WEBHOOK_CERT_TEST_SECOND_ACME_SERVER": self.second_pebble_directory,
+            "WEBHOOK_CERT_TEST_SECOND_PEBBLE_ROOTS": str(self.second_pebble_roots),
             "WEBHOOK_CERT_TEST_INGRESS_CLASS": INGRESS_CLASS,
+            "WEBHOOK_CERT_TEST_GATEWAY": "/".join(GATEWAY),
             "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
             "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
             "WEBHOOK_CERT_TEST_OPERATOR_OVERLAY": str(self.operator_overlay),
@@ -181,6 +198,7 @@ class LocalCluster:
             build.build(component, self.cache_dir)
         # Images are built in the host's network: the Dockerfile's pip reaches the index.
         images = ImageBuilder(self.cache_dir, self.state_dir / "logs").build_all()
+        gateway_crds = build.gateway_api_crds(self.cache_dir)
         network.ensure_node_network()
         network.enter(network.NETNS)
         ensure_pki(
@@ -191,8 +209,9 @@ class LocalCluster:
         self._start_etcd()
         self._start_apiserver()
         self._start_controllers()
-        self._bootstrap_objects()
+        self._bootstrap_objects(gateway_crds)
         self._start_traefik()
+        self._create_gateway()
         self._start_pebble()
         self._start_node(images)
         self._write_operator_overlay(images[-1])
@@ -308,7 +327,12 @@ class LocalCluster:
         for name in ("kube-controller-manager", "kube-scheduler"):
             self._wait(name, lambda: True)
 
-    def _bootstrap_objects(self) -> None:
+    def _bootstrap_objects(self, gateway_crds: Path) -> None:
+        # Server-side: the HTTPRoute CRD is too large for client-side apply's annotation.
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(gateway_crds))
+        self.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(gateway_crds)
+        )
         ingress_class = {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "IngressClass",
@@ -326,6 +350,8 @@ class LocalCluster:
             [
                 self._bin("traefik", "traefik"),
                 "--providers.kubernetesingress=true",
+                # The Gateway API too: HTTP-01 through an HTTPRoute (spec.http01.gatewayHTTPRoute).
+                "--providers.kubernetesgateway=true",
                 f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
                 f"--entryPoints.web.address={network.NODE_IP}:80",
                 f"--entryPoints.websecure.address={network.NODE_IP}:443",
@@ -339,37 +365,63 @@ class LocalCluster:
         )
         self._wait("traefik", lambda: _http_ok(*TRAEFIK_PING, "/ping"))
 
+    def _create_gateway(self) -> None:
+        """Traefik's GatewayClass and one Gateway on the web entry point (port 80), open to
+        routes from every namespace: what a cluster offers an HTTP-01 HTTPRoute."""
+        namespace, name = GATEWAY
+        objects = [
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "GatewayClass",
+                "metadata": {"name": GATEWAY_CLASS},
+                "spec": {"controllerName": "traefik.io/gateway-controller"},
+            },
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "Gateway",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "gatewayClassName": GATEWAY_CLASS,
+                    "listeners": [
+                        {
+                            "name": "http",
+                            "protocol": "HTTP",
+                            "port": 80,
+                            "allowedRoutes": {"namespaces": {"from": "All"}},
+                        }
+                    ],
+                },
+            },
+        ]
+        for item in objects:
+            self.kubectl("apply", "-f", "-", input=json.dumps(item))
+        self.kubectl(
+            "wait", "--for=condition=Programmed", "--timeout=60s", "-n", namespace,
+            f"gateway/{name}",
+        )  # fmt: skip
+
     def restart_pebble(self, env: Mapping[str, str]) -> None:
         """Pebble again with `env` instead of its usual settings (PEBBLE_* variables: nonce
         rejection, validation sleeps), for fault tests; `up()` after `processes.stop`
         brings the usual one back. Pebble keeps no state: new roots, no accounts."""
         self.processes.stop("pebble")
-        self._start_pebble(env)
+        self._start_one_pebble(
+            "pebble", PEBBLE_PORT, PEBBLE_MANAGEMENT_PORT, self.pebble_roots, pebble_env=env
+        )
 
-    def _start_pebble(self, pebble_env: Mapping[str, str] = PEBBLE_ENV) -> None:
-        pebble_dir = self.state_dir / "pebble"
-        pebble_dir.mkdir(parents=True, exist_ok=True)
-        config = {
-            "pebble": {
-                "listenAddress": f"{network.NODE_IP}:{PEBBLE_PORT}",
-                "managementListenAddress": f"{network.NODE_IP}:{PEBBLE_MANAGEMENT_PORT}",
-                "certificate": str(self.pki.cert("pebble")),
-                "privateKey": str(self.pki.key("pebble")),
-                # The CA validates HTTP-01 where Let's Encrypt does: port 80, the ingress.
-                "httpPort": 80,
-                "tlsPort": 443,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": False,
-                "retryAfter": {"authz": 1, "order": 1},
-                "keyAlgorithm": "ecdsa",
-                # One profile: Pebble picks a random one for orders that name none.
-                "profiles": {
-                    "default": {"description": "90 days", "validityPeriod": 7776000},
-                },
-            }
-        }
-        config_file = pebble_dir / "pebble-config.json"
-        config_file.write_text(json.dumps(config, indent=2))
+    def _start_pebble(self) -> None:
+        self._start_challtestsrv()
+        self._start_one_pebble("pebble", PEBBLE_PORT, PEBBLE_MANAGEMENT_PORT, self.pebble_roots)
+        # Same binary and DNS, other ports and state: Pebble makes a fresh root at each
+        # start, so this one issues under a root of its own (spec.acme.server tests).
+        self._start_one_pebble(
+            "pebble-second",
+            SECOND_PEBBLE_PORT,
+            SECOND_PEBBLE_MANAGEMENT_PORT,
+            self.second_pebble_roots,
+        )
+
+    def _start_challtestsrv(self) -> None:
         bin_dir = build.bin_dir(BY_NAME["pebble"], self.cache_dir)
         self._start(
             "pebble-challtestsrv",
@@ -389,8 +441,42 @@ class LocalCluster:
             "pebble-challtestsrv",
             lambda: _tcp_open(network.NODE_IP, CHALLTESTSRV_MANAGEMENT_PORT),
         )
+
+    def _start_one_pebble(
+        self,
+        name: str,
+        port: int,
+        management_port: int,
+        roots_file: Path,
+        *,
+        pebble_env: Mapping[str, str] = PEBBLE_ENV,
+    ) -> None:
+        pebble_dir = self.state_dir / name
+        pebble_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "pebble": {
+                "listenAddress": f"{network.NODE_IP}:{port}",
+                "managementListenAddress": f"{network.NODE_IP}:{management_port}",
+                "certificate": str(self.pki.cert("pebble")),
+                "privateKey": str(self.pki.key("pebble")),
+                # The CA validates HTTP-01 where Let's Encrypt does: port 80, the ingress.
+                "httpPort": 80,
+                "tlsPort": 443,
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": False,
+                "retryAfter": {"authz": 1, "order": 1},
+                "keyAlgorithm": "ecdsa",
+                # One profile: Pebble picks a random one for orders that name none.
+                "profiles": {
+                    "default": {"description": "90 days", "validityPeriod": 7776000},
+                },
+            }
+        }
+        config_file = pebble_dir / "pebble-config.json"
+        config_file.write_text(json.dumps(config, indent=2))
+        bin_dir = build.bin_dir(BY_NAME["pebble"], self.cache_dir)
         self._start(
-            "pebble",
+            name,
             [
                 str(bin_dir / "pebble"),
                 f"-config={config_file}",
@@ -399,12 +485,9 @@ class LocalCluster:
             env=dict(pebble_env),
         )
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        self._wait(
-            "pebble",
-            lambda: _http_ok(network.NODE_IP, PEBBLE_PORT, "/dir", context=context),
-        )
-        roots = _http_get(network.NODE_IP, PEBBLE_MANAGEMENT_PORT, "/roots/0", context=context)
-        self.pebble_roots.write_bytes(roots)
+        self._wait(name, lambda: _http_ok(network.NODE_IP, port, "/dir", context=context))
+        roots = _http_get(network.NODE_IP, management_port, "/roots/0", context=context)
+        roots_file.write_bytes(roots)
 
     def _start_node(self, images: list[BuiltImage]) -> None:
         layout = self.node_layout

@@ -80,3 +80,9 @@ COMPONENTS: tuple[Component, ...] = (
 )
 
 BY_NAME = {component.name: component for component in COMPONENTS}
+
+
+# The Gateway API CRDs (standard channel) applied to the local cluster, for HTTP-01 through
+# an HTTPRoute: the version Traefik v3.6.12's Gateway provider is built on.
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
+GATEWAY_API_VERSION = "v1.4.0"

@@ -465,11 +465,35 @@ class IngressTemplate:
 
 
 @dataclass(frozen=True)
+class ParentReference:
+    """A Gateway (Gateway API `ParentReference`) the solver's HTTPRoute attaches to.
+
+    `namespace` None means the endpoint's namespace; `section_name` None means every
+    listener of the Gateway that accepts the route.
+    """
+
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+    def to_plain(self) -> dict[str, str]:
+        ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": self.name}
+        if self.namespace is not None:
+            ref["namespace"] = self.namespace
+        if self.section_name is not None:
+            ref["sectionName"] = self.section_name
+        return ref
+
+
+@dataclass(frozen=True)
 class Http01Spec:
     ingress_class_name: str | None = None
     service_type: str = DEFAULT_SERVICE_TYPE
     pod_template: PodTemplate = field(default_factory=PodTemplate)
     ingress_template: IngressTemplate = field(default_factory=IngressTemplate)
+    gateway_parent_refs: tuple[ParentReference, ...] = ()
+    """Set: the solver routes the challenges with an HTTPRoute attached to these Gateways
+    (spec.http01.gatewayHTTPRoute.parentRefs) instead of an Ingress."""
 
 
 @dataclass(frozen=True)
@@ -514,6 +538,34 @@ class RestartTarget:
 
 
 @dataclass(frozen=True)
+class CheckOnlySpec:
+    """spec.checkOnly: the certificate comes from elsewhere (cert-manager, by hand); the
+    operator only checks what is served. `secret_name` names the kubernetes.io/tls Secret
+    whose certificate the endpoint should serve, or is None when nothing is expected."""
+
+    secret_name: str | None = None
+
+
+# The fields that only mean something when the operator obtains the certificate; refused
+# beside spec.checkOnly, in the order the CRD's rules name them.
+ISSUANCE_ONLY_FIELDS: Final = (
+    "secretName",
+    "acme",
+    "renewBefore",
+    "additionalOutputFormats",
+    "restartTargets",
+)
+# These two the CRD defaults to {} and fills with defaults of their own, so they are
+# present on every stored object: only values other than those defaults are refused.
+_CHECK_ONLY_DEFAULTED: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {
+        "http01": {"serviceType": DEFAULT_SERVICE_TYPE},
+        "privateKey": {"algorithm": DEFAULT_KEY_ALGORITHM, "rotationPolicy": "Always"},
+    }
+)
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     """A WebhookEndpoint's spec with every default applied. dns_names[0] is the primary name.
 
@@ -531,6 +583,9 @@ class EndpointSpec:
     secret_deletion_policy: str = DEFAULT_SECRET_DELETION_POLICY
     additional_output_formats: tuple[str, ...] = ()
     restart_targets: tuple[RestartTarget, ...] = ()
+    check_only: CheckOnlySpec | None = None
+    """Set for a check-only endpoint: no ACME, no solver, no Secret written. Then
+    `secret_name` is the referenced Secret's name, "" when none is referenced."""
 
 
 def to_plain(value: Any) -> Any:
@@ -552,6 +607,8 @@ def parse_spec(spec: Mapping[str, Any], *, name: str, settings: Settings) -> End
     if not isinstance(spec, Mapping):
         raise SpecError("spec: must be an object")
     dns_names = _parse_dns_names(spec.get("dnsNames"))
+    if spec.get("checkOnly") is not None:
+        return _parse_check_only(spec, dns_names)
     return EndpointSpec(
         dns_names=dns_names,
         secret_name=_parse_secret_name(spec.get("secretName"), name),
@@ -569,6 +626,48 @@ def parse_spec(spec: Mapping[str, Any], *, name: str, settings: Settings) -> End
         ),
         additional_output_formats=_parse_output_formats(spec.get("additionalOutputFormats")),
         restart_targets=_parse_restart_targets(spec.get("restartTargets")),
+    )
+
+
+def _parse_check_only(spec: Mapping[str, Any], dns_names: tuple[str, ...]) -> EndpointSpec:
+    path = "spec.checkOnly"
+    check_only = _object(spec, "checkOnly", "spec")
+    for key in ISSUANCE_ONLY_FIELDS:
+        if spec.get(key) is not None:
+            raise SpecError(
+                f"spec.{key}: a check-only endpoint obtains no certificate; remove spec.{key} "
+                f"or {path}"
+            )
+    for key, defaults in _CHECK_ONLY_DEFAULTED.items():
+        given = _object(spec, key, "spec")
+        if any(defaults.get(name) != value for name, value in given.items()):
+            what = "solves no challenge" if key == "http01" else "makes no key"
+            raise SpecError(
+                f"spec.{key}: a check-only endpoint {what}; remove spec.{key} or {path}"
+            )
+    # The CRD defaults it to Retain; anything else would promise to delete a Secret the
+    # operator never owns.
+    if spec.get("secretDeletionPolicy") not in (None, DEFAULT_SECRET_DELETION_POLICY):
+        raise SpecError(
+            "spec.secretDeletionPolicy: a check-only endpoint never owns or deletes its Secret; "
+            "remove the field or set it to Retain"
+        )
+    secret_name = None
+    if check_only.get("secretRef") is not None:
+        ref_path = f"{path}.secretRef"
+        ref = _object(check_only, "secretRef", path)
+        secret_name = _subdomain(
+            _required_string(ref, "name", ref_path), f"{ref_path}.name", "Secret name"
+        )
+    return EndpointSpec(
+        dns_names=dns_names,
+        secret_name=secret_name or "",
+        acme=AcmeSpec(server=""),
+        http01=Http01Spec(),
+        private_key=PrivateKeySpec(),
+        renew_before=None,
+        validation=_parse_validation(_object(spec, "validation", "spec"), dns_names[0]),
+        check_only=CheckOnlySpec(secret_name=secret_name),
     )
 
 
@@ -690,6 +789,17 @@ def is_ip_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def dns_name_error(name: Any, where: str) -> str | None:
+    """Why `name` cannot be a spec.dnsNames entry (the message starts with `where`), or None."""
+    if not isinstance(name, str):
+        return f"{where}: must be a string"
+    try:
+        _check_dns_name(name, where)
+    except SpecError as error:
+        return str(error)
+    return None
 
 
 def _check_dns_name(name: str, where: str) -> None:
@@ -872,7 +982,15 @@ def _parse_http01(http01: Mapping[str, Any]) -> Http01Spec:
     pod_path = f"{path}.podTemplate"
     ingress = _object(http01, "ingressTemplate", path)
     ingress_path = f"{path}.ingressTemplate"
+    parent_refs = _parse_gateway_http_route(http01, path)
+    if parent_refs and (class_name is not None or http01.get("ingressTemplate") is not None):
+        field_name = "ingressClassName" if class_name is not None else "ingressTemplate"
+        raise SpecError(
+            f"{path}.{field_name}: the solver routes through the Gateway API "
+            f"({path}.gatewayHTTPRoute), not an Ingress; remove one of the two"
+        )
     return Http01Spec(
+        gateway_parent_refs=parent_refs,
         ingress_class_name=class_name,
         service_type=_enum(http01, "serviceType", path, SERVICE_TYPES, DEFAULT_SERVICE_TYPE),
         pod_template=PodTemplate(
@@ -887,6 +1005,35 @@ def _parse_http01(http01: Mapping[str, Any]) -> Http01Spec:
             annotations=_label_map(ingress, "annotations", ingress_path, values=False),
         ),
     )
+
+
+MAX_PARENT_REFS: Final = 32  # the Gateway API's own limit on HTTPRoute parentRefs
+
+
+def _parse_gateway_http_route(http01: Mapping[str, Any], path: str) -> tuple[ParentReference, ...]:
+    if http01.get("gatewayHTTPRoute") is None:
+        return ()
+    route_path = f"{path}.gatewayHTTPRoute"
+    route = _object(http01, "gatewayHTTPRoute", path)
+    refs = _list(route.get("parentRefs"), f"{route_path}.parentRefs")
+    if not refs:
+        raise SpecError(f"{route_path}.parentRefs: name at least one Gateway")
+    if len(refs) > MAX_PARENT_REFS:
+        raise SpecError(f"{route_path}.parentRefs: at most {MAX_PARENT_REFS} Gateways")
+    result: list[ParentReference] = []
+    for index, item in enumerate(refs):
+        where = f"{route_path}.parentRefs[{index}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{where}: must be an object with the Gateway's name")
+        name = _subdomain(_required_string(item, "name", where), f"{where}.name", "Gateway name")
+        namespace = _string(item, "namespace", where)
+        if namespace is not None:
+            _subdomain(namespace, f"{where}.namespace", "namespace name")
+        section = _string(item, "sectionName", where)
+        if section is not None:
+            _subdomain(section, f"{where}.sectionName", "listener name")
+        result.append(ParentReference(name, namespace, section))
+    return tuple(result)
 
 
 def _parse_private_key(key: Mapping[str, Any]) -> PrivateKeySpec:

@@ -69,6 +69,10 @@ class Settings:
     # How long a peered replica's keep-alive counts: a standby takes over at most this
     # long after the active replica stopped without saying goodbye (kopf's default is 60s).
     peering_lifetime: timedelta = timedelta(seconds=20)
+    # Keep a WebhookEndpoint for each Ingress annotated webhookcert.dev/webhook-endpoint
+    # (ingress_endpoints.py). Off by default: it needs the RBAC of the kustomize component
+    # manifests/components/ingress-automation.
+    ingress_automation: bool = False
 
 
 _T = TypeVar("_T")
@@ -244,6 +248,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     the last repeating; default 1m,10m,100m,24h
     WEBHOOK_CERT_PEERING_LIFETIME   how long a peered replica's keep-alive counts; default
                                     20s, at least 15s
+    WEBHOOK_CERT_INGRESS_AUTOMATION true to keep WebhookEndpoints for annotated Ingresses;
+                                    default false
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
     its value when a value is malformed.
@@ -293,6 +299,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=15)),
             defaults.peering_lifetime,
         ),
+        ingress_automation=_read(env, "INGRESS_AUTOMATION", _boolean, defaults.ingress_automation),
     )
 
 
@@ -317,5 +324,6 @@ ENVIRONMENT_VARIABLES: Final = tuple(
         "HTTP01_PORT",
         "FAILURE_BACKOFF",
         "PEERING_LIFETIME",
+        "INGRESS_AUTOMATION",
     )
 )

@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, lifecycle, peering, renewal, validation
+from webhook_cert_operator import api, ingress_sync, lifecycle, peering, renewal, validation
 from webhook_cert_operator.kube import (
     GROUP,
     PLURAL,
@@ -36,6 +36,9 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
 # At least this often each endpoint's Secret is looked at (one GET), even before renewalTime.
 RENEWAL_CHECK_INTERVAL = 300.0
+# A check-only endpoint's referenced Secret is looked at this often (one GET by name), so
+# that a renewal by cert-manager or a fixed bundle is judged and checked within this time.
+REFERENCED_SECRET_POLL = 30.0
 # How often each endpoint's served-chain daemon wakes to see whether a check is due.
 DAEMON_POLL = 5.0
 # After a new certificate, how many growing re-checks while the old leaf is still served.
@@ -132,7 +135,7 @@ async def renew_on_time(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     and keep the certificate as the change handlers do."""
     deps: Dependencies = memo.deps
     meta = body["metadata"]
-    last_run = deps.life.clock()
+    last_run = last_poll = deps.life.clock()
     try:
         while True:
             # The body is live: a new renewalTime after an issuance is seen at the next poll.
@@ -144,6 +147,10 @@ async def renew_on_time(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                 moment = _status_time(status.get(field))
                 if moment is not None:
                     wake = max(wake, moment) if later else min(wake, moment)
+            if now - last_poll >= timedelta(seconds=REFERENCED_SECRET_POLL):
+                last_poll = now
+                if await asyncio.to_thread(lifecycle.referenced_secret_changed, deps.life, body):
+                    wake = now
             if now < wake:
                 continue
             last_run = now
@@ -193,7 +200,8 @@ def clean_up(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
 async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Check the served chain every spec.validation.interval, and soon after each issuance.
+    """Check the served chain every spec.validation.interval, and soon after each issuance
+    or (check-only) each change of the referenced Secret.
 
     One cheap coroutine per endpoint; the check itself runs in a thread, bounded by the
     checker's semaphore. After a new certificate, a server may take a while to pick it
@@ -202,21 +210,24 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
     """
     deps: Dependencies = memo.deps
     uid = body["metadata"]["uid"]
-    checked: tuple[str | None, int] | None = None  # (serial, generation) last settled
+    # (serial, generation, referenced Secret's version) last settled
+    checked: tuple[str | None, int, str | None] | None = None
     stale_attempts = 0
     next_check = 0.0
     try:
         while True:
-            serial = (body.get("status") or {}).get("serialNumber")
+            status = body.get("status") or {}
+            serial = status.get("serialNumber")
             generation = int(body["metadata"].get("generation") or 0)
+            secret_version = status.get("secretResourceVersion")
             now = time.monotonic()
-            if (serial, generation) != checked and stale_attempts == 0:
+            if (serial, generation, secret_version) != checked and stale_attempts == 0:
                 next_check = now  # a new certificate or a new spec: look now
             if now >= next_check:
                 outcome = await asyncio.to_thread(run_chain_check, deps, body)
                 if outcome is None:  # invalid spec: nothing to check until it changes
                     next_check = now + DAEMON_POLL
-                    checked = (serial, generation)
+                    checked = (serial, generation, secret_version)
                 elif outcome[0].stale and serial and stale_attempts < STALE_RETRIES:
                     next_check = now + validation.stale_retry_delay(stale_attempts)
                     stale_attempts += 1
@@ -225,10 +236,34 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
                     if not result.ok:  # someone is likely fixing it: show the fix soon
                         interval = min(interval, RECHECK_FAILED)
                     next_check = now + validation.check_spacing(interval, uid)
-                    checked, stale_attempts = (serial, generation), 0
+                    checked, stale_attempts = (serial, generation, secret_version), 0
             await asyncio.sleep(DAEMON_POLL)
     finally:
         forget_series_on_stop(deps.life.metrics.forget_chain_check, body["metadata"])
+
+
+def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -> None:
+    """Watch Ingresses and keep their WebhookEndpoints (WEBHOOK_CERT_INGRESS_AUTOMATION).
+
+    Registered only when the setting is on, so that an operator without the component's
+    RBAC never lists Ingresses. An event handler, not a change handler: kopf then keeps
+    no state on the user's Ingresses (no finalizer, no annotations, no patch).
+    """
+    kopf.on.event("networking.k8s.io", "v1", "ingresses", registry=registry)(ingress_changed)
+
+
+def ingress_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every Ingress event, and each Ingress at start-up (type None): sync its endpoints.
+    A deleted Ingress needs nothing: its endpoints are owned by it and collected."""
+    if type == "DELETED":
+        return
+    deps: Dependencies = memo.deps
+
+    def post_event(type: str, reason: str, message: str) -> None:
+        post = kopf.warn if type == "Warning" else kopf.info
+        post(body, reason=reason, message=message)
+
+    ingress_sync.sync(deps.life.kube, body, post_event)
 
 
 def run_chain_check(

@@ -84,10 +84,11 @@ class Issuer:
 
     # ---- account ------------------------------------------------------------------------
 
-    def account_key(self, server: str, email: str | None) -> bytes:
-        """The account key for (server, email), created once and kept in a Secret."""
+    def account_key(self, server: str, email: str | None, eab_key_id: str | None = None) -> bytes:
+        """The account key for (server, email, EAB key ID), created once and kept in a
+        Secret."""
         namespace = self.settings.namespace
-        name = naming.account_secret_name(server, email)
+        name = naming.account_secret_name(server, email, eab_key_id)
         secret = self.kube.get_secret(namespace, name)
         if secret is not None and secret.data.get("key.pem"):
             return secret.data["key.pem"]
@@ -135,7 +136,9 @@ class Issuer:
 
     def account(self, endpoint: Endpoint, spec: EndpointSpec) -> AcmeClient:
         server, email = spec.acme.server, spec.acme.email
-        acme = self.acme_factory(server, self.account_key(server, email))
+        binding = spec.acme.external_account_binding
+        key_id = binding.key_id if binding is not None else None
+        acme = self.acme_factory(server, self.account_key(server, email, key_id))
         try:
             acme.ensure_account(
                 email, agree_tos=self.settings.acme_agree_tos, eab=self._eab(endpoint, spec)
@@ -303,6 +306,7 @@ class Issuer:
             owner=tls_secret.secret_owner(spec.secret_deletion_policy, owner_reference(endpoint)),
             output_formats=spec.additional_output_formats,
             ca_pem=pki.chain_to_pem([root]) if root is not None else None,
+            issued_under=spec.acme,
         )
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is None:

@@ -22,6 +22,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "WebhookEndpoint"
 
 
+# The Gateway API's HTTPRoute (group, version, plural), for the HTTP-01 solver.
+_HTTP_ROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")
+
+
 class AlreadyExists(Exception):
     """The object was created by someone else in the meantime."""
 
@@ -137,11 +141,39 @@ class Kube:
     def list_labelled(
         self, kind: str, namespace: str, labels: Mapping[str, str]
     ) -> list[dict[str, Any]]:
+        if kind == "HTTPRoute":
+            try:
+                found = self.custom.list_namespaced_custom_object(
+                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], label_selector=selector(labels)
+                )
+            except ApiException as error:
+                if error.status == 404:  # the Gateway API is not installed: there are none
+                    return []
+                raise
+            routes: list[dict[str, Any]] = list(_as_body(found).get("items") or [])
+            return routes
         list_, _, _ = self._kind_api(kind)
         items = list_(namespace, label_selector=selector(labels)).items
         return [self._plain(item) for item in items]
 
     def create(self, kind: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if kind == "HTTPRoute":
+            try:
+                route: dict[str, Any] = _as_body(
+                    self.custom.create_namespaced_custom_object(
+                        *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], dict(body)
+                    )
+                )
+            except ApiException as error:
+                if error.status == 409:
+                    raise AlreadyExists(f"{kind} {namespace}/{body['metadata']['name']}") from None
+                if error.status == 404:
+                    raise NotServed(
+                        "HTTPRoute (gateway.networking.k8s.io/v1) is not served: install the "
+                        "Gateway API CRDs, or solve through an Ingress instead"
+                    ) from None
+                raise
+            return route
         _, create, _ = self._kind_api(kind)
         try:
             created: dict[str, Any] = self._plain(create(namespace, dict(body)))
@@ -153,7 +185,14 @@ class Kube:
 
     def delete_labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> int:
         """Delete every `kind` object with these labels; returns how many were deleted."""
-        _, _, delete = self._kind_api(kind)
+        if kind == "HTTPRoute":
+
+            def delete(name: str, namespace: str) -> Any:
+                return self.custom.delete_namespaced_custom_object(
+                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name
+                )
+        else:
+            _, _, delete = self._kind_api(kind)
         deleted = 0
         for item in self.list_labelled(kind, namespace, labels):
             try:
@@ -206,6 +245,51 @@ class Kube:
             raise
         found: dict[str, Any] = _as_body(endpoint)
         return found
+
+    def list_endpoints(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        found = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, label_selector=selector(labels)
+        )
+        items: list[dict[str, Any]] = list(_as_body(found).get("items") or [])
+        return items
+
+    def create_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """AlreadyExists when an endpoint of that name exists (created meanwhile)."""
+        try:
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, dict(body)
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise AlreadyExists(f"WebhookEndpoint {body['metadata']['name']}") from None
+            raise
+
+    def replace_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """PUT at body's resourceVersion: Conflict if the endpoint changed since it was read."""
+        name = body["metadata"]["name"]
+        try:
+            self.custom.replace_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, dict(body)
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise Conflict(f"WebhookEndpoint {name} changed meanwhile") from None
+            raise
+
+    def delete_endpoint(self, namespace: str, name: str, uid: str) -> None:
+        """Delete that endpoint only if it still has this uid; a missing one is not an error."""
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body=_as_body({"preconditions": {"uid": uid}}),
+            )
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
 
     def patch_endpoint(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch the endpoint itself (metadata or spec), for the CLI."""

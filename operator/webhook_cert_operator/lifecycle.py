@@ -139,6 +139,9 @@ def parse(life: Lifecycle, writer: StatusWriter, body: Mapping[str, Any]) -> api
 def ensure_certificate(life: Lifecycle, writer: StatusWriter, body: Mapping[str, Any]) -> None:
     """Make the endpoint's Secret hold a fitting, current certificate; RetryLater if not yet."""
     spec = parse(life, writer, body)
+    if spec.check_only is not None:
+        observe_referenced_secret(life, writer, spec)
+        return
     lock = life.lock("issuance", writer.endpoint.uid)
     if not lock.acquire(blocking=False):
         return  # another worker is issuing for this endpoint right now
@@ -146,6 +149,59 @@ def ensure_certificate(life: Lifecycle, writer: StatusWriter, body: Mapping[str,
         _ensure(life, writer, spec, body)
     finally:
         lock.release()
+
+
+def observe_referenced_secret(
+    life: Lifecycle, writer: StatusWriter, spec: api.EndpointSpec
+) -> None:
+    """A check-only endpoint: report the referenced Secret's certificate, never write it.
+
+    `status.secretResourceVersion` is the version judged: the served-chain daemon checks
+    again as soon as it changes (cert-manager renewed, someone fixed the chain).
+    """
+    assert spec.check_only is not None
+    endpoint = writer.endpoint
+    name = spec.check_only.secret_name
+    secret = life.kube.get_secret(endpoint.namespace, name) if name is not None else None
+    verdict = tls_secret.judge_referenced(
+        name,
+        secret.type if secret is not None else None,
+        secret.data if secret is not None else None,
+        now=life.clock(),
+    )
+    writer.condition(
+        api.READY, "True" if verdict.ready else "False", verdict.reason, verdict.message
+    )
+    writer.condition(
+        api.ISSUING, "False", "CheckOnly", "check-only endpoint: the operator issues nothing"
+    )
+    fields: dict[str, Any] = {
+        "secretResourceVersion": secret.resource_version if secret is not None else None,
+        "renewalTime": None,  # nothing is renewed here
+    }
+    if verdict.leaf is not None:
+        info = pki.describe_certificate(verdict.leaf)
+        fields.update(certificate_status(info, None))
+        life.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, None)
+    else:
+        fields.update(
+            {"notBefore": None, "notAfter": None, "serialNumber": None, "issuer": None,
+             "dnsNames": None}
+        )  # fmt: skip
+    writer.write(**fields)
+
+
+def referenced_secret_changed(life: Lifecycle, body: Mapping[str, Any]) -> bool:
+    """Whether a check-only endpoint's Secret is not the version last judged (one GET by
+    name: no list or watch of Secrets is needed). False for any other endpoint."""
+    check_only = (body.get("spec") or {}).get("checkOnly")
+    ref = check_only.get("secretRef") if isinstance(check_only, Mapping) else None
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if not isinstance(name, str) or not name:
+        return False
+    secret = life.kube.get_secret(body["metadata"]["namespace"], name)
+    version = secret.resource_version if secret is not None else None
+    return version != (body.get("status") or {}).get("secretResourceVersion")
 
 
 def _ensure(
@@ -170,9 +226,17 @@ def _ensure(
         except tls_secret.SecretNotOwned as error:
             _refuse_secret(life, writer, error)
     stored = tls_secret.parse_stored(secret.data) if secret is not None else None
+    # What the stored certificate was issued under, as recorded on the Secret: a restarted
+    # operator reaches the same verdict as the one that saw the spec change.
+    changed = (
+        renewal.issuer_change(secret.annotations, tls_secret.issuance_annotations(spec.acme))
+        if secret is not None
+        else None
+    )
     renewal_status = api.RenewalStatus.from_status(status.get("renewal"))
     leaf_id = None
-    if isinstance(stored, tls_secret.StoredCertificate):
+    if isinstance(stored, tls_secret.StoredCertificate) and changed is None:
+        # Not when it is to be replaced anyway: the CA now named may never have issued it.
         leaf_id, renewal_status = _renewal_information(
             life, endpoint, spec, stored, renewal_status, now
         )
@@ -187,6 +251,7 @@ def _ensure(
         renew_request_pending=renewal.renew_requested(
             renew_request, renewal_status.last_renew_request
         ),
+        changed=changed,
     )
     renewal_fields = {"renewal": renewal_status.to_status()}
     if decision.reason is None and isinstance(stored, tls_secret.StoredCertificate):
@@ -210,7 +275,7 @@ def _ensure(
         isinstance(stored, tls_secret.StoredCertificate) and stored.leaf.not_valid_after_utc > now
     ):
         writer.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
-    writer.step("Issuing", f"issuing a certificate: {reason}", **renewal_fields)
+    writer.step(decision.trigger or "Issuing", f"issuing a certificate: {reason}", **renewal_fields)
     failed_attempts = int(status.get("failedAttempts") or 0)
     try:
         issued = life.issuer.issue(

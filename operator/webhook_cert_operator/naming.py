@@ -35,6 +35,18 @@ ANNOTATION_NOT_AFTER = "webhookcert.dev/not-after"
 """Annotation on a certificate Secret: the certificate's notAfter."""
 ANNOTATION_ISSUER = "webhookcert.dev/issuer"
 """Annotation on a certificate Secret: the certificate's issuer."""
+# What a certificate Secret was issued under (as cert-manager records its issuer on the
+# Secret): compared with the spec, so a changed CA or account reissues, also after a restart.
+ANNOTATION_ACME_SERVER = "webhookcert.dev/acme-server"
+"""Annotation on a certificate Secret: the ACME directory URL the certificate came from."""
+ANNOTATION_ACME_EMAIL = "webhookcert.dev/acme-email"
+"""Annotation on a certificate Secret: the contact email of the ACME account ("" for none)."""
+ANNOTATION_ACME_EAB_KEY_ID = "webhookcert.dev/acme-eab-key-id"
+"""Annotation on a certificate Secret: the external account binding's key ID ("" for none)."""
+ANNOTATION_ACME_PREFERRED_CHAIN = "webhookcert.dev/acme-preferred-chain"
+"""Annotation on a certificate Secret: spec.acme.preferredChain at issuance ("" for none)."""
+ANNOTATION_ACME_PROFILE = "webhookcert.dev/acme-profile"
+"""Annotation on a certificate Secret: spec.acme.profile at issuance ("" for none)."""
 ANNOTATION_ENDPOINT = "webhookcert.dev/endpoint"
 """Annotation on Secrets the operator created: endpoint_ref() of their WebhookEndpoint.
 
@@ -116,10 +128,16 @@ def solver_name(endpoint_name: str, order_url: str) -> str:
     return f"{SOLVER_PREFIX}{prefix}-{digest}" if prefix else f"{SOLVER_PREFIX}{digest}"
 
 
-def account_secret_name(server: str, email: str | None) -> str:
-    """The name of the Secret that holds the ACME account key for (server, email).
+def account_secret_name(server: str, email: str | None, eab_key_id: str | None = None) -> str:
+    """The name of the Secret that holds the ACME account key for (server, email[, EAB]).
 
     One account per ACME directory URL and contact address, shared by the endpoints that
-    use the same pair; a hash, since URLs and addresses are no DNS names.
+    use the same pair; a hash, since URLs and addresses are no DNS names. An external
+    account binding's key ID is part of the identity: a CA binds an ACME account to its
+    own account once, at registration (RFC 8555 section 7.3.4), so another key ID needs
+    another ACME account key.
     """
-    return ACCOUNT_SECRET_PREFIX + _hash(f"{server}\n{email or ''}", _ACCOUNT_HASH_CHARS)
+    identity = f"{server}\n{email or ''}"
+    if eab_key_id:
+        identity += f"\n{eab_key_id}"
+    return ACCOUNT_SECRET_PREFIX + _hash(identity, _ACCOUNT_HASH_CHARS)

@@ -11,7 +11,9 @@ time and numbers drawn uniformly from [0, 1), so every rule is testable at any d
   half for lifetimes under 10 days (`pki.default_renewal_time`).
 - `spec.renewBefore` overrides both.
 - Issue at once, whatever the time, when the Secret is missing or unusable, when the spec
-  asks for other names or another key, or when the `webhookcert.dev/renew` annotation has
+  asks for other names or another key, when the certificate was issued under other ACME
+  settings than the spec now names (another CA, account, preferred chain or profile, as
+  recorded on the Secret: `issuer_change`), or when the `webhookcert.dev/renew` annotation has
   a value not yet honoured (`renew_requested`).
 - After a failure, wait 1 minute, 10 minutes, 100 minutes, then about a day, each with
   +-10% jitter, and never less than the CA's Retry-After (`failure_delay`).
@@ -22,12 +24,12 @@ time and numbers drawn uniformly from [0, 1), so every rule is testable at any d
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from webhook_cert_operator import pki
+from webhook_cert_operator import naming, pki
 from webhook_cert_operator.api import EndpointSpec, RenewalStatus
 from webhook_cert_operator.tls_secret import StoredCertificate
 
@@ -64,6 +66,12 @@ REASON_ARI_DUE: Final = "the certificate is due for renewal in the CA's suggeste
 
 Window = tuple[datetime, datetime]
 
+# Issuing-condition reasons when the certificate was issued under other ACME settings.
+TRIGGER_ISSUER_CHANGED: Final = "IssuerChanged"
+TRIGGER_ACCOUNT_CHANGED: Final = "AccountChanged"
+TRIGGER_PREFERRED_CHAIN_CHANGED: Final = "PreferredChainChanged"
+TRIGGER_PROFILE_CHANGED: Final = "ProfileChanged"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -82,6 +90,77 @@ class Decision:
     ari_window: Window | None = None
     ari_fetched: datetime | None = None
     replaces: str | None = None
+    trigger: str | None = None
+    """A CamelCase condition reason for an issuance the spec's ACME settings ask for."""
+
+
+@dataclass(frozen=True)
+class IssuerChange:
+    """The stored certificate was issued under other ACME settings than the spec names."""
+
+    trigger: str
+    reason: str
+    same_ca: bool
+
+
+# The recorded settings in the order they are compared: the CA first, since a new CA
+# makes every other difference moot. (annotation, spec field, trigger, what differs)
+_ISSUED_UNDER: Final = (
+    (
+        naming.ANNOTATION_ACME_SERVER,
+        "spec.acme.server",
+        TRIGGER_ISSUER_CHANGED,
+        "the certificate was issued by another CA",
+    ),
+    (
+        naming.ANNOTATION_ACME_EMAIL,
+        "spec.acme.email",
+        TRIGGER_ACCOUNT_CHANGED,
+        "the certificate was issued to another ACME account",
+    ),
+    (
+        naming.ANNOTATION_ACME_EAB_KEY_ID,
+        "spec.acme.externalAccountBinding.keyID",
+        TRIGGER_ACCOUNT_CHANGED,
+        "the certificate was issued to another ACME account",
+    ),
+    (
+        naming.ANNOTATION_ACME_PREFERRED_CHAIN,
+        "spec.acme.preferredChain",
+        TRIGGER_PREFERRED_CHAIN_CHANGED,
+        "the certificate was issued with another preferred chain",
+    ),
+    (
+        naming.ANNOTATION_ACME_PROFILE,
+        "spec.acme.profile",
+        TRIGGER_PROFILE_CHANGED,
+        "the certificate was issued under another ACME profile",
+    ),
+)
+
+
+def issuer_change(
+    recorded: Mapping[str, str] | None, wanted: Mapping[str, str]
+) -> IssuerChange | None:
+    """Whether the Secret's recorded ACME settings differ from what the spec asks for.
+
+    `recorded` is the Secret's annotations, `wanted` is `tls_secret.issuance_annotations`
+    of the spec. A setting the Secret does not record (a Secret written before the
+    operator recorded it) counts as unchanged: reissuing every such certificate at once
+    on upgrade would spend the CA's rate limits for nothing. Values are compared exactly
+    (a directory URL with a trailing "/" is another URL, as it is to an ACME client).
+    """
+    annotations = recorded or {}
+    for annotation, field_path, trigger, what in _ISSUED_UNDER:
+        if annotation not in annotations or annotation not in wanted:
+            continue
+        if annotations[annotation] != wanted[annotation]:
+            return IssuerChange(
+                trigger=trigger,
+                reason=f"{what} ({field_path} changed)",
+                same_ca=trigger != TRIGGER_ISSUER_CHANGED,
+            )
+    return None
 
 
 # --- on demand ---------------------------------------------------------------------------
@@ -348,18 +427,20 @@ def decide(
     cert_id: str | None = None,
     renewal: RenewalStatus | None = None,
     renew_request_pending: bool = False,
+    changed: IssuerChange | None = None,
 ) -> Decision:
     """Whether to issue now, and why (a stable sentence for status and events).
 
     `stored` is what the Secret holds (`tls_secret.parse_stored`), `cert_id` the ARI
     identifier of its leaf (`acme_client.cert_id`), given only when the Secret is this
     endpoint's own; `renewal` is status.renewal as read back or just updated; and
-    `renew_request_pending` is what `renew_requested()` says about the annotation.
+    `renew_request_pending` is what `renew_requested()` says about the annotation;
+    `changed` is what `issuer_change` says about the Secret's recorded ACME settings.
 
-    Order of reasons: no or unusable certificate, a spec that asks for something else,
-    expiry, a renewal request, then the renewal time (ARI's chosen time for this
-    certificate when known and before expiry, else the default rule; `spec.renewBefore`
-    overrides both).
+    Order of reasons: no or unusable certificate, a spec that asks for other names or
+    another key, other ACME settings (`changed`), expiry, a renewal request, then the
+    renewal time (ARI's chosen time for this certificate when known and before expiry,
+    else the default rule; `spec.renewBefore` overrides both).
     """
     if stored is None:
         return Decision(REASON_NO_CERTIFICATE)
@@ -379,6 +460,14 @@ def decide(
     )
     if mismatch is not None:
         return Decision(mismatch, replaces=replaces)
+    if changed is not None:
+        # `replaces` names a certificate of this CA (RFC 9773 section 5): another CA
+        # never issued the one being replaced, so there is nothing to name.
+        return Decision(
+            changed.reason,
+            replaces=replaces if changed.same_ca else None,
+            trigger=changed.trigger,
+        )
     try:
         fallback = renewal_time(not_before, not_after, spec)
     except pki.PkiError as error:  # notAfter not after notBefore: no CA issues that

@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         clock=lambda: datetime.now(UTC),
     )
     deps = handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))
+    if settings.ingress_automation:
+        handlers.register_ingress_automation()
     kopf.run(
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,

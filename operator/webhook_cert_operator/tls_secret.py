@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography import x509
@@ -83,6 +84,23 @@ def check_owned(
         )
 
 
+def issuance_annotations(acme: api.AcmeSpec) -> dict[str, str]:
+    """The Secret annotations recording what a certificate is issued under.
+
+    Every key is written, "" for an unset field, so a later comparison tells "unset" from
+    "recorded by an operator version that did not record it" (the key is absent). The EAB
+    key ID is an identifier the CA hands out, not the HMAC key, which never leaves its Secret.
+    """
+    eab = acme.external_account_binding
+    return {
+        naming.ANNOTATION_ACME_SERVER: acme.server,
+        naming.ANNOTATION_ACME_EMAIL: acme.email or "",
+        naming.ANNOTATION_ACME_EAB_KEY_ID: eab.key_id if eab is not None else "",
+        naming.ANNOTATION_ACME_PREFERRED_CHAIN: acme.preferred_chain or "",
+        naming.ANNOTATION_ACME_PROFILE: acme.profile or "",
+    }
+
+
 def parse_stored(data: Mapping[str, bytes]) -> StoredCertificate | str:
     """The Secret's certificate and key, or a stable reason why they are unusable."""
     if not data.get(TLS_CERT) or not data.get(TLS_KEY):
@@ -96,6 +114,89 @@ def parse_stored(data: Mapping[str, bytes]) -> StoredCertificate | str:
     except pki.PkiError:
         return "tls.key does not hold a usable private key"
     return StoredCertificate(chain=tuple(chain), key=key)
+
+
+# Ready reasons of a check-only endpoint, about the Secret it references.
+REASON_CERTIFICATE_VALID: Final = "CertificateValid"
+REASON_SECRET_NOT_FOUND: Final = "SecretNotFound"
+REASON_SECRET_UNUSABLE: Final = "SecretUnusable"
+REASON_KEY_MISMATCH: Final = "KeyMismatch"
+REASON_NOT_YET_VALID: Final = "CertificateNotYetValid"
+REASON_EXPIRED: Final = "CertificateExpired"
+REASON_NO_SECRET: Final = "CheckOnly"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `Ready` says about a Secret the operator reads but never writes."""
+
+    ready: bool
+    reason: str
+    message: str
+    leaf: x509.Certificate | None = None
+
+
+def judge_referenced(
+    secret_name: str | None,
+    secret_type: str | None,
+    data: Mapping[str, bytes] | None,
+    *,
+    now: datetime,
+) -> Verdict:
+    """Ready for a check-only endpoint: the referenced Secret holds a certificate whose key
+    it also holds, valid at `now`. `data` is None when the Secret does not exist.
+
+    Without a reference (`secret_name` None) nothing is kept, so nothing can be wrong:
+    Ready is True and ChainValid carries the whole verdict.
+    """
+    if secret_name is None:
+        return Verdict(
+            True,
+            REASON_NO_SECRET,
+            "no Secret is referenced; this endpoint only checks the served chain (ChainValid)",
+        )
+    where = f"Secret {secret_name}"
+    if data is None:
+        return Verdict(False, REASON_SECRET_NOT_FOUND, f"{where} does not exist")
+    if secret_type not in (None, "kubernetes.io/tls"):
+        return Verdict(
+            False,
+            REASON_SECRET_UNUSABLE,
+            f"{where} is of type {secret_type}, not kubernetes.io/tls",
+        )
+    stored = parse_stored(data)
+    if isinstance(stored, str):
+        return Verdict(
+            False, REASON_SECRET_UNUSABLE, f"{where}: {stored.replace('the Secret ', '')}"
+        )
+    leaf = stored.leaf
+    if not pki.key_matches_certificate(stored.key, leaf):
+        return Verdict(
+            False,
+            REASON_KEY_MISMATCH,
+            f"{where}: tls.key is not the key of the first certificate in tls.crt",
+            leaf,
+        )
+    if now < leaf.not_valid_before_utc:
+        return Verdict(
+            False,
+            REASON_NOT_YET_VALID,
+            f"{where}: the certificate is valid from {api.format_time(leaf.not_valid_before_utc)}",
+            leaf,
+        )
+    if now >= leaf.not_valid_after_utc:
+        return Verdict(
+            False,
+            REASON_EXPIRED,
+            f"{where}: the certificate expired at {api.format_time(leaf.not_valid_after_utc)}",
+            leaf,
+        )
+    return Verdict(
+        True,
+        REASON_CERTIFICATE_VALID,
+        f"{where}: certificate valid until {api.format_time(leaf.not_valid_after_utc)}",
+        leaf,
+    )
 
 
 def secret_owner(
@@ -172,12 +273,15 @@ def build_tls_secret(
     owner: Mapping[str, Any] | None,
     output_formats: Iterable[str] = (),
     ca_pem: bytes | None = None,
+    issued_under: api.AcmeSpec | None = None,
 ) -> dict[str, Any]:
     """The Secret body.
 
     `owner` is an ownerReference (garbage-collected with the endpoint): pass
     `secret_owner(spec.secret_deletion_policy, ...)`. `output_formats` are
-    `spec.additional_output_formats`; `ca_pem` the issuing root, when known.
+    `spec.additional_output_formats`; `ca_pem` the issuing root, when known;
+    `issued_under` the ACME settings the certificate was obtained with
+    (`issuance_annotations`).
     """
     chain = pki.split_pem_chain(chain_pem)
     info = pki.describe_certificate(chain[0])
@@ -193,6 +297,7 @@ def build_tls_secret(
             naming.ANNOTATION_SERIAL: info.serial_number,
             naming.ANNOTATION_NOT_AFTER: info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             naming.ANNOTATION_ISSUER: info.issuer,
+            **(issuance_annotations(issued_under) if issued_under is not None else {}),
         },
     }
     if owner is not None:

@@ -363,6 +363,7 @@ class CheckResult:
     condition: api.Condition
     checked_at: datetime
     report: chain.ChainReport | None
+    differs_from_secret: bool = False
 
     @property
     def ok(self) -> bool:
@@ -370,10 +371,12 @@ class CheckResult:
 
     @property
     def stale(self) -> bool:
-        """The server still serves another leaf than the Secret's: check again soon
-        (`stale_retry_delay`) after an issuance or renewal."""
-        return self.report is not None and any(
-            f.code is chain.Code.STALE_CERTIFICATE for f in self.report.findings
+        """The server still serves another leaf than the Secret's, or (check-only) another
+        chain than the referenced Secret's: check again soon (`stale_retry_delay`) after
+        an issuance, a renewal or a change of the referenced Secret."""
+        return self.differs_from_secret or (
+            self.report is not None
+            and any(f.code is chain.Code.STALE_CERTIFICATE for f in self.report.findings)
         )
 
 
@@ -483,7 +486,8 @@ class ChainChecker:
             roots = self.trust_roots(namespace, validation.trust_bundle)
         except TrustBundleUnavailable as error:
             return self._unavailable(namespace, name, str(error))
-        expected = self.expected_leaf(namespace, name, spec.secret_name)
+        expected_chain = self.expected_chain(namespace, name, spec)
+        expected = expected_chain[0] if expected_chain else None
         served: probe.ServedChain | probe.ProbeError
         with self._slot():
             # Timed from here: the duration metric is the check's own, not its wait.
@@ -519,6 +523,11 @@ class ChainChecker:
             condition=chain_condition(report),
             checked_at=now,
             report=report,
+            # A Secret someone else keeps changes the chain as well as the leaf (a fixed
+            # bundle keeps the leaf): follow the server until it serves the whole of it.
+            differs_from_secret=spec.check_only is not None
+            and bool(expected_chain)
+            and tuple(certificates) != expected_chain,
         )
 
     @contextlib.contextmanager
@@ -561,26 +570,33 @@ class ChainChecker:
         except trust.TrustBundleError as error:
             raise TrustBundleUnavailable(str(error)) from None
 
-    def expected_leaf(self, namespace: str, name: str, secret_name: str) -> x509.Certificate | None:
-        """The leaf of the endpoint's TLS Secret, when the operator wrote that Secret.
+    def expected_chain(
+        self, namespace: str, name: str, spec: api.EndpointSpec
+    ) -> tuple[x509.Certificate, ...]:
+        """The chain (leaf first) the endpoint should serve: its TLS Secret's, when the
+        operator wrote that Secret, or for a check-only endpoint the referenced Secret's.
 
-        A Secret someone else owns, or one without a usable certificate, sets no
-        expectation: `stale-certificate` then never fires.
+        A Secret someone else owns (unless referenced by a check-only endpoint), none
+        referenced, or one without a usable certificate sets no expectation:
+        `stale-certificate` then never fires.
         """
-        secret = self.kube.get_secret(namespace, secret_name)
+        if spec.check_only is not None and spec.check_only.secret_name is None:
+            return ()
+        secret = self.kube.get_secret(namespace, spec.secret_name)
         if secret is None:
-            return None
-        try:
-            tls_secret.check_owned(
-                secret.annotations,
-                namespace=namespace,
-                secret_name=secret_name,
-                endpoint_name=name,
-            )
-        except tls_secret.SecretNotOwned:
-            return None
+            return ()
+        if spec.check_only is None:
+            try:
+                tls_secret.check_owned(
+                    secret.annotations,
+                    namespace=namespace,
+                    secret_name=spec.secret_name,
+                    endpoint_name=name,
+                )
+            except tls_secret.SecretNotOwned:
+                return ()
         stored = tls_secret.parse_stored(secret.data)
-        return stored.leaf if isinstance(stored, tls_secret.StoredCertificate) else None
+        return stored.chain if isinstance(stored, tls_secret.StoredCertificate) else ()
 
     # ---- outputs -----------------------------------------------------------------------
 

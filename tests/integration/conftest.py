@@ -6,10 +6,11 @@ Pebble directly. With `WEBHOOK_CERT_TEST_CLUSTER=external` they use the cluster 
 `KUBECONFIG` instead (kind, for example) and a Pebble described by the same variables
 the operator reads (`WEBHOOK_CERT_ACME_SERVER`, `WEBHOOK_CERT_ACME_CA_BUNDLE`,
 `WEBHOOK_CERT_NAMESERVERS`) plus `WEBHOOK_CERT_TEST_PEBBLE_ROOTS` (a PEM file of Pebble's
-issuing roots), `WEBHOOK_CERT_TEST_INGRESS_CLASS` and `WEBHOOK_CERT_TEST_OPERATOR_OVERLAY`
-(the kustomize overlay that installs the operator for that CA); tests marked `harness`
-are skipped there. In both modes the operator runs as its Deployment
-(`operator_deployment.py`).
+issuing roots), optionally a second CA (`WEBHOOK_CERT_TEST_SECOND_ACME_SERVER`,
+`WEBHOOK_CERT_TEST_SECOND_PEBBLE_ROOTS`) and a Gateway (`WEBHOOK_CERT_TEST_GATEWAY`),
+`WEBHOOK_CERT_TEST_INGRESS_CLASS` and `WEBHOOK_CERT_TEST_OPERATOR_OVERLAY` (the kustomize
+overlay that installs the operator for that CA); tests marked `harness` are skipped there.
+In both modes the operator runs as its Deployment (`operator_deployment.py`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,26 @@ class Cluster:
 
     def pebble_roots_pem(self) -> bytes:
         return Path(self.env["WEBHOOK_CERT_TEST_PEBBLE_ROOTS"]).read_bytes()
+
+    @property
+    def second_acme_server(self) -> str:
+        """A second ACME CA with roots of its own; the test is skipped without one."""
+        server = self.env.get("WEBHOOK_CERT_TEST_SECOND_ACME_SERVER")
+        if not server:
+            pytest.skip("needs a second ACME CA (WEBHOOK_CERT_TEST_SECOND_ACME_SERVER)")
+        return server
+
+    @property
+    def gateway(self) -> tuple[str, str]:
+        """(namespace, name) of a Gateway on port 80 open to every namespace; else skip."""
+        value = self.env.get("WEBHOOK_CERT_TEST_GATEWAY")
+        if not value:
+            pytest.skip("needs a Gateway API Gateway (WEBHOOK_CERT_TEST_GATEWAY=namespace/name)")
+        namespace, _, name = value.partition("/")
+        return namespace, name
+
+    def second_pebble_roots_pem(self) -> bytes:
+        return Path(self.env["WEBHOOK_CERT_TEST_SECOND_PEBBLE_ROOTS"]).read_bytes()
 
 
 def _external_cluster() -> Cluster:

@@ -237,6 +237,31 @@ REFUSALS = [
         ["spec.restartTargets: Too many: 11: must have at most 10 items"],
         id="restart-11-targets",
     ),
+    pytest.param(
+        {"dnsNames": [HOST], "checkOnly": {}, "acme": {"email": "ops@example.com"}},
+        ["spec.acme", "a check-only endpoint obtains no certificate: remove spec.acme"],
+        id="check-only-with-acme",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "checkOnly": {}, "secretName": "hooks-tls"},
+        ["spec.secretName", "remove spec.secretName or spec.checkOnly"],
+        id="check-only-with-secret-name",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "checkOnly": {}, "http01": {"ingressClassName": "nginx"}},
+        ["spec.http01", "a check-only endpoint solves no challenge"],
+        id="check-only-with-an-ingress-class",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "checkOnly": {}, "privateKey": {"algorithm": "RSA"}},
+        ["spec.privateKey", "a check-only endpoint makes no key"],
+        id="check-only-with-a-key-type",
+    ),
+    pytest.param(
+        {"dnsNames": [HOST], "checkOnly": {"secretRef": {}}},
+        ["spec.checkOnly.secretRef.name: Required value"],
+        id="check-only-secret-ref-without-name",
+    ),
 ]
 
 
@@ -415,3 +440,13 @@ def test_status_cannot_be_set_through_the_main_resource(
 def test_kubectl_explain_documents_the_fields(cluster: Any, crd: None) -> None:
     result = cluster.kubectl("explain", "whe.spec.dnsNames")
     assert "HTTP-01" in result.stdout
+
+
+def test_a_two_line_check_only_spec_is_accepted_and_read_as_check_only(
+    cluster: Any, namespace: str, crd: None
+) -> None:
+    spec = {"dnsNames": [HOST], "checkOnly": {"secretRef": {"name": "hooks-example-tls"}}}
+    stored = accepted(cluster, namespace, spec, name="h" * 250)  # no default Secret name
+
+    parsed = api.parse_spec(stored["spec"], name="h" * 250, settings=Settings())
+    assert parsed.check_only == api.CheckOnlySpec(secret_name="hooks-example-tls")

@@ -65,11 +65,11 @@ def assert_solver_objects_removed(cluster: Cluster, namespace: str) -> None:
 
 
 def verify_with_served_intermediates_only(
-    cluster: Cluster, chain_pem: bytes, host: str
+    cluster: Cluster, chain_pem: bytes, host: str, roots_pem: bytes | None = None
 ) -> list[x509.Certificate]:
     """Build the path as a strict client: Pebble's root, and only what tls.crt carries."""
     chain = x509.load_pem_x509_certificates(chain_pem)
-    roots = x509.load_pem_x509_certificates(cluster.pebble_roots_pem())
+    roots = x509.load_pem_x509_certificates(roots_pem or cluster.pebble_roots_pem())
     verifier = (
         PolicyBuilder()
         .store(Store(roots))
@@ -180,3 +180,45 @@ def test_a_self_check_that_cannot_pass_says_why_instead_of_asking_the_ca(
         timeout=30,
         what="solver objects to be removed",
     )
+
+
+def test_switching_the_acme_server_reissues_at_once_from_the_new_ca(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    second = cluster.second_acme_server
+    host = f"switch.{namespace}.example.test"
+    apply(cluster, endpoint(namespace, "switch", [host]))
+    wait_for_condition(cluster, namespace, "switch", "Ready", "True", timeout=180)
+    first_serial = get_status(cluster, namespace, "switch")["serialNumber"]
+    first = secret_data(cluster, namespace, "switch-tls")["tls.crt"]
+    verify_with_served_intermediates_only(cluster, first, host)
+
+    started = time.monotonic()
+    cluster.kubectl(
+        "patch", "whe", "switch", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"acme": {"server": second}}}),
+    )  # fmt: skip
+    # Far sooner than the renewal daemon's 5-minute look: the spec change itself reissues.
+    wait_for(
+        lambda: get_status(cluster, namespace, "switch").get("serialNumber") != first_serial,
+        timeout=120,
+        what="a new certificate after spec.acme.server changed",
+    )
+    print(f"server switched -> new certificate: {time.monotonic() - started:.1f}s")
+
+    secret = client.CoreV1Api(cluster.api_client).read_namespaced_secret("switch-tls", namespace)
+    chain_pem = base64.b64decode(secret.data["tls.crt"])
+    verify_with_served_intermediates_only(
+        cluster, chain_pem, host, cluster.second_pebble_roots_pem()
+    )
+    with pytest.raises(x509.verification.VerificationError):
+        verify_with_served_intermediates_only(cluster, chain_pem, host)  # not the old root
+    assert secret.metadata.annotations["webhookcert.dev/acme-server"] == second
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "reason=IssuerChanged",
+        "-o", "jsonpath={.items[*].message}",
+    ).stdout  # fmt: skip
+    assert "issued by another CA (spec.acme.server changed)" in events
+    wait_for_condition(cluster, namespace, "switch", "Ready", "True", timeout=30)
+    issuing = get_status(cluster, namespace, "switch")["conditions"]
+    assert {c["type"]: c["reason"] for c in issuing}["Issuing"] == "Issued"

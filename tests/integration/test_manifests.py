@@ -63,6 +63,7 @@ GRANTED: dict[tuple[str, str], frozenset[str]] = {
     ("", "pods"): frozenset({"list", "create", "delete"}),
     ("", "services"): frozenset({"list", "create", "delete"}),
     ("networking.k8s.io", "ingresses"): frozenset({"list", "create", "delete"}),
+    ("gateway.networking.k8s.io", "httproutes"): frozenset({"list", "create", "delete"}),
     # spec.restartTargets.
     ("apps", "deployments"): frozenset({"get", "patch"}),
     ("apps", "statefulsets"): frozenset({"get", "patch"}),

@@ -77,7 +77,12 @@ class FakeKube(Kube):
     def __init__(self) -> None:  # no API client: nothing here leaves the process
         self.secrets: dict[tuple[str, str], Secret] = {}
         self.secret_bodies: dict[tuple[str, str], dict[str, Any]] = {}
-        self.objects: dict[str, list[dict[str, Any]]] = {"Pod": [], "Service": [], "Ingress": []}
+        self.objects: dict[str, list[dict[str, Any]]] = {
+            "Pod": [],
+            "Service": [],
+            "Ingress": [],
+            "HTTPRoute": [],
+        }
         self.calls: list[Call] = []
         self.before: dict[str, list[Callable[[], None]]] = {}
         self._versions = itertools.count(1)

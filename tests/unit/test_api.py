@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from webhook_cert_operator import api
 from webhook_cert_operator.api import (
     CHAIN_VALID,
     ISSUING,
@@ -991,3 +992,92 @@ def test_a_damaged_renewal_status_reads_leniently(stored: Any, expected: Renewal
     # Hand-edited status must not stop the operator: what does not parse is unknown, and
     # the operator asks the CA again.
     assert RenewalStatus.from_status(stored) == expected
+
+
+# ---- check-only endpoints -------------------------------------------------------------
+
+# What the API server stores for a check-only spec: its defaults for http01 and privateKey.
+STORED_DEFAULTS: dict[str, Any] = {
+    "http01": {"serviceType": "ClusterIP"},
+    "privateKey": {"algorithm": "ECDSA", "rotationPolicy": "Always"},
+    "secretDeletionPolicy": "Retain",
+}
+
+
+def test_a_check_only_endpoint_names_the_secret_it_reads() -> None:
+    spec = parse(checkOnly={"secretRef": {"name": "hooks-cert-manager"}}, **STORED_DEFAULTS)
+    assert spec.check_only is not None
+    assert spec.check_only.secret_name == "hooks-cert-manager"
+    assert spec.secret_name == "hooks-cert-manager"
+    assert spec.validation.url == "https://hooks.example.com/"
+
+
+def test_a_check_only_endpoint_may_name_no_secret() -> None:
+    spec = parse(checkOnly={})
+    assert spec.check_only is not None and spec.check_only.secret_name is None
+    assert spec.secret_name == ""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("secretName", "x-tls", "spec.secretName: a check-only endpoint obtains no certificate"),
+        ("acme", {"email": "a@b.example"}, "spec.acme: a check-only endpoint obtains no"),
+        ("renewBefore", "720h", "spec.renewBefore: a check-only endpoint obtains no"),
+        ("restartTargets", [], "spec.restartTargets: a check-only endpoint obtains no"),
+        ("http01", {"ingressClassName": "nginx"}, "spec.http01: a check-only endpoint solves no"),
+        ("privateKey", {"algorithm": "RSA"}, "spec.privateKey: a check-only endpoint makes no key"),
+        ("secretDeletionPolicy", "Delete", "a check-only endpoint never owns or deletes"),
+    ],
+)
+def test_a_check_only_endpoint_refuses_what_only_issuance_uses(
+    field: str, value: Any, message: str
+) -> None:
+    assert message in refusal(checkOnly={}, **{field: value})
+
+
+def test_a_check_only_secret_ref_must_name_a_secret() -> None:
+    assert "spec.checkOnly.secretRef.name: is required" in refusal(checkOnly={"secretRef": {}})
+
+
+# ---- HTTP-01 through the Gateway API ---------------------------------------------------
+
+
+def test_gateway_parent_refs_are_read_with_their_namespace_and_listener() -> None:
+    spec = parse(
+        http01={
+            "gatewayHTTPRoute": {
+                "parentRefs": [
+                    {"name": "public", "namespace": "gateways", "sectionName": "http"},
+                    {"name": "local"},
+                ]
+            }
+        }
+    )
+    assert spec.http01.gateway_parent_refs == (
+        api.ParentReference("public", "gateways", "http"),
+        api.ParentReference("local"),
+    )
+    assert spec.http01.ingress_class_name is None
+
+
+@pytest.mark.parametrize(
+    ("http01", "message"),
+    [
+        (
+            {"gatewayHTTPRoute": {"parentRefs": [{"name": "g"}]}, "ingressClassName": "nginx"},
+            "spec.http01.ingressClassName: the solver routes through the Gateway API",
+        ),
+        ({"gatewayHTTPRoute": {"parentRefs": []}}, "parentRefs: name at least one Gateway"),
+        ({"gatewayHTTPRoute": {"parentRefs": [{}]}}, "parentRefs[0].name: is required"),
+        (
+            {"gatewayHTTPRoute": {"parentRefs": [{"name": "Public_GW"}]}},
+            "parentRefs[0].name: 'Public_GW' is not a valid Gateway name",
+        ),
+    ],
+    ids=["with-an-ingress-class", "no-gateway", "no-name", "bad-name"],
+)
+def test_gateway_parent_refs_are_refused_with_the_field_named(
+    http01: dict[str, Any], message: str
+) -> None:
+    assert message in refusal(http01=http01)

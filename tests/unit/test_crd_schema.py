@@ -434,6 +434,7 @@ def test_status_has_every_field_the_operator_writes() -> None:
         "notBefore",
         "notAfter",
         "renewalTime",
+        "secretResourceVersion",
         "serialNumber",
         "issuer",
         "dnsNames",
@@ -517,3 +518,20 @@ def test_the_condition_reason_example_is_what_the_checker_writes() -> None:
             validation.reason_for(code) for code in chain.Code
         }
         assert reason in known, reason
+
+
+@pytest.mark.parametrize("field", [*api.ISSUANCE_ONLY_FIELDS, "http01", "privateKey"])
+def test_check_only_refuses_each_issuance_field_at_that_field_with_a_message_naming_it(
+    field: str,
+) -> None:
+    rules = [
+        r for r in node("spec")["x-kubernetes-validations"] if r.get("fieldPath") == f".{field}"
+    ]
+    assert len(rules) == 1
+    assert rules[0]["rule"].startswith("!has(self.checkOnly) ||")
+    assert f"remove spec.{field} or spec.checkOnly" in " ".join(rules[0]["message"].split())
+
+
+def test_a_check_only_endpoint_needs_no_default_secret_name() -> None:
+    (rule,) = ROOT["x-kubernetes-validations"]
+    assert "has(self.spec.checkOnly)" in rule["rule"]

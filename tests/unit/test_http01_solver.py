@@ -21,9 +21,10 @@ import pytest
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.unit.fakes import FakeClock, FakeKube, key_authorization_for, settings, token_for
-from webhook_cert_operator import naming
+from webhook_cert_operator import api, naming
 from webhook_cert_operator.api import Http01Spec
 from webhook_cert_operator.config import Settings
+from webhook_cert_operator.kube import NotServed
 from webhook_cert_operator.solver import resources
 from webhook_cert_operator.solver.http01 import (
     Answer,
@@ -238,6 +239,43 @@ def test_present_creates_one_pod_service_and_ingress_for_the_order() -> None:
     environment = pod["spec"]["containers"][0]["env"][0]
     assert environment["name"] == resources.CHALLENGES_ENV
     assert key_authorization_for(token_for(OTHER_HOST)) in environment["value"]
+
+
+def test_with_gateway_parent_refs_an_http_route_replaces_the_ingress() -> None:
+    kube = FakeKube()
+    http01 = api.Http01Spec(gateway_parent_refs=(api.ParentReference("public", "gateways"),))
+    solver(kube).present(ENDPOINT, ORDER, [answer(HOST)], http01)
+    name = naming.solver_name(ENDPOINT.name, ORDER)
+    assert [call[1:] for call in kube.created()] == [
+        ("Pod", name),
+        ("Service", name),
+        ("HTTPRoute", name),
+    ]
+    (route,) = kube.objects["HTTPRoute"]
+    assert route["spec"]["parentRefs"] == [
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": "public",
+            "namespace": "gateways",
+        }
+    ]
+    assert solver(kube).clean_up(ENDPOINT) == 3
+    assert kube.objects["HTTPRoute"] == []
+
+
+def test_a_cluster_without_the_gateway_api_fails_the_self_check_saying_so() -> None:
+    kube = FakeKube()
+
+    def not_served(kind: str, namespace: str, body: Any) -> dict[str, Any]:
+        if kind == "HTTPRoute":
+            raise NotServed("HTTPRoute (gateway.networking.k8s.io/v1) is not served")
+        return FakeKube.create(kube, kind, namespace, body)
+
+    kube.create = not_served  # type: ignore[method-assign]
+    http01 = api.Http01Spec(gateway_parent_refs=(api.ParentReference("public"),))
+    with pytest.raises(SelfCheckFailed, match=r"HTTPRoute .* is not served"):
+        solver(kube).present(ENDPOINT, ORDER, [answer(HOST)], http01)
 
 
 def test_presenting_again_creates_nothing() -> None:

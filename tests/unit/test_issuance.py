@@ -189,6 +189,27 @@ def test_profile_and_preferred_chain_go_to_the_ca() -> None:
     assert ("acme", "download_chain", FIRST_NEW_URL, "ISRG Root X1") in world.log
 
 
+def test_the_secret_records_the_acme_settings_it_was_issued_under() -> None:
+    world = World()
+    acme = {
+        "server": "https://ca.example.test/directory",
+        "email": "ops@example.test",
+        "externalAccountBinding": {"keyID": "kid-7", "keySecretRef": {"name": "eab", "key": "k"}},
+        "profile": "shortlived",
+        "preferredChain": "ISRG Root X1",
+    }
+    world.kube.put_secret(ENDPOINT.namespace, "eab", {"k": b"aG1hYw"})
+    world.issue(spec_of(acme=acme))
+    annotations = world.tls_secret()["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if "/acme-" in k} == {
+        naming.ANNOTATION_ACME_SERVER: "https://ca.example.test/directory",
+        naming.ANNOTATION_ACME_EMAIL: "ops@example.test",
+        naming.ANNOTATION_ACME_EAB_KEY_ID: "kid-7",
+        naming.ANNOTATION_ACME_PROFILE: "shortlived",
+        naming.ANNOTATION_ACME_PREFERRED_CHAIN: "ISRG Root X1",
+    }
+
+
 def test_progress_reports_the_new_order_and_each_step() -> None:
     world = World()
     world.issue()
@@ -265,6 +286,17 @@ def test_external_account_binding_reads_its_key_from_the_endpoints_namespace() -
     ]
     assert eab == ("kid-1", b"c2VjcmV0")
     assert agree_tos is True
+
+
+def test_another_eab_key_id_registers_with_another_account_key() -> None:
+    world = World()
+    world.kube.put_secret(ENDPOINT.namespace, "eab", {"hmac": b"c2VjcmV0"}, type="Opaque")
+    for key_id in ("kid-1", "kid-2", "kid-1"):
+        binding = {"keyID": key_id, "keySecretRef": {"name": "eab", "key": "hmac"}}
+        world.issue(spec_of(acme={"externalAccountBinding": binding}))
+    first, second, again = (call[1] for call in world.factory.calls)
+    assert first != second  # a CA binds an ACME account once, at registration
+    assert again == first
 
 
 def test_a_missing_external_account_binding_key_fails_before_any_order() -> None:

@@ -196,3 +196,11 @@ def test_account_secret_name_differs_per_server_and_email(
     first: tuple[str, str | None], second: tuple[str, str | None]
 ) -> None:
     assert naming.account_secret_name(*first) != naming.account_secret_name(*second)
+
+
+def test_another_eab_key_id_is_another_account_and_none_keeps_the_plain_name() -> None:
+    plain = naming.account_secret_name("https://a/dir", "ops@example.com")
+    first = naming.account_secret_name("https://a/dir", "ops@example.com", "kid-1")
+    second = naming.account_secret_name("https://a/dir", "ops@example.com", "kid-2")
+    assert len({plain, first, second}) == 3
+    assert naming.account_secret_name("https://a/dir", "ops@example.com", None) == plain

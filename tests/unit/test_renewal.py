@@ -23,17 +23,23 @@ from webhook_cert_operator.renewal import (
     FAILURE_DELAYS,
     RENEW_ANNOTATION,
     Decision,
+    IssuerChange,
     ari_fetch_due,
     choose_ari_time,
     decide,
     failure_delay,
+    issuer_change,
     keep_or_choose,
     next_ari_poll,
     record_ari_failure,
     record_ari_window,
     renew_requested,
 )
-from webhook_cert_operator.tls_secret import StoredCertificate, parse_stored
+from webhook_cert_operator.tls_secret import (
+    StoredCertificate,
+    issuance_annotations,
+    parse_stored,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOST = "hooks.example.test"
@@ -184,6 +190,127 @@ def test_a_changed_key_type_means_issue_now(private_key: dict[str, Any], reason:
 def test_a_key_that_does_not_match_the_certificate_means_issue_now() -> None:
     stored = stored_for(key=pki.generate_private_key("ECDSA", 256))
     assert decide(stored, spec_of(), T0).reason == "the private key does not match the certificate"
+
+
+# ---- the ACME settings the certificate was issued under -----------------------------
+
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+ISSUED_ACME = {"server": STAGING, "email": "ops@example.test"}
+
+
+def recorded(**acme: Any) -> dict[str, str]:
+    """The Secret's annotations as the operator writes them at issuance under `acme`."""
+    return issuance_annotations(spec_of(acme=acme).acme)
+
+
+def change_for(recorded_acme: dict[str, Any], spec_acme: dict[str, Any]) -> IssuerChange | None:
+    return issuer_change(recorded(**recorded_acme), recorded(**spec_acme))
+
+
+@pytest.mark.parametrize(
+    ("spec_acme", "trigger", "reason"),
+    [
+        pytest.param(
+            {**ISSUED_ACME, "server": PRODUCTION},
+            "IssuerChanged",
+            "the certificate was issued by another CA (spec.acme.server changed)",
+            id="staging-to-production",
+        ),
+        pytest.param(
+            {**ISSUED_ACME, "server": STAGING + "/"},
+            "IssuerChanged",
+            "the certificate was issued by another CA (spec.acme.server changed)",
+            id="another-url-spelling-is-another-directory",
+        ),
+        pytest.param(
+            {**ISSUED_ACME, "email": "security@example.test"},
+            "AccountChanged",
+            "the certificate was issued to another ACME account (spec.acme.email changed)",
+            id="email",
+        ),
+        pytest.param(
+            {
+                **ISSUED_ACME,
+                "externalAccountBinding": {
+                    "keyID": "kid-2",
+                    "keySecretRef": {"name": "eab", "key": "hmac"},
+                },
+            },
+            "AccountChanged",
+            "the certificate was issued to another ACME account "
+            "(spec.acme.externalAccountBinding.keyID changed)",
+            id="eab-added",
+        ),
+        pytest.param(
+            {**ISSUED_ACME, "preferredChain": "ISRG Root X2"},
+            "PreferredChainChanged",
+            "the certificate was issued with another preferred chain "
+            "(spec.acme.preferredChain changed)",
+            id="preferred-chain",
+        ),
+        pytest.param(
+            {**ISSUED_ACME, "profile": "shortlived"},
+            "ProfileChanged",
+            "the certificate was issued under another ACME profile (spec.acme.profile changed)",
+            id="profile",
+        ),
+        pytest.param(
+            {"server": PRODUCTION, "profile": "shortlived"},
+            "IssuerChanged",
+            "the certificate was issued by another CA (spec.acme.server changed)",
+            id="a-new-ca-is-named-before-anything-else",
+        ),
+    ],
+)
+def test_other_acme_settings_than_the_certificate_was_issued_under_mean_issue_now(
+    spec_acme: dict[str, Any], trigger: str, reason: str
+) -> None:
+    changed = change_for(ISSUED_ACME, spec_acme)
+    assert changed is not None
+    decision = decide(GOOD, spec_of(acme=spec_acme), T0, changed=changed)
+    assert (decision.trigger, decision.reason) == (trigger, reason)
+
+
+def test_the_same_acme_settings_need_nothing() -> None:
+    changed = change_for(ISSUED_ACME, dict(ISSUED_ACME))
+    assert changed is None
+    assert decide(GOOD, spec_of(acme=ISSUED_ACME), T0, changed=changed).reason is None
+
+
+def test_a_secret_that_records_no_acme_settings_is_not_reissued() -> None:
+    """Secrets written before the settings were recorded: an upgrade must not reissue all."""
+    old_secret = {"webhookcert.dev/endpoint": "payments/ringcentral"}
+    assert issuer_change(old_secret, recorded(server=PRODUCTION)) is None
+
+
+def test_a_setting_recorded_as_unset_differs_from_one_set_now() -> None:
+    changed = issuer_change(recorded(server=STAGING), recorded(server=STAGING, profile="classic"))
+    assert changed is not None and changed.trigger == "ProfileChanged"
+
+
+@pytest.mark.parametrize(
+    ("spec_acme", "replaces"),
+    [
+        pytest.param({"server": PRODUCTION}, None, id="another-ca-never-issued-the-old-one"),
+        pytest.param({"server": STAGING, "profile": "shortlived"}, "id-1", id="same-ca"),
+    ],
+)
+def test_only_a_certificate_of_the_same_ca_is_named_as_replaced(
+    spec_acme: dict[str, Any], replaces: str | None
+) -> None:
+    changed = change_for({"server": STAGING}, spec_acme)
+    decision = decide(GOOD, spec_of(acme=spec_acme), T0, cert_id="id-1", changed=changed)
+    assert decision.replaces == replaces
+
+
+def test_the_eab_hmac_key_is_never_recorded_only_its_key_id() -> None:
+    annotations = recorded(
+        server=STAGING,
+        externalAccountBinding={"keyID": "kid-1", "keySecretRef": {"name": "eab", "key": "k"}},
+    )
+    assert annotations["webhookcert.dev/acme-eab-key-id"] == "kid-1"
+    assert not any("eab" in value or value == "k" for value in annotations.values())
 
 
 # ---- time: expiry and renewal -------------------------------------------------------

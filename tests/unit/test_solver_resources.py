@@ -51,6 +51,7 @@ ALL_BUILDERS = [
     pytest.param(resources.build_pod, id="pod"),
     pytest.param(resources.build_service, id="service"),
     pytest.param(resources.build_ingress, id="ingress"),
+    pytest.param(resources.build_http_route, id="httproute"),
 ]
 
 
@@ -355,3 +356,24 @@ def test_templates_cannot_override_the_selector_labels(build: Any, template_fiel
     hostile = {"webhookcert.dev/role": "other", "webhookcert.dev/order": "x", "extra": "y"}
     labels = build(make_spec(**{template_field: hostile}))["metadata"]["labels"]
     assert labels == {**SELECTOR, "extra": "y"}
+
+
+GATEWAY = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public"}
+
+
+def test_the_http_route_sends_each_challenge_path_of_each_host_to_the_solver_service() -> None:
+    route = resources.build_http_route(make_spec(gateway_parent_refs=(GATEWAY,)))
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [GATEWAY]
+    assert route["spec"]["hostnames"] == ["hooks.example.com", "www.example.com"]
+    assert route["spec"]["rules"] == [
+        {
+            "matches": [
+                {"path": {"type": "Exact", "value": f"/.well-known/acme-challenge/{token}"}}
+            ],
+            "backendRefs": [
+                {"name": "wco-solver-ringcentral-0123456789", "port": resources.SERVICE_PORT}
+            ],
+        }
+        for token in sorted([TOKEN_A, TOKEN_B])
+    ]

@@ -23,6 +23,7 @@ from webhook_cert_operator.tls_secret import (
     build_tls_secret,
     check_owned,
     issuing_root,
+    judge_referenced,
     parse_stored,
     restart_annotation_patch,
     restart_needed,
@@ -391,3 +392,61 @@ def test_an_unusable_secret_gives_a_stable_reason_without_its_content(
     data: Mapping[str, bytes], reason: str
 ) -> None:
     assert parse_stored(data) == reason
+
+
+# ---- a Secret someone else keeps (check-only endpoints) --------------------------------
+
+OTHER_KEY_PEM = pki.private_key_to_pem(pki.generate_private_key("ECDSA", 256))
+GOOD_DATA = {"tls.crt": CHAIN_PEM, "tls.key": KEY_PEM}
+
+
+@pytest.mark.parametrize(
+    ("secret_type", "data", "now", "ready", "reason", "message"),
+    [
+        pytest.param(
+            "kubernetes.io/tls", GOOD_DATA, T0, True, "CertificateValid",
+            "Secret hooks-example-tls: certificate valid until ", id="valid",
+        ),
+        pytest.param(
+            None, None, T0, False, "SecretNotFound",
+            "Secret hooks-example-tls does not exist", id="missing",
+        ),
+        pytest.param(
+            "Opaque", GOOD_DATA, T0, False, "SecretUnusable",
+            "is of type Opaque, not kubernetes.io/tls", id="not-a-tls-secret",
+        ),
+        pytest.param(
+            "kubernetes.io/tls", {"tls.crt": CHAIN_PEM}, T0, False, "SecretUnusable",
+            "Secret hooks-example-tls: has no tls.crt or tls.key", id="no-key",
+        ),
+        pytest.param(
+            "kubernetes.io/tls", {"tls.crt": CHAIN_PEM, "tls.key": OTHER_KEY_PEM}, T0, False,
+            "KeyMismatch", "tls.key is not the key of the first certificate", id="other-key",
+        ),
+        pytest.param(
+            "kubernetes.io/tls", GOOD_DATA, T0 + 100 * pki_factory.DAY, False,
+            "CertificateExpired", "the certificate expired at ", id="expired",
+        ),
+        pytest.param(
+            "kubernetes.io/tls", GOOD_DATA, T0 - 2 * pki_factory.DAY, False,
+            "CertificateNotYetValid", "the certificate is valid from ", id="not-yet-valid",
+        ),
+    ],
+)  # fmt: skip
+def test_ready_for_a_referenced_secret_says_what_is_wrong_with_it(
+    secret_type: str | None,
+    data: dict[str, bytes] | None,
+    now: datetime,
+    ready: bool,
+    reason: str,
+    message: str,
+) -> None:
+    verdict = judge_referenced(SECRET, secret_type, data, now=now)
+    assert (verdict.ready, verdict.reason) == (ready, reason)
+    assert message in verdict.message
+    assert "PRIVATE KEY" not in verdict.message
+
+
+def test_without_a_referenced_secret_ready_leaves_the_verdict_to_chain_valid() -> None:
+    verdict = judge_referenced(None, None, None, now=T0)
+    assert (verdict.ready, verdict.reason, verdict.leaf) == (True, "CheckOnly", None)

@@ -249,6 +249,61 @@ def test_a_secret_the_endpoint_does_not_own_sets_no_expectation(owner: str | Non
     assert result.condition.status == "True"
 
 
+def check_only_spec(secret_name: str | None = SECRET) -> api.EndpointSpec:
+    check_only = {"secretRef": {"name": secret_name}} if secret_name else {}
+    return api.parse_spec(
+        {"dnsNames": [HOST], "checkOnly": check_only}, name=ENDPOINT, settings=Settings()
+    )
+
+
+def test_a_check_only_endpoint_expects_the_leaf_of_a_secret_it_does_not_own() -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert, owner=None)  # cert-manager's, say
+    checker, _ = make_checker(served(OLD_LEAF.cert, PUBLIC.intermediates[0].cert), kube=kube)
+
+    result = checker.check(NAMESPACE, ENDPOINT, check_only_spec())
+
+    assert (result.condition.status, result.condition.reason) == ("False", "StaleCertificate")
+    assert result.stale
+
+
+@pytest.mark.parametrize(
+    ("served_certs", "stale"),
+    [
+        pytest.param((PUBLIC.leaf.cert,), True, id="leaf-only-while-the-secret-has-the-chain"),
+        pytest.param((PUBLIC.leaf.cert, PUBLIC.intermediates[0].cert), False, id="the-same"),
+    ],
+)
+def test_a_check_only_endpoint_follows_the_server_until_it_serves_the_secrets_whole_chain(
+    served_certs: tuple[x509.Certificate, ...], stale: bool
+) -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert, owner=None)
+    checker, _ = make_checker(served(*served_certs), kube=kube)
+
+    assert checker.check(NAMESPACE, ENDPOINT, check_only_spec()).stale is stale
+
+
+def test_an_issued_endpoints_server_with_the_right_leaf_is_not_followed_further() -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert)
+
+    result = check(served(PUBLIC.leaf.cert), kube=kube)
+
+    assert result.condition.reason == "IncompleteChain" and not result.stale
+
+
+def test_a_check_only_endpoint_without_a_secret_reads_none_and_expects_nothing() -> None:
+    kube = Kube()
+    store_secret(kube, PUBLIC.leaf.cert, owner=None)
+    checker, _ = make_checker(served(OLD_LEAF.cert, PUBLIC.intermediates[0].cert), kube=kube)
+
+    result = checker.check(NAMESPACE, ENDPOINT, check_only_spec(None))
+
+    assert result.condition.status == "True" and not result.stale
+    assert not [call for call in kube.calls if call[0] == "get_secret"]
+
+
 def test_an_unreadable_secret_sets_no_expectation() -> None:
     kube = Kube()
     kube.put_secret(

@@ -11,7 +11,6 @@ costs nothing.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
 import ssl
@@ -24,16 +23,24 @@ from typing import Final
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import Http01Spec, is_ip_address
 from webhook_cert_operator.config import Settings
-from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube
+from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube, NotServed
 from webhook_cert_operator.resolve import ResolutionError, parse_nameserver, resolve_host
 from webhook_cert_operator.solver import resources
 
-SOLVER_KINDS = ("Pod", "Service", "Ingress")
+SOLVER_KINDS = ("Pod", "Service", "Ingress", "HTTPRoute")
 _BUILDERS = {
     "Pod": resources.build_pod,
     "Service": resources.build_service,
     "Ingress": resources.build_ingress,
+    "HTTPRoute": resources.build_http_route,
 }
+
+
+def solver_kinds(http01: Http01Spec) -> tuple[str, ...]:
+    """What one order's solver is made of: an HTTPRoute instead of the Ingress when the
+    spec names Gateways."""
+    route = "HTTPRoute" if http01.gateway_parent_refs else "Ingress"
+    return ("Pod", "Service", route)
 
 
 class SelfCheckFailed(Exception):
@@ -261,20 +268,26 @@ class Http01Solver:
             resources=pod.resources,
             ingress_labels=ingress.labels,
             ingress_annotations=ingress.annotations,
+            gateway_parent_refs=tuple(ref.to_plain() for ref in http01.gateway_parent_refs),
         )
 
     def present(
         self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer], http01: Http01Spec
     ) -> None:
-        """Ensure this order's Pod, Service and Ingress exist, and no other order's do."""
+        """Ensure this order's Pod, Service and Ingress (or HTTPRoute) exist, and no other
+        order's do. SelfCheckFailed when the spec names Gateways and the cluster has no
+        Gateway API."""
         self.clean_up(endpoint, keep_order_url=order_url)
         spec = self.solver_spec(endpoint, order_url, answers, http01)
-        for kind in SOLVER_KINDS:
+        for kind in solver_kinds(http01):
             if self.kube.list_labelled(kind, endpoint.namespace, spec.labels):
                 continue
-            # AlreadyExists: created concurrently (a second replica, or a retried handler).
-            with contextlib.suppress(AlreadyExists):
+            try:
                 self.kube.create(kind, endpoint.namespace, _BUILDERS[kind](spec))
+            except AlreadyExists:
+                continue  # created concurrently (a second replica, or a retried handler)
+            except NotServed as error:  # no Gateway API here: say so where the user looks
+                raise SelfCheckFailed(str(error)) from None
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
         """Delete the endpoint's solver objects (but those of `keep_order_url`)."""

@@ -118,6 +118,8 @@ class SolverSpec:
     resources: Mapping[str, Any] | None = None
     ingress_labels: Mapping[str, str] = field(default_factory=dict)
     ingress_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Gateway API ParentReferences: set, an HTTPRoute routes the challenges (no Ingress).
+    gateway_parent_refs: Sequence[Mapping[str, str]] = ()
 
     def __post_init__(self) -> None:
         if len(self.name) > 63 or not _DNS_1035.fullmatch(self.name):
@@ -299,4 +301,32 @@ def build_ingress(spec: SolverSpec) -> dict[str, Any]:
         "kind": "Ingress",
         "metadata": _metadata(spec, spec.ingress_labels, spec.ingress_annotations),
         "spec": ingress_spec,
+    }
+
+
+def build_http_route(spec: SolverSpec) -> dict[str, Any]:
+    """The HTTPRoute that sends each challenge path of each host to the solver Service,
+    attached to the Gateways of spec.http01.gatewayHTTPRoute.parentRefs.
+
+    The Gateway API's counterpart of `build_ingress`: the same hosts and `Exact` paths,
+    so the route claims nothing but the challenge URLs. One rule per token (a rule holds
+    at most 64 matches, an order may hold 100 names but one token per name).
+    """
+    backend = [{"name": spec.name, "port": SERVICE_PORT}]
+    rules = [
+        {
+            "matches": [{"path": {"type": "Exact", "value": challenge_path(token)}}],
+            "backendRefs": _plain(backend),
+        }
+        for token in spec.tokens
+    ]
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _metadata(spec, {}, {}),
+        "spec": {
+            "parentRefs": _plain(list(spec.gateway_parent_refs)),
+            "hostnames": list(dict.fromkeys(spec.hosts)),
+            "rules": rules,
+        },
     }

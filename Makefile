@@ -6,7 +6,7 @@ SOLVER_IMAGE ?= webhook-cert-solver:0.1.0
 KUBECTL ?= kubectl
 
 .PHONY: install test unit lint run demo bench cluster-up cluster-down cluster-status image deploy \
-        release-manifest lock promtool clean e2e-kind e2e-kind-down
+        release-manifest lock helm promtool clean e2e-kind e2e-kind-down
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ lock: install
 	$(VENV)/bin/pip install --quiet pip-tools
 	cd requirements && ../$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
 	  --no-header --no-emit-find-links --output-file operator.txt ../pyproject.toml
+
+## Helm, for the chart's tests (tests/unit/test_chart.py, tests/integration/test_helm.py):
+## built from the Go module proxy into ~/.cache/webhook-cert-operator/helm/.
+helm:
+	tools/install-helm.sh
 
 ## promtool for the alert rule tests (tests/unit/test_monitoring.py), from Debian's package.
 promtool:

@@ -66,6 +66,13 @@ def event_time(event: Mapping[str, Any]) -> str:
     )
 
 
+def event_order(event: Mapping[str, Any]) -> tuple[str, int]:
+    """Oldest first: by time, then (Event times have whole seconds, and one step often posts
+    several in the same second) by resourceVersion, which grows as Events are written."""
+    version = str((event.get("metadata") or {}).get("resourceVersion") or "0")
+    return event_time(event), int(version) if version.isdigit() else 0
+
+
 def selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
@@ -242,7 +249,7 @@ class Kube:
             field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
         )
         plain: list[dict[str, Any]] = [self._plain(item) for item in events.items]
-        return sorted(plain, key=event_time)
+        return sorted(plain, key=event_order)
 
     # ---- ConfigMaps (trust bundles for the served-chain check) ------------------------
 

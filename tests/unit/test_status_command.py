@@ -250,3 +250,19 @@ def test_the_parser_needs_a_reference() -> None:
     with pytest.raises(SystemExit) as exit_info:
         __main__.build_parser(["status"]).parse_args(["status"])
     assert exit_info.value.code == 2
+
+
+def test_events_of_the_same_second_keep_the_order_they_were_written_in() -> None:
+    from webhook_cert_operator.kube import event_order
+
+    def event(version: str, time: str) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": version}, "lastTimestamp": time}
+
+    written = [
+        event("98", "2026-11-30T17:00:01Z"),
+        event("100", "2026-11-30T17:00:02Z"),
+        event("101", "2026-11-30T17:00:02Z"),
+        event("99", "2026-11-30T17:00:02Z"),
+    ]
+    ordered = sorted(written, key=event_order)
+    assert [e["metadata"]["resourceVersion"] for e in ordered] == ["98", "99", "100", "101"]

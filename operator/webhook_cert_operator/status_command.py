@@ -86,8 +86,10 @@ def renewal_reason(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
 def _event(event: Mapping[str, Any]) -> dict[str, Any]:
     from webhook_cert_operator.kube import event_time
 
+    # The client renders times as isoformat (+00:00); the rest of the report says Z.
+    time = event_time(event).replace("+00:00", "Z")
     return {
-        "time": event_time(event) or None,
+        "time": time or None,
         "type": event.get("type"),
         "reason": event.get("reason"),
         "message": event.get("message"),
@@ -200,7 +202,11 @@ def format_status(report: Mapping[str, Any], now: datetime) -> str:
     leaf = served["leaf"] or {}
     rows = [
         ("", "stored (Secret " + stored["secretName"] + ")", "served (last check)"),
-        ("serial / subject", stored["serialNumber"] or "-", leaf.get("subject") or "-"),
+        (
+            "leaf",
+            f"serial {stored['serialNumber']}" if stored["serialNumber"] else "-",
+            leaf.get("subject") or ("(no subject: names in SAN only)" if leaf else "-"),
+        ),
         ("issuer", stored["issuer"] or "-", leaf.get("issuer") or "-"),
         ("expires", stored["notAfter"] or "-", leaf.get("notAfter") or "-"),
         ("sha256", _short_sha(stored["sha256"]), _short_sha(leaf.get("sha256"))),

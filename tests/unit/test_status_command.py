@@ -266,3 +266,30 @@ def test_events_of_the_same_second_keep_the_order_they_were_written_in() -> None
     ]
     ordered = sorted(written, key=event_order)
     assert [e["metadata"]["resourceVersion"] for e in ordered] == ["98", "99", "100", "101"]
+
+
+def test_event_times_are_written_like_every_other_time_of_the_report() -> None:
+    events = [
+        {
+            "metadata": {"name": "e"},
+            "type": "Normal",
+            "reason": "Issued",
+            "message": "m",
+            "lastTimestamp": "2026-11-30T17:55:31+00:00",
+        }
+    ]
+    report = status_command.describe(
+        HEALTHY, stored_sha256=None, secret_readable=False, events=events
+    )
+    assert report["events"][0]["time"] == "2026-11-30T17:55:31Z"
+
+
+def test_an_acme_leaf_without_subject_is_shown_as_such_beside_the_stored_serial() -> None:
+    served = {**HEALTHY["status"]["validation"]["servedChain"][0], "subject": ""}
+    status = {**HEALTHY["status"], "validation": {"servedChain": [served], "findings": []}}
+    report = status_command.describe(
+        {**HEALTHY, "status": status}, stored_sha256=SHA_STORED, secret_readable=True, events=[]
+    )
+    text = status_command.format_status(report, NOW)
+    assert "leaf             serial 04ab" in text
+    assert text.split("serial 04ab", 1)[1].lstrip().startswith("(no subject: names in SAN only)")

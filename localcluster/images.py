@@ -357,9 +357,7 @@ class ImageBuilder:
             return False
 
     def _prune_archives(self, prefix: str, keep: Path) -> None:
-        for old in self.directory.glob(f"{prefix}*.tar"):
-            if old != keep:
-                old.unlink()
+        prune_archives(self.directory, prefix, keep=keep, now=time.time())
 
     def _buildah(self, *args: str, step: str) -> str:
         """buildah with all of its state under the cache directory.
@@ -410,6 +408,22 @@ class ImageBuilder:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise ImageBuildError(f"{step}: {' '.join(argv[:3])} failed (log: {log}):\n{tail}")
         return result.stdout
+
+
+# The cache is shared by every checkout on the machine: an archive another checkout built
+# minutes ago may be about to be imported by it, so only archives untouched this long go.
+PRUNE_AFTER_SECONDS = 6 * 3600
+
+
+def prune_archives(directory: Path, prefix: str, *, keep: Path, now: float) -> list[Path]:
+    """Delete the older image archives of one kind (`prefix`), except `keep` and any
+    written in the last PRUNE_AFTER_SECONDS; return what was deleted."""
+    deleted = []
+    for old in sorted(directory.glob(f"{prefix}*.tar")):
+        if old != keep and now - old.stat().st_mtime > PRUNE_AFTER_SECONDS:
+            old.unlink(missing_ok=True)
+            deleted.append(old)
+    return deleted
 
 
 def _short(text: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from localcluster.build import upstream_replacements
-from localcluster.images import hash_tree, operator_image_name
+from localcluster.images import PRUNE_AFTER_SECONDS, hash_tree, operator_image_name, prune_archives
 from localcluster.node import (
     NodeLayout,
     cni_conflist,
@@ -188,3 +188,21 @@ def test_the_rendered_overlay_runs_solver_pods_from_the_solver_image(tmp_path: P
 
     assert container["image"] == "webhook-cert-operator:0.1.0-abc"
     assert env["WEBHOOK_CERT_SOLVER_IMAGE"] == "webhook-cert-solver:0.1.0-abc"
+
+
+def test_pruning_spares_archives_another_checkout_may_be_about_to_import(tmp_path: Path) -> None:
+    import os
+
+    now = 1_800_000_000.0
+    ours, fresh, stale, solver = (
+        tmp_path / name
+        for name in ("operator-a.tar", "operator-b.tar", "operator-c.tar", "solver-c.tar")
+    )
+    for path, age in ((ours, 0), (fresh, 600), (stale, PRUNE_AFTER_SECONDS + 1), (solver, 10**6)):
+        path.write_bytes(b"")
+        os.utime(path, (now - age, now - age))
+
+    deleted = prune_archives(tmp_path, "operator-", keep=ours, now=now)
+
+    assert deleted == [stale]
+    assert ours.exists() and fresh.exists() and solver.exists()

@@ -2,10 +2,11 @@
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 IMAGE   ?= webhook-cert-operator:0.1.0
+SOLVER_IMAGE ?= webhook-cert-solver:0.1.0
 KUBECTL ?= kubectl
 
 .PHONY: install test unit lint conformance run demo bench cluster-up cluster-down cluster-status \
-        image deploy release-manifest promtool clean e2e-kind e2e-kind-down
+        image deploy release-manifest lock helm promtool clean e2e-kind e2e-kind-down
 
 install: $(VENV)/.installed
 
@@ -52,14 +53,28 @@ cluster-down:
 cluster-status: install
 	$(PYTHON) -m localcluster status
 
+## The image's dependencies locked with hashes (the Dockerfile installs them with
+## --require-hashes). Run after changing pyproject.toml's dependencies.
+lock: install
+	$(VENV)/bin/pip install --quiet pip-tools
+	cd requirements && ../$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-header --no-emit-find-links --output-file operator.txt ../pyproject.toml
+
+## Helm, for the chart's tests (tests/unit/test_chart.py, tests/integration/test_helm.py):
+## built from the Go module proxy into ~/.cache/webhook-cert-operator/helm/.
+helm:
+	tools/install-helm.sh
+
 ## promtool for the alert rule tests (tests/unit/test_monitoring.py), from Debian's package.
 promtool:
 	tools/install-promtool.sh
 
-## Container image: with Docker where a Docker engine runs, otherwise with buildah into the
-## local cluster's image cache (a docker-archive that `ctr images import` or `docker load` reads).
+## Container images (the operator's, and the solver's from the Dockerfile's `solver` stage):
+## with Docker where a Docker engine runs, otherwise with buildah into the local cluster's
+## image cache (docker-archives that `ctr images import` or `docker load` reads).
 image:
-	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
+	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) . \
+	  && docker build --target solver -t $(SOLVER_IMAGE) .; \
 	else $(MAKE) install && $(PYTHON) -m localcluster image; fi
 
 ## Install on the current cluster in one apply, then wait until WebhookEndpoints can be created.

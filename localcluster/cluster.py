@@ -168,12 +168,13 @@ class LocalCluster:
             "WEBHOOK_CERT_TEST_INGRESS_ADDRESS": network.NODE_IP,
             "WEBHOOK_CERT_CLUSTER_NETNS": network.NETNS,
             "WEBHOOK_CERT_TEST_OPERATOR_OVERLAY": str(self.operator_overlay),
-            "WEBHOOK_CERT_TEST_IMAGE": self._operator_image_reference(),
+            "WEBHOOK_CERT_TEST_IMAGE": self._image_reference("operator-image"),
+            "WEBHOOK_CERT_TEST_SOLVER_IMAGE": self._image_reference("solver-image"),
         }
 
-    def _operator_image_reference(self) -> str:
+    def _image_reference(self, state_file: str) -> str:
         try:
-            return (self.state_dir / "operator-image").read_text().strip()
+            return (self.state_dir / state_file).read_text().strip()
         except FileNotFoundError:
             return ""
 
@@ -214,7 +215,7 @@ class LocalCluster:
         self._create_gateway()
         self._start_pebble()
         self._start_node(images)
-        self._write_operator_overlay(images[-1])
+        self._write_operator_overlay(images[-1], solver=images[1])
         self._write_env_file()
         self.log(f"local cluster ready in {time.monotonic() - started:.0f}s")
 
@@ -569,11 +570,13 @@ class LocalCluster:
                 client_key_pem=pki.key(user).read_bytes(),
             )
 
-    def _write_operator_overlay(self, image: BuiltImage) -> None:
+    def _write_operator_overlay(self, image: BuiltImage, *, solver: BuiltImage) -> None:
         reference = image.name.removeprefix("docker.io/library/")
+        solver_reference = solver.name.removeprefix("docker.io/library/")
         write_operator_overlay(
             self.operator_overlay,
             image=reference,
+            solver_image=solver_reference,
             settings={
                 "WEBHOOK_CERT_ACME_SERVER": self.pebble_directory,
                 "WEBHOOK_CERT_ACME_AGREE_TOS": "true",
@@ -583,6 +586,7 @@ class LocalCluster:
             acme_ca_pem=self.pki.ca_cert.read_bytes(),
         )
         (self.state_dir / "operator-image").write_text(reference)
+        (self.state_dir / "solver-image").write_text(solver_reference)
 
     def _write_tools(self) -> None:
         bin_dir = self.state_dir / "bin"

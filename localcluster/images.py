@@ -1,15 +1,17 @@
 """Container images for the local node, built without a registry or a Docker engine.
 
-buildah builds the operator image from the project's own Dockerfile (chroot isolation, vfs
-storage, all of it under the cache directory) and writes it as a docker-archive that
-containerd imports. Where the Dockerfile's base image cannot be pulled (this machine
-reaches no container registry), a stand-in with the same name is made from Debian
+buildah builds the operator image and the solver image (the Dockerfile's `solver` stage) from
+the project's own Dockerfile (chroot isolation, vfs storage, all of it under the cache
+directory) and writes each as a docker-archive that containerd imports. Where the
+Dockerfile's base image cannot be pulled (this machine reaches no container registry), a
+stand-in with the same name is made from Debian
 packages with debootstrap: Debian's Python 3.11 instead of the official image's. The
 kubelet's sandbox ("pause") image is a small static Go program.
 
-Every image is cached by a hash of its inputs: the operator image is rebuilt when the
-Dockerfile, pyproject.toml, README.md or anything under operator/ changes, and its tag
-carries that hash, so a Deployment that names the new tag rolls out.
+Every image is cached by a hash of its inputs: the operator and solver images are rebuilt
+when the Dockerfile, pyproject.toml, README.md, the lock in requirements/ or anything under
+operator/ changes, and their tags carry that hash, so a Deployment that names the new tag
+rolls out.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from localcluster.network import in_host_network
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_REPOSITORY = "webhook-cert-operator"
+SOLVER_REPOSITORY = "webhook-cert-solver"
 OPERATOR_VERSION = "0.1.0"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 # The Dockerfile's default base (its ARG PYTHON_IMAGE), under the name buildah resolves it to.
@@ -35,12 +38,44 @@ BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates")
+# The Dockerfile's solver base (its ARG SOLVER_BASE_IMAGE), a distroless Python: the stand-in
+# holds the files of these Debian packages and nothing else (no shell, no dpkg, no apt), as
+# distroless itself is made, plus its /etc/passwd with uid 65532 "nonroot".
+SOLVER_BASE_IMAGE = "gcr.io/distroless/python3-debian12:nonroot"
+SOLVER_BASE_PACKAGES = (
+    "libc6",
+    "libgcc-s1",
+    "libssl3",
+    "zlib1g",
+    "libexpat1",
+    "libffi8",
+    "libbz2-1.0",
+    "liblzma5",
+    "libcrypt1",
+    "libuuid1",
+    "libsqlite3-0",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "python3.11-minimal",
+    "python3-minimal",
+    "ca-certificates",
+    "netbase",
+    "tzdata",
+)
+_DISTROLESS_PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+    "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+)
+_DISTROLESS_GROUP = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n"
 # Files of the host's own trust store additions (a TLS-inspecting egress proxy's CA, say):
 # pip inside the build must trust the same CAs as pip on the host to reach the index.
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
-_ARCHIVES_KEPT = 4
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_OPERATOR_INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "operator")
+_OPERATOR_INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "operator", "requirements")
 
 _PAUSE_SOURCE = """package main
 
@@ -98,9 +133,10 @@ def operator_tag(source_hash: str) -> str:
     return f"{OPERATOR_VERSION}-{source_hash[:12]}"
 
 
-def operator_image_name(source_hash: str) -> str:
-    """The short name a Pod spec uses; containerd stores it under docker.io/library/."""
-    return f"{OPERATOR_REPOSITORY}:{operator_tag(source_hash)}"
+def operator_image_name(source_hash: str, repository: str = OPERATOR_REPOSITORY) -> str:
+    """The short name a Pod spec uses; containerd stores it under docker.io/library/.
+    The solver image (SOLVER_REPOSITORY) carries the same tag: both come from one source."""
+    return f"{repository}:{operator_tag(source_hash)}"
 
 
 class ImageBuilder:
@@ -119,7 +155,10 @@ class ImageBuilder:
         ]
 
     def build_all(self) -> list[BuiltImage]:
-        return [self.pause(), self.operator()]
+        """pause, solver, operator: the operator last (the harness deploys images[-1])."""
+        pause = self.pause()
+        operator = self.operator()
+        return [pause, self.solver(), operator]
 
     # ---- pause ----------------------------------------------------------------------
 
@@ -146,26 +185,36 @@ class ImageBuilder:
     # ---- operator -------------------------------------------------------------------
 
     def operator(self) -> BuiltImage:
+        return self._from_dockerfile(OPERATOR_REPOSITORY, target="operator", prefix="operator-")
+
+    def solver(self) -> BuiltImage:
+        """The HTTP-01 solver Pods' image: the Dockerfile's `solver` stage."""
+        return self._from_dockerfile(SOLVER_REPOSITORY, target="solver", prefix="solver-")
+
+    def _from_dockerfile(self, repository: str, *, target: str, prefix: str) -> BuiltImage:
         source_hash = hash_tree(REPO_ROOT, _OPERATOR_INPUTS)
-        short_name = operator_image_name(source_hash)
-        archive = self.directory / f"operator-{operator_tag(source_hash)}.tar"
+        short_name = operator_image_name(source_hash, repository)
+        archive = self.directory / f"{prefix}{operator_tag(source_hash)}.tar"
         if not archive.exists():
             started = time.monotonic()
             self._ensure_base()
-            print(f"building {short_name} from the Dockerfile", flush=True)
+            if target == "solver":
+                self._ensure_solver_base()
+            print(f"building {short_name} from the Dockerfile (stage {target})", flush=True)
             self._buildah(
                 "build",
                 "--isolation=chroot",
                 "--pull=never",
+                f"--target={target}",
                 "-t",
                 short_name,
                 str(REPO_ROOT),
-                step="operator-image",
+                step=f"{target}-image",
             )
             self._export(short_name, archive)
             # The archive is what the node imports; buildah's copy is not needed again.
             self._buildah("rmi", short_name, step="export")
-            self._prune_archives("operator-")
+            self._prune_archives(prefix, keep=archive)
             print(f"built {short_name} in {time.monotonic() - started:.0f}s", flush=True)
         return BuiltImage(f"docker.io/library/{short_name}", archive)
 
@@ -193,6 +242,72 @@ class ImageBuilder:
             (rootfs / leftover).mkdir(parents=True, exist_ok=True)
         self._commit_rootfs(rootfs, BASE_IMAGE, entrypoint=None, only=None)
         shutil.rmtree(rootfs, ignore_errors=True)
+
+    def _ensure_solver_base(self) -> None:
+        """The solver's distroless base under its own name, from Debian packages' files."""
+        if self._has_image(SOLVER_BASE_IMAGE):
+            return
+        print(f"making a stand-in for {SOLVER_BASE_IMAGE} from Debian packages", flush=True)
+        work = self.directory / "solver-base-work"
+        shutil.rmtree(work, ignore_errors=True)
+        full, slim = work / "full", work / "rootfs"
+        self._run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(SOLVER_BASE_PACKAGES)}",
+                DEBIAN_SUITE,
+                str(full),
+                DEBIAN_MIRROR,
+            ],
+            "solver-base-debootstrap",
+        )
+        listed = self._run(
+            ["chroot", str(full), "dpkg", "-L", *SOLVER_BASE_PACKAGES], "solver-base-debootstrap"
+        )
+        paths = {
+            line.lstrip("/")
+            for line in listed.splitlines()
+            if line.startswith("/") and not line.startswith(("/usr/share/doc", "/usr/share/man"))
+        }
+        # Made by the packages' scripts rather than shipped: the CA bundle.
+        paths.add("etc/ssl/certs/ca-certificates.crt")
+        # Debian 12 merges /usr: packages name /lib/..., the files are in /usr/lib/...; keep
+        # the top-level links and store each file once, under its real directory.
+        links = {top for top in ("bin", "sbin", "lib", "lib64") if (full / top).is_symlink()}
+        real = set(links)
+        for path in paths:
+            top, _, rest = path.partition("/")
+            real.add(f"usr/{top}/{rest}" if top in links and rest else path)
+        # Every parent directory too, so that each entry's directory exists when extracted.
+        for path in list(real):
+            parent = Path(path).parent
+            while str(parent) not in (".", ""):
+                real.add(str(parent))
+                parent = parent.parent
+        present = sorted(p for p in real if (full / p).exists() or (full / p).is_symlink())
+        file_list = work / "files"
+        file_list.write_text("\n".join(present) + "\n")
+        slim.mkdir(parents=True)
+        self._run(
+            [
+                "sh",
+                "-c",
+                f'tar -C "{full}" --no-recursion -cf - -T "{file_list}" | tar -C "{slim}" -xpf -',
+            ],
+            "solver-base-debootstrap",
+        )
+        (slim / "etc").mkdir(exist_ok=True)
+        (slim / "etc/passwd").write_text(_DISTROLESS_PASSWD)
+        (slim / "etc/group").write_text(_DISTROLESS_GROUP)
+        (slim / "tmp").mkdir(exist_ok=True)
+        os.chmod(slim / "tmp", 0o1777)
+        (slim / "home/nonroot").mkdir(parents=True, exist_ok=True)
+        os.chown(slim / "home/nonroot", 65532, 65532)
+        self._commit_rootfs(
+            slim, SOLVER_BASE_IMAGE, entrypoint='["/usr/bin/python3.11"]', only=None
+        )
+        shutil.rmtree(work, ignore_errors=True)
 
     def _trust_host_cas(self, rootfs: Path) -> None:
         extra = sorted(HOST_EXTRA_CAS.glob("*.crt")) if HOST_EXTRA_CAS.is_dir() else []
@@ -243,11 +358,8 @@ class ImageBuilder:
         except ImageBuildError:
             return False
 
-    def _prune_archives(self, prefix: str) -> None:
-        """Keep the newest few: several checkouts (a CI clone, a worktree) share the cache."""
-        archives = sorted(self.directory.glob(f"{prefix}*.tar"), key=lambda p: p.stat().st_mtime)
-        for old in archives[:-_ARCHIVES_KEPT]:
-            old.unlink(missing_ok=True)
+    def _prune_archives(self, prefix: str, keep: Path) -> None:
+        prune_archives(self.directory, prefix, keep=keep, now=time.time())
 
     def _buildah(self, *args: str, step: str) -> str:
         """buildah with all of its state under the cache directory.
@@ -305,6 +417,22 @@ class ImageBuilder:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise ImageBuildError(f"{step}: {' '.join(argv[:3])} failed (log: {log}):\n{tail}")
         return result.stdout
+
+
+# The cache is shared by every checkout on the machine: an archive another checkout built
+# minutes ago may be about to be imported by it, so only archives untouched this long go.
+PRUNE_AFTER_SECONDS = 6 * 3600
+
+
+def prune_archives(directory: Path, prefix: str, *, keep: Path, now: float) -> list[Path]:
+    """Delete the older image archives of one kind (`prefix`), except `keep` and any
+    written in the last PRUNE_AFTER_SECONDS; return what was deleted."""
+    deleted = []
+    for old in sorted(directory.glob(f"{prefix}*.tar")):
+        if old != keep and now - old.stat().st_mtime > PRUNE_AFTER_SECONDS:
+            old.unlink(missing_ok=True)
+            deleted.append(old)
+    return deleted
 
 
 def _short(text: str) -> str:

@@ -28,12 +28,19 @@ Kubectl = Callable[..., str]
 
 
 def write_operator_overlay(
-    directory: Path, *, image: str, settings: Mapping[str, str], acme_ca_pem: bytes
+    directory: Path,
+    *,
+    image: str,
+    solver_image: str,
+    settings: Mapping[str, str],
+    acme_ca_pem: bytes,
 ) -> None:
-    """A kustomization over manifests/ for a cluster whose node already has `image`."""
+    """A kustomization over manifests/ for a cluster whose node already has `image` (the
+    operator) and `solver_image` (WEBHOOK_CERT_SOLVER_IMAGE, the HTTP-01 solver Pods)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "acme-ca.crt").write_bytes(acme_ca_pem)
     name, _, tag = image.rpartition(":")
+    solver_name, _, solver_tag = solver_image.rpartition(":")
     env = [{"name": key, "value": value} for key, value in settings.items()]
     env.append({"name": "WEBHOOK_CERT_ACME_CA_BUNDLE", "value": f"{_ACME_CA_MOUNT}/ca.crt"})
     patch = {
@@ -70,7 +77,11 @@ def write_operator_overlay(
                 "files": ["ca.crt=acme-ca.crt"],
             }
         ],
-        "images": [{"name": "webhook-cert-operator", "newName": name, "newTag": tag}],
+        # manifests/kustomizeconfig.yaml makes `images:` rewrite WEBHOOK_CERT_SOLVER_IMAGE too.
+        "images": [
+            {"name": "webhook-cert-operator", "newName": name, "newTag": tag},
+            {"name": "webhook-cert-solver", "newName": solver_name, "newTag": solver_tag},
+        ],
         "patches": [{"patch": yaml.safe_dump(patch)}],
     }
     (directory / "kustomization.yaml").write_text(

@@ -1,7 +1,9 @@
-"""Render the release manifest `install.yaml` from the kustomize base in manifests/.
+"""Render the release manifest `install.yaml` from the kustomize base in manifests/, and the
+Helm chart's copies of it: its crds/ (the same CRDs) and files/ (the monitoring
+component's alert rules and dashboard, which the chart's templates read).
 
 `make release-manifest` runs this; tests/unit/test_install_manifest.py renders again and
-compares, so the committed file never drifts from manifests/. Rendering is offline:
+compares, so the committed files never drift from manifests/. Rendering is offline:
 `kubectl kustomize` reads only the local files.
 
 The kubectl used is, in order: $KUBECTL, the local cluster's own build (the pinned
@@ -17,12 +19,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from localcluster import build
 from localcluster.versions import BY_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
 INSTALL_YAML = REPO / "install.yaml"
+CHART = REPO / "charts" / "webhook-cert-operator"
+MONITORING = MANIFESTS / "components" / "monitoring"
+
+GENERATED = (
+    "# Generated from manifests/ by `make release-manifest`: edit manifests/, not this file.\n"
+)
 
 HEADER = """\
 # webhook-cert-operator: the release manifest. Install (Kubernetes 1.31 or newer) with
@@ -62,13 +71,39 @@ def without_header(text: str) -> str:
     return "".join(lines)
 
 
+def chart_files(install_yaml: str) -> dict[Path, str]:
+    """The chart's generated files, by path: crds/ holds install.yaml's CRDs (Helm installs
+    them before the templates and never deletes them), files/ the monitoring component's
+    PrometheusRule spec and dashboard."""
+    crds = [
+        document
+        for document in yaml.safe_load_all(without_header(install_yaml))
+        if document and document["kind"] == "CustomResourceDefinition"
+    ]
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text(encoding="utf-8"))
+    return {
+        CHART / "crds" / "crds.yaml": GENERATED
+        + yaml.safe_dump_all(crds, sort_keys=False, width=100),
+        CHART / "files" / "prometheusrule-spec.yaml": GENERATED
+        + yaml.safe_dump(rule["spec"], sort_keys=False, width=100),
+        CHART / "files" / "dashboard.json": (MONITORING / "dashboard.json").read_text(
+            encoding="utf-8"
+        ),
+    }
+
+
 def main() -> int:
     kubectl = find_kubectl()
     if kubectl is None:
         print("no kubectl found: set KUBECTL", file=sys.stderr)
         return 2
-    INSTALL_YAML.write_text(render(kubectl), encoding="utf-8")
+    install_yaml = render(kubectl)
+    INSTALL_YAML.write_text(install_yaml, encoding="utf-8")
     print(f"wrote {INSTALL_YAML.relative_to(REPO)} with {kubectl}")
+    for path, text in chart_files(install_yaml).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(REPO)}")
     return 0
 
 

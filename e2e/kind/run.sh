@@ -18,6 +18,7 @@ CLUSTER=${KIND_CLUSTER_NAME:-webhook-cert-e2e}
 STATE=${E2E_KIND_STATE:-$REPO/.kind}
 # The image the overlay deploys (manifests/kustomization.yaml's `images:`), not a setting.
 IMAGE=webhook-cert-operator:0.1.0
+SOLVER_IMAGE=webhook-cert-solver:0.1.0
 KIND=${KIND:-kind}
 KUBECTL=${KUBECTL:-kubectl}
 VENV=${VENV:-$REPO/.venv}
@@ -113,7 +114,7 @@ up() {
   mkdir -p "$STATE"
   # First, so that a broken build fails before a cluster is made.
   log "building $IMAGE"
-  make -C "$REPO" image IMAGE="$IMAGE"
+  make -C "$REPO" image IMAGE="$IMAGE" SOLVER_IMAGE="$SOLVER_IMAGE"
   if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     log "kind cluster $CLUSTER exists; reusing it"
     "$KIND" export kubeconfig --name "$CLUSTER" --kubeconfig "$KUBECONFIG"
@@ -123,8 +124,8 @@ up() {
       --kubeconfig "$KUBECONFIG" --wait 180s
   fi
 
-  log "loading $IMAGE into the node"
-  "$KIND" load docker-image "$IMAGE" --name "$CLUSTER"
+  log "loading $IMAGE and $SOLVER_IMAGE into the node"
+  "$KIND" load docker-image "$IMAGE" "$SOLVER_IMAGE" --name "$CLUSTER"
 
   log "installing Traefik, Pebble and its DNS"
   [ -s "$STATE/pki/tls.crt" ] || make_pebble_pki "$STATE/pki"

@@ -1,13 +1,15 @@
 """What the CLI commands that talk to a cluster share: NAMESPACE/NAME arguments and the
-caller's kubeconfig (`renew_command`, `inspect_command`). The operator itself never uses
-this: it runs with its ServiceAccount (`run_command`).
+caller's kubeconfig (`renew_command`, `inspect_command`, `status_command`), and the
+sentences their failures are told in. The operator itself never uses this: it runs with
+its ServiceAccount (`run_command`).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Kube
@@ -54,3 +56,34 @@ def kube_from_args(args: argparse.Namespace) -> Kube:
 
     config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
     return Kube(client.ApiClient())
+
+
+class ClusterError(Exception):
+    """The cluster could not be read or written; the message says why, for the user."""
+
+
+T = TypeVar("T")
+
+
+def call_cluster(call: Callable[[], T]) -> T:
+    """Run `call` (which talks to the API server) and turn the client's failures into a
+    ClusterError with a sentence: no kubeconfig, no connection, or the HTTP status and
+    reason the API server gave (never its body, which may echo object data)."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return call()
+    except ConfigException as error:
+        raise ClusterError(f"no usable kubeconfig: {error}") from None
+    except ApiException as error:
+        if error.status == 403:
+            raise ClusterError(
+                f"forbidden (HTTP 403): your credentials may not do this ({error.reason})"
+            ) from None
+        if error.status == 401:
+            raise ClusterError("unauthorized (HTTP 401): log in to the cluster again") from None
+        raise ClusterError(f"the API server answered HTTP {error.status} {error.reason}") from None
+    except HTTPError as error:
+        raise ClusterError(f"cannot reach the API server: {type(error).__name__}") from None

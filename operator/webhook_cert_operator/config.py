@@ -20,7 +20,7 @@ from webhook_cert_operator.renewal import FAILURE_DELAYS
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
 DEFAULT_NAMESPACE: Final = "webhook-cert-system"
-DEFAULT_SOLVER_IMAGE: Final = "webhook-cert-operator:0.1.0"
+DEFAULT_SOLVER_IMAGE: Final = "webhook-cert-solver:0.1.0"
 
 PREFIX: Final = "WEBHOOK_CERT_"
 
@@ -233,7 +233,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_ACME_CA_BUNDLE     absolute path of a PEM bundle trusted for the ACME
                                     server's HTTPS (e.g. Pebble); default the system store
     WEBHOOK_CERT_SOLVER_IMAGE       image of the HTTP-01 solver Pod; default
-                                    webhook-cert-operator:0.1.0
+                                    webhook-cert-solver:0.1.0 (the Dockerfile's solver stage)
     WEBHOOK_CERT_SOLVER_PORT        port the solver listens on in its Pod; default 8089
     WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "host" or "host:port", for the
                                     self-check and the served-chain probe; default system

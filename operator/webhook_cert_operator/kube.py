@@ -58,6 +58,25 @@ def _as_body(value: object) -> Any:
     return value
 
 
+def event_time(event: Mapping[str, Any]) -> str:
+    """When an Event last happened, as the API server's RFC 3339 text (sorts by time)."""
+    metadata = event.get("metadata") or {}
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or metadata.get("creationTimestamp")
+        or ""
+    )
+
+
+def event_order(event: Mapping[str, Any]) -> tuple[str, int]:
+    """Oldest first: by time, then (Event times have whole seconds, and one step often posts
+    several in the same second) by resourceVersion, which grows as Events are written."""
+    version = str((event.get("metadata") or {}).get("resourceVersion") or "0")
+    return event_time(event), int(version) if version.isdigit() else 0
+
+
 def selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
@@ -306,6 +325,15 @@ class Kube:
         except ApiException as error:
             if error.status != 404:
                 raise
+
+    def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The core v1 Events about one object (kopf posts there), for the CLI; oldest first."""
+        events = self.core.list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
+        )
+        plain: list[dict[str, Any]] = [self._plain(item) for item in events.items]
+        return sorted(plain, key=event_order)
 
     # ---- ConfigMaps (trust bundles for the served-chain check) ------------------------
 

@@ -46,6 +46,7 @@ USER_GROUPS = [
     "system:authenticated",
 ]
 IMAGE = "webhook-cert-operator:0.1.0"
+SOLVER_IMAGE = "webhook-cert-solver:0.1.0"
 
 # (API group, resource) -> verbs: everything the ServiceAccount may do, and why.
 GRANTED: dict[tuple[str, str], frozenset[str]] = {
@@ -380,7 +381,7 @@ def test_the_deployment_sets_only_settings_the_operator_reads(
     )
     # The CA's terms are agreed by the person deploying, never by default (RFC 8555 7.3).
     assert env["WEBHOOK_CERT_ACME_AGREE_TOS"]["value"] == "false"
-    assert env["WEBHOOK_CERT_SOLVER_IMAGE"]["value"] == IMAGE
+    assert env["WEBHOOK_CERT_SOLVER_IMAGE"]["value"] == SOLVER_IMAGE
 
 
 def test_the_probes_and_ports_match_what_the_operator_listens_on(
@@ -396,7 +397,7 @@ def test_the_probes_and_ports_match_what_the_operator_listens_on(
         assert container[probe]["httpGet"] == {"path": liveness.path, "port": "health"}
 
 
-def test_an_overlay_that_changes_the_image_changes_the_solver_image_too(
+def test_an_overlay_that_changes_the_images_changes_the_solver_image_too(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     (tmp_path / "kustomization.yaml").write_text(
@@ -411,14 +412,20 @@ def test_an_overlay_that_changes_the_image_changes_the_solver_image_too(
                         "name": "webhook-cert-operator",
                         "newName": "registry.example.com/team/webhook-cert-operator",
                         "newTag": "1.2.3",
-                    }
+                    },
+                    {
+                        "name": "webhook-cert-solver",
+                        "newName": "registry.example.com/team/webhook-cert-solver",
+                        "newTag": "1.2.3",
+                    },
                 ],
             }
         )
     )
     container = operator_container(render(cluster, tmp_path))
-    expected = "registry.example.com/team/webhook-cert-operator:1.2.3"
-    assert container["image"] == expected
-    assert env_of(container)["WEBHOOK_CERT_SOLVER_IMAGE"]["value"] == expected
+    assert container["image"] == "registry.example.com/team/webhook-cert-operator:1.2.3"
+    assert env_of(container)["WEBHOOK_CERT_SOLVER_IMAGE"]["value"] == (
+        "registry.example.com/team/webhook-cert-solver:1.2.3"
+    )
     # Only the image is rewritten, not every variable.
     assert env_of(container)["WEBHOOK_CERT_ACME_AGREE_TOS"]["value"] == "false"

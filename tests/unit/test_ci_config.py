@@ -569,8 +569,11 @@ def test_the_overlay_renders_the_operator_with_the_test_settings(
     assert env["WEBHOOK_CERT_ACME_EMAIL"]
     assert env["WEBHOOK_CERT_NAMESERVERS"] == "10.96.0.53:8053"
     assert container["imagePullPolicy"] == "Never"
-    # Everything else of the base stays: its namespace and the solver image.
-    assert env["WEBHOOK_CERT_SOLVER_IMAGE"] == container["image"]
+    # Everything else of the base stays: its namespace and the solver image, which
+    # run.sh builds and loads into the node beside the operator's.
+    run_sh = (REPO / "e2e" / "kind" / "run.sh").read_text()
+    assert f"\nSOLVER_IMAGE={env['WEBHOOK_CERT_SOLVER_IMAGE']}\n" in run_sh
+    assert f"\nIMAGE={container['image']}\n" in run_sh
     assert "WEBHOOK_CERT_NAMESPACE" in env
 
 

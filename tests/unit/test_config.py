@@ -31,7 +31,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.acme_email is None
     assert settings.acme_agree_tos is False
     assert settings.acme_ca_bundle is None
-    assert settings.solver_image == "webhook-cert-operator:0.1.0"
+    assert settings.solver_image == "webhook-cert-solver:0.1.0"
     assert settings.solver_port == 8089
     assert settings.nameservers == ()
     assert settings.self_check_successes == 3

@@ -86,3 +86,12 @@ def test_kopfs_shared_crds_can_be_left_in_place_on_uninstall() -> None:
         if item["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "kopf"
     ]
     assert sorted(kopf_crds) == ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+
+
+def test_the_charts_crds_and_monitoring_files_are_those_of_manifests() -> None:
+    """The Helm chart installs the same CRDs as install.yaml and the monitoring component's
+    rules and dashboard: its copies are generated, never edited."""
+    for path, text in install_manifest.chart_files(COMMITTED).items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.name} is out of date: run `make release-manifest`"
+        )

@@ -3,12 +3,14 @@ configuration, the image cache key and the operator overlay."""
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from localcluster.build import upstream_replacements
-from localcluster.images import hash_tree, operator_image_name
+from localcluster.images import PRUNE_AFTER_SECONDS, hash_tree, operator_image_name, prune_archives
 from localcluster.node import (
     NodeLayout,
     cni_conflist,
@@ -17,6 +19,8 @@ from localcluster.node import (
     kubelet_config,
 )
 from localcluster.operator import REPO_ROOT, write_operator_overlay
+
+from tools import install_manifest
 
 UPSTREAM_GO_MOD = """module go.etcd.io/etcd/server/v3
 
@@ -138,6 +142,7 @@ def test_the_operator_overlay_names_the_built_image_and_the_ca_settings(tmp_path
     write_operator_overlay(
         overlay,
         image="webhook-cert-operator:0.1.0-abc",
+        solver_image="webhook-cert-solver:0.1.0-abc",
         settings={"WEBHOOK_CERT_ACME_SERVER": "https://10.244.0.1:14000/dir"},
         acme_ca_pem=b"-----BEGIN CERTIFICATE-----\n",
     )
@@ -149,9 +154,55 @@ def test_the_operator_overlay_names_the_built_image_and_the_ca_settings(tmp_path
 
     assert (overlay / kustomization["resources"][0]).resolve() == REPO_ROOT / "manifests"
     assert kustomization["images"] == [
-        {"name": "webhook-cert-operator", "newName": "webhook-cert-operator", "newTag": "0.1.0-abc"}
+        {
+            "name": "webhook-cert-operator",
+            "newName": "webhook-cert-operator",
+            "newTag": "0.1.0-abc",
+        },
+        {"name": "webhook-cert-solver", "newName": "webhook-cert-solver", "newTag": "0.1.0-abc"},
     ]
     assert env["WEBHOOK_CERT_ACME_SERVER"] == "https://10.244.0.1:14000/dir"
     assert env["WEBHOOK_CERT_ACME_CA_BUNDLE"].endswith("/ca.crt")
     assert container["imagePullPolicy"] == "Never"
     assert (overlay / "acme-ca.crt").read_bytes().startswith(b"-----BEGIN")
+
+
+def test_the_rendered_overlay_runs_solver_pods_from_the_solver_image(tmp_path: Path) -> None:
+    kubectl = install_manifest.find_kubectl()
+    if kubectl is None:
+        pytest.skip("no kubectl to render with (set KUBECTL)")
+    overlay = tmp_path / "operator"
+    write_operator_overlay(
+        overlay,
+        image="webhook-cert-operator:0.1.0-abc",
+        solver_image="webhook-cert-solver:0.1.0-abc",
+        settings={},
+        acme_ca_pem=b"-----BEGIN CERTIFICATE-----\n",
+    )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], check=True, capture_output=True, text=True
+    ).stdout
+    (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+
+    assert container["image"] == "webhook-cert-operator:0.1.0-abc"
+    assert env["WEBHOOK_CERT_SOLVER_IMAGE"] == "webhook-cert-solver:0.1.0-abc"
+
+
+def test_pruning_spares_archives_another_checkout_may_be_about_to_import(tmp_path: Path) -> None:
+    import os
+
+    now = 1_800_000_000.0
+    ours, fresh, stale, solver = (
+        tmp_path / name
+        for name in ("operator-a.tar", "operator-b.tar", "operator-c.tar", "solver-c.tar")
+    )
+    for path, age in ((ours, 0), (fresh, 600), (stale, PRUNE_AFTER_SECONDS + 1), (solver, 10**6)):
+        path.write_bytes(b"")
+        os.utime(path, (now - age, now - age))
+
+    deleted = prune_archives(tmp_path, "operator-", keep=ours, now=now)
+
+    assert deleted == [stale]
+    assert ours.exists() and fresh.exists() and solver.exists()

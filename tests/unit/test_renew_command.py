@@ -115,3 +115,106 @@ def test_a_bad_reference_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         parse("ringcentral")
     assert exited.value.code == renew_command.EXIT_USAGE
     assert "is not NAMESPACE/NAME" in capsys.readouterr().err
+
+
+class Renewing(Endpoints):
+    """An endpoint whose status moves through `states` (one per poll), with its Events."""
+
+    def __init__(self, states: list[dict[str, Any]], events: list[list[dict[str, Any]]]) -> None:
+        super().__init__(ringcentral={})
+        self.states = states
+        self.event_lists = events
+        self.polls = 0
+
+    def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        state = self.states[min(self.polls, len(self.states) - 1)]
+        return {"metadata": {"annotations": {}}, "status": state}
+
+    def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        events = self.event_lists[min(self.polls, len(self.event_lists) - 1)]
+        self.polls += 1
+        return events
+
+
+def issuing(reason: str, order: str | None = None, **more: Any) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "conditions": [{"type": "Issuing", "status": "True", "reason": reason, "message": reason}],
+        **more,
+    }
+    if order:
+        status["order"] = {"state": order}
+    return status
+
+
+OLD_EVENT = {"metadata": {"name": "old"}, "type": "Normal", "reason": "Issued", "message": "old"}
+NEW_EVENT = {
+    "metadata": {"name": "new"},
+    "type": "Normal",
+    "reason": "OrderCreated",
+    "message": "ACME order created",
+}
+
+
+def test_renew_wait_prints_each_step_once_and_exits_0_when_the_request_is_honoured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    done = {
+        **issuing("Issued"),
+        "renewal": {"lastRenewRequest": "1796058000"},
+        "serialNumber": "05cd",
+        "notAfter": "2027-02-28T17:00:00Z",
+    }
+    endpoints = Renewing(
+        states=[{}, {}, issuing("Ordering", "pending"), issuing("Ordering", "pending"), done],
+        events=[[OLD_EVENT], [OLD_EVENT], [OLD_EVENT, NEW_EVENT], [OLD_EVENT, NEW_EVENT]],
+    )
+    args = parse("payments/ringcentral", "--wait")
+    status = renew_command.run(
+        args, api=lambda _: endpoints, clock=lambda: NOW, sleep=lambda _: None
+    )
+    out = capsys.readouterr().out
+    assert status == renew_command.EXIT_REQUESTED
+    assert "event Normal OrderCreated: ACME order created" in out
+    assert out.count("(ACME order pending)") == 1  # shown when it changes, not at each poll
+    assert "old" not in out.replace("older", "")  # events from before the request are not news
+    assert out.rstrip().endswith(
+        "renewed: serial 05cd, valid until 2027-02-28T17:00:00Z, next renewal None"
+    )
+
+
+def test_renew_wait_exits_4_on_a_new_failure_and_says_when_it_is_retried(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failed = {
+        "failedAttempts": 1,
+        "lastFailureReason": "self-check: answered HTTP 404",
+        "nextAttemptTime": "2026-11-30T17:01:00Z",
+    }
+    endpoints = Renewing(states=[{}, {}, failed], events=[[]])
+    args = parse("payments/ringcentral", "--wait", "-o", "json")
+    status = renew_command.run(
+        args, api=lambda _: endpoints, clock=lambda: NOW, sleep=lambda _: None
+    )
+    captured = capsys.readouterr()
+    assert status == renew_command.EXIT_FAILED
+    assert json.loads(captured.out)["outcome"] == "failed"
+    # With -o json the steps go to stderr, so stdout stays one JSON document.
+    assert "failed: self-check: answered HTTP 404; the operator tries again at " in captured.err
+
+
+def test_renew_wait_gives_up_after_the_timeout_with_exit_5() -> None:
+    endpoints = Renewing(states=[{}], events=[[]])
+    clock = iter(range(0, 1000, 10))
+    request = renew_command.RenewRequest("payments", "ringcentral", "1")
+    lines: list[str] = []
+    outcome = renew_command.wait_for_renewal(
+        endpoints,
+        request,
+        renew_command.Progress.start("1", {}, []),
+        timeout=30,
+        emit=lines.append,
+        sleep=lambda _: None,
+        monotonic=lambda: float(next(clock)),
+    )
+    assert outcome == "timeout"
+    assert lines[-1].endswith("still not renewed after 30s; giving up waiting")

@@ -102,25 +102,22 @@ def install_operator(
     args: Sequence[str] | None = None,
     replicas: int | None = None,
 ) -> None:
-    """Apply the overlay (CRDs first, once Established the rest) and wait for the rollout.
+    """Apply the overlay in one `kubectl apply`, as a user installs it, then wait until
+    its CRDs are Established and the Deployment has rolled out.
 
-    `env`, `args` and `replicas` change the Deployment before it is applied: a later call
-    without them takes them away again (kubectl's three-way merge), so each caller gets
-    exactly the configuration it asks for.
+    One apply works because the base holds no custom object (the operator creates its
+    kopf peering object itself). `env`, `args` and `replicas` change the Deployment before
+    it is applied: a later call without them takes them away again (kubectl's three-way
+    merge), so each caller gets exactly the configuration it asks for.
     """
     documents = render(kubectl, overlay)
-    crds = [d for d in documents if d["kind"] == "CustomResourceDefinition"]
-    rest = [d for d in documents if d["kind"] != "CustomResourceDefinition"]
-    for document in rest:
+    for document in documents:
         if document["kind"] == "Deployment":
             _configure(document, env or {}, args, replicas)
-    # kubectl maps every object to its API before creating any: a custom object in the
-    # same batch as its CRD would be refused.
-    _apply(kubectl, crds)
-    for crd in crds:
+    _apply(kubectl, documents)
+    for crd in (d for d in documents if d["kind"] == "CustomResourceDefinition"):
         name = crd["metadata"]["name"]
         kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
-    _apply(kubectl, rest)
     wait_for_rollout(kubectl)
 
 

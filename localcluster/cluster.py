@@ -240,26 +240,7 @@ class LocalCluster:
         raise ClusterError(f"{name} did not become ready in {timeout:.0f}s; see {log}")
 
     def _start_etcd(self) -> None:
-        data = self.state_dir / "etcd"
-        self._start(
-            "etcd",
-            [
-                self._bin("etcd", "etcd"),
-                "--name=default",
-                f"--data-dir={data}",
-                "--listen-client-urls=http://127.0.0.1:2379",
-                "--advertise-client-urls=http://127.0.0.1:2379",
-                "--listen-peer-urls=http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-                "--initial-cluster=default=http://127.0.0.1:2380",
-                # A test cluster: durability is not worth the fsync latency.
-                "--unsafe-no-fsync",
-                # The apiserver's consistent reads from its watch cache rely on progress
-                # notifications.
-                "--watch-progress-notify-interval=5s",
-                "--log-level=warn",
-            ],
-        )
+        self._start("etcd", etcd_argv(self._bin("etcd", "etcd"), self.state_dir / "etcd"))
         self._wait("etcd", lambda: _http_ok("127.0.0.1", 2379, "/health"))
 
     def _start_apiserver(self) -> None:
@@ -267,15 +248,16 @@ class LocalCluster:
         self._start(
             "kube-apiserver",
             [
-                self._bin("kubernetes", "kube-apiserver"),
-                "--etcd-servers=http://127.0.0.1:2379",
-                "--bind-address=0.0.0.0",
-                f"--secure-port={APISERVER_PORT}",
-                f"--advertise-address={network.NODE_IP}",
-                f"--tls-cert-file={pki.cert('apiserver')}",
-                f"--tls-private-key-file={pki.key('apiserver')}",
-                f"--client-ca-file={pki.ca_cert}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                *apiserver_argv(
+                    self._bin("kubernetes", "kube-apiserver"),
+                    pki,
+                    etcd="http://127.0.0.1:2379",
+                    bind_address="0.0.0.0",
+                    port=APISERVER_PORT,
+                    advertise_address=network.NODE_IP,
+                    service_cidr=SERVICE_CIDR,
+                    cert_dir=self.state_dir / "apiserver-certs",
+                ),
                 # The Node authorizer and NodeRestriction scope the kubelet's credentials to
                 # its own node and Pods, as on any conformant cluster.
                 "--authorization-mode=Node,RBAC",
@@ -284,20 +266,14 @@ class LocalCluster:
                 f"--kubelet-client-certificate={pki.cert('admin')}",
                 f"--kubelet-client-key={pki.key('admin')}",
                 "--kubelet-preferred-address-types=InternalIP",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki.service_account_public_key}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
                 "--allow-privileged=true",
-                "--profiling=false",
-                f"--cert-dir={self.state_dir / 'apiserver-certs'}",
             ],
         )
-        self._wait("kube-apiserver", self._apiserver_ready, timeout=120)
-
-    def _apiserver_ready(self) -> bool:
-        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        context.load_cert_chain(str(self.pki.cert("admin")), str(self.pki.key("admin")))
-        return _http_ok(network.NODE_IP, APISERVER_PORT, "/readyz", context=context)
+        self._wait(
+            "kube-apiserver",
+            lambda: apiserver_ready(network.NODE_IP, APISERVER_PORT, self.pki),
+            timeout=120,
+        )
 
     def _start_controllers(self) -> None:
         pki = self.pki
@@ -639,6 +615,68 @@ class LocalCluster:
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         self.log("local cluster removed")
+
+
+def etcd_argv(
+    binary: str, data_dir: Path, *, client_port: int = 2379, peer_port: int = 2380
+) -> list[str]:
+    """A one-member etcd on 127.0.0.1 (the local cluster's, or a test's on other ports)."""
+    client = f"http://127.0.0.1:{client_port}"
+    peer = f"http://127.0.0.1:{peer_port}"
+    return [
+        binary,
+        "--name=default",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=default={peer}",
+        # A test cluster: durability is not worth the fsync latency.
+        "--unsafe-no-fsync",
+        # The apiserver's consistent reads from its watch cache rely on progress
+        # notifications.
+        "--watch-progress-notify-interval=5s",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_argv(
+    binary: str,
+    pki: ClusterPki,
+    *,
+    etcd: str,
+    bind_address: str,
+    port: int,
+    advertise_address: str,
+    service_cidr: str,
+    cert_dir: Path,
+) -> list[str]:
+    """What every kube-apiserver here runs with: the PKI of `certs.py` (serving
+    certificate, client CA, service-account keys). The local cluster adds the node's flags."""
+    return [
+        binary,
+        f"--etcd-servers={etcd}",
+        f"--bind-address={bind_address}",
+        f"--secure-port={port}",
+        f"--advertise-address={advertise_address}",
+        f"--tls-cert-file={pki.cert('apiserver')}",
+        f"--tls-private-key-file={pki.key('apiserver')}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--service-cluster-ip-range={service_cidr}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki.service_account_public_key}",
+        f"--service-account-signing-key-file={pki.service_account_key}",
+        "--profiling=false",
+        f"--cert-dir={cert_dir}",
+    ]
+
+
+def apiserver_ready(host: str, port: int, pki: ClusterPki) -> bool:
+    """/readyz answers 200 to the admin's client certificate."""
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(pki.cert("admin")), str(pki.key("admin")))
+    return _http_ok(host, port, "/readyz", context=context)
 
 
 def _http_get(host: str, port: int, path: str, *, context: ssl.SSLContext | None = None) -> bytes:

@@ -30,30 +30,44 @@ class Component:
 
 
 KUBERNETES_VERSION = "v1.35.4"
+# The oldest Kubernetes the README supports (the CRD's CEL `isIP()` needs 1.31): only its
+# kube-apiserver is built, for tests/integration/test_lowest_kubernetes.py. The local
+# cluster never starts it.
+LOWEST_KUBERNETES_VERSION = "v1.31.14"
 _K8S_VERSION_PKG = "k8s.io/component-base/version"
 
-COMPONENTS: tuple[Component, ...] = (
-    Component(
-        name="kubernetes",
+
+def _kubernetes(name: str, version: str, commands: tuple[str, ...]) -> Component:
+    return Component(
+        name=name,
         module="k8s.io/kubernetes",
-        version=KUBERNETES_VERSION,
-        staging_version="v0" + KUBERNETES_VERSION[2:],
-        packages=(
-            "k8s.io/kubernetes/cmd/kube-apiserver",
-            "k8s.io/kubernetes/cmd/kube-controller-manager",
-            "k8s.io/kubernetes/cmd/kube-scheduler",
-            "k8s.io/kubernetes/cmd/kubectl",
-            "k8s.io/kubernetes/cmd/kubelet",
-            "k8s.io/kubernetes/cmd/kube-proxy",
-        ),
+        version=version,
+        staging_version="v0" + version[2:],
+        packages=tuple(f"k8s.io/kubernetes/cmd/{command}" for command in commands),
         # Without these the binaries report v0.0.0-master.
         ldflags=(
-            f"-X {_K8S_VERSION_PKG}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {_K8S_VERSION_PKG}.gitVersion={version}",
             f"-X {_K8S_VERSION_PKG}.gitMajor=1",
-            f"-X {_K8S_VERSION_PKG}.gitMinor={KUBERNETES_VERSION.split('.')[1]}",
-            f"-X k8s.io/client-go/pkg/version.gitVersion={KUBERNETES_VERSION}",
+            f"-X {_K8S_VERSION_PKG}.gitMinor={version.split('.')[1]}",
+            f"-X k8s.io/client-go/pkg/version.gitVersion={version}",
+        ),
+    )
+
+
+COMPONENTS: tuple[Component, ...] = (
+    _kubernetes(
+        "kubernetes",
+        KUBERNETES_VERSION,
+        (
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubectl",
+            "kubelet",
+            "kube-proxy",
         ),
     ),
+    _kubernetes("kubernetes-lowest", LOWEST_KUBERNETES_VERSION, ("kube-apiserver",)),
     Component(
         name="etcd",
         module="go.etcd.io/etcd/server/v3",

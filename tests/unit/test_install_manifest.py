@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from localcluster.versions import LOWEST_KUBERNETES_VERSION
 
 from tools import install_manifest
 
@@ -34,6 +35,17 @@ def test_the_committed_install_yaml_is_the_render_of_manifests() -> None:
 def test_the_header_says_how_to_install_and_how_the_file_is_made() -> None:
     assert COMMITTED.startswith(install_manifest.HEADER)
     assert "kubectl apply -f install.yaml" in install_manifest.HEADER
+
+
+def test_the_lowest_supported_kubernetes_is_the_one_tested() -> None:
+    """tests/integration/test_lowest_kubernetes.py runs LOWEST_KUBERNETES_VERSION: what the
+    header, the README and the chart promise must be that minor."""
+    minor = ".".join(LOWEST_KUBERNETES_VERSION.removeprefix("v").split(".")[:2])
+    readme = (install_manifest.REPO / "README.md").read_text(encoding="utf-8")
+    chart = yaml.safe_load((install_manifest.CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    assert f"(Kubernetes {minor} or newer)" in install_manifest.HEADER
+    assert f"| Kubernetes | {minor} or newer |" in readme
+    assert chart["kubeVersion"] == f">={minor}.0-0"
 
 
 def test_every_object_is_of_a_kind_a_fresh_cluster_already_serves() -> None:

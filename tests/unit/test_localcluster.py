@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from localcluster.build import upstream_replacements
+from localcluster import cluster
+from localcluster.build import bin_dir, upstream_replacements
 from localcluster.images import PRUNE_AFTER_SECONDS, hash_tree, operator_image_name, prune_archives
 from localcluster.node import (
     NodeLayout,
@@ -19,6 +20,7 @@ from localcluster.node import (
     kubelet_config,
 )
 from localcluster.operator import REPO_ROOT, write_operator_overlay
+from localcluster.versions import BY_NAME, COMPONENTS, LOWEST_KUBERNETES_VERSION
 
 from tools import install_manifest
 
@@ -206,3 +208,54 @@ def test_pruning_spares_archives_another_checkout_may_be_about_to_import(tmp_pat
 
     assert deleted == [stale]
     assert ours.exists() and fresh.exists() and solver.exists()
+
+
+# ---- the lowest supported Kubernetes: built with the cluster, never started by it --------
+
+
+class _StopAfterBuilds(Exception):
+    pass
+
+
+def test_cluster_up_builds_the_lowest_kubernetes_apiserver_with_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(cluster.build, "build", lambda component, _: built.append(component.name))
+
+    def images(*_: object) -> None:
+        raise _StopAfterBuilds  # `_up` builds the images next: far enough
+
+    monkeypatch.setattr(cluster, "ImageBuilder", images)
+    with pytest.raises(_StopAfterBuilds):
+        cluster.LocalCluster(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")._up()
+    assert built == [component.name for component in COMPONENTS]
+    assert "kubernetes-lowest" in built
+
+
+def test_the_lowest_kubernetes_is_only_an_apiserver_reporting_its_own_version() -> None:
+    lowest = BY_NAME["kubernetes-lowest"]
+    assert lowest.version == LOWEST_KUBERNETES_VERSION
+    assert lowest.binaries == ("kube-apiserver",)
+    assert lowest.staging_version == "v0" + LOWEST_KUBERNETES_VERSION[2:]
+    assert f"-X k8s.io/component-base/version.gitVersion={lowest.version}" in lowest.ldflags
+    assert int(lowest.version.split(".")[1]) < int(BY_NAME["kubernetes"].version.split(".")[1])
+
+
+def test_the_local_clusters_control_plane_runs_the_pinned_kubernetes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = cluster.LocalCluster(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    started: dict[str, list[str]] = {}
+    monkeypatch.setattr(
+        harness, "_start", lambda name, argv, env=None: started.update({name: argv})
+    )
+    monkeypatch.setattr(harness, "_wait", lambda *_, **__: None)
+    harness._start_etcd()
+    harness._start_apiserver()
+    harness._start_controllers()
+    pinned = str(bin_dir(BY_NAME["kubernetes"], tmp_path / "cache"))
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert started[name][0] == f"{pinned}/{name}"
+    lowest = str(bin_dir(BY_NAME["kubernetes-lowest"], tmp_path / "cache"))
+    assert not any(lowest in arg for argv in started.values() for arg in argv)

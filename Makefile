@@ -31,6 +31,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	PYTHONPATH=operator $(VENV)/bin/lint-imports
 
 ## Run the operator against the current kubeconfig (settings: docs/configuration.md).
 run: install

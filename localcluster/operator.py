@@ -20,7 +20,6 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_NAMESPACE = "webhook-cert-system"
 DEPLOYMENT = "webhook-cert-operator"
-SERVICE_ACCOUNT = "webhook-cert-operator"
 POD_SELECTOR = "app.kubernetes.io/name=webhook-cert-operator,app.kubernetes.io/component=operator"
 _ACME_CA_MOUNT = "/etc/webhook-cert/acme-ca"
 

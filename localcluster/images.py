@@ -225,23 +225,27 @@ class ImageBuilder:
         print(f"making a stand-in for {BASE_IMAGE} with debootstrap", flush=True)
         rootfs = self.directory / "base-rootfs"
         shutil.rmtree(rootfs, ignore_errors=True)
-        self._run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(BASE_PACKAGES)}",
-                DEBIAN_SUITE,
-                str(rootfs),
-                DEBIAN_MIRROR,
-            ],
-            "base-debootstrap",
-        )
+        self._debootstrap(rootfs, BASE_PACKAGES, "base-debootstrap")
         self._trust_host_cas(rootfs)
         for leftover in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
             shutil.rmtree(rootfs / leftover, ignore_errors=True)
             (rootfs / leftover).mkdir(parents=True, exist_ok=True)
         self._commit_rootfs(rootfs, BASE_IMAGE, entrypoint=None, only=None)
         shutil.rmtree(rootfs, ignore_errors=True)
+
+    def _debootstrap(self, rootfs: Path, packages: Sequence[str], step: str) -> None:
+        """A minimal Debian root filesystem with `packages`, in the host's network."""
+        self._run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(packages)}",
+                DEBIAN_SUITE,
+                str(rootfs),
+                DEBIAN_MIRROR,
+            ],
+            step,
+        )
 
     def _ensure_solver_base(self) -> None:
         """The solver's distroless base under its own name, from Debian packages' files."""
@@ -251,17 +255,7 @@ class ImageBuilder:
         work = self.directory / "solver-base-work"
         shutil.rmtree(work, ignore_errors=True)
         full, slim = work / "full", work / "rootfs"
-        self._run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(SOLVER_BASE_PACKAGES)}",
-                DEBIAN_SUITE,
-                str(full),
-                DEBIAN_MIRROR,
-            ],
-            "solver-base-debootstrap",
-        )
+        self._debootstrap(full, SOLVER_BASE_PACKAGES, "solver-base-debootstrap")
         listed = self._run(
             ["chroot", str(full), "dpkg", "-L", *SOLVER_BASE_PACKAGES], "solver-base-debootstrap"
         )

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from localcluster import build
@@ -61,6 +62,26 @@ def render(kubectl: str, manifests: Path = MANIFESTS) -> str:
         text=True,
     ).stdout
     return HEADER + rendered
+
+
+def render_with_component(kubectl: str, component: Path, directory: Path) -> list[dict[str, Any]]:
+    """The objects of the base with one component (manifests/components/...), as a user's
+    overlay in `directory` (an empty scratch folder) renders them."""
+    (directory / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                # kustomize takes bases and components by relative path only.
+                "resources": [os.path.relpath(MANIFESTS, directory)],
+                "components": [os.path.relpath(component, directory)],
+            }
+        )
+    )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True
+    ).stdout
+    return [item for item in yaml.safe_load_all(rendered) if item]
 
 
 def without_header(text: str) -> str:

@@ -4,14 +4,11 @@ that keeps them (against a fake API), never touching an endpoint the user wrote.
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.unit.fakes import FakeKube
 from tools import install_manifest
@@ -281,20 +278,8 @@ def test_the_component_turns_the_setting_on_and_grants_only_what_the_sync_calls(
     kubectl = install_manifest.find_kubectl()
     if kubectl is None:
         pytest.skip("no kubectl to render with (set KUBECTL)")
-    (tmp_path / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(REPO / "manifests", tmp_path)],
-                "components": [os.path.relpath(COMPONENT, tmp_path)],
-            }
-        )
-    )
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    objects = {f"{o['kind']}/{o['metadata']['name']}": o for o in yaml.safe_load_all(rendered) if o}
+    rendered = install_manifest.render_with_component(kubectl, COMPONENT, tmp_path)
+    objects = {f"{o['kind']}/{o['metadata']['name']}": o for o in rendered}
     (container,) = objects["Deployment/webhook-cert-operator"]["spec"]["template"]["spec"][
         "containers"
     ]

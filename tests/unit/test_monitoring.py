@@ -209,21 +209,7 @@ def test_an_overlay_with_the_component_adds_the_monitoring_objects(tmp_path: Pat
     kubectl = install_manifest.find_kubectl()
     if kubectl is None:
         pytest.skip("no kubectl to render with (set KUBECTL)")
-    (tmp_path / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                # kustomize takes bases and components by relative path only.
-                "resources": [os.path.relpath(REPO / "manifests", tmp_path)],
-                "components": [os.path.relpath(COMPONENT, tmp_path)],
-            }
-        )
-    )
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    objects = [item for item in yaml.safe_load_all(rendered) if item]
+    objects = install_manifest.render_with_component(kubectl, COMPONENT, tmp_path)
     base = [item for item in yaml.safe_load_all(install_manifest.INSTALL_YAML.read_text()) if item]
     added = {f"{o['kind']}/{o['metadata']['name']}" for o in objects} - {
         f"{o['kind']}/{o['metadata']['name']}" for o in base

@@ -20,8 +20,8 @@ from tests.tls_server import TLSServer
 
 from conformance import clients
 from conformance.scenarios import DELIBERATE, SCENARIOS, Scenario
-from webhook_cert_operator import validation
-from webhook_cert_operator.target import Dial, ascii_host, parse_url
+from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking.target import Dial, ascii_host, parse_url
 
 CLIENT_NAMES = ("OpenSSL", "Go", "Java")
 

@@ -19,25 +19,25 @@ from webhook_cert_operator import __version__
 
 # name: (module with add_arguments(parser), one-line help). Order is the order of --help.
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
-    "run": ("webhook_cert_operator.run_command", "run the operator"),
+    "run": ("webhook_cert_operator.glue.run", "run the operator"),
     "solve": (
         "webhook_cert_operator.solver.server",
         "serve HTTP-01 challenge answers (the solver Pod)",
     ),
     "check": (
-        "webhook_cert_operator.check_command",
+        "webhook_cert_operator.cli.check",
         "check the certificate chain an HTTPS endpoint serves",
     ),
     "status": (
-        "webhook_cert_operator.status_command",
+        "webhook_cert_operator.cli.status",
         "show what the operator is doing for an endpoint",
     ),
     "renew": (
-        "webhook_cert_operator.renew_command",
+        "webhook_cert_operator.cli.renew",
         "ask the operator to renew an endpoint's certificate",
     ),
     "inspect": (
-        "webhook_cert_operator.inspect_command",
+        "webhook_cert_operator.cli.inspect",
         "judge a stored certificate chain offline",
     ),
 }

@@ -352,7 +352,7 @@ class Kube:
         )
         return values
 
-    # ---- kopf's peering object (peering.py) ---------------------------------------------
+    # ---- kopf's peering object (glue/peering.py) ---------------------------------------------
 
     def create_custom_object(
         self, group: str, version: str, plural: str, namespace: str | None, body: Mapping[str, Any]

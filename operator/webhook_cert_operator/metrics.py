@@ -6,13 +6,14 @@ They are what the alerts in manifests/components/monitoring/ read, and each is s
 the operator learns the value:
 
 - `webhook_cert_ready`, `..._certificate_not_after_timestamp_seconds`,
-  `..._renewal_timestamp_seconds`, `..._issuance_consecutive_failures`: lifecycle.py, as it
-  writes the Ready condition, the certificate's status fields and the back-off;
+  `..._renewal_timestamp_seconds`, `..._issuance_consecutive_failures`:
+  certificates/lifecycle.py, as it writes the Ready condition, the certificate's status
+  fields and the back-off;
 - `webhook_cert_chain_valid`, `..._chain_finding`, `..._served_...`,
-  `..._chain_last_check_timestamp_seconds`: validation.py, after each served-chain check.
+  `..._chain_last_check_timestamp_seconds`: checking/checker.py, after each served-chain check.
 
 Gauges of an endpoint are removed when it is deleted and when its daemons stop
-(`forget_endpoint`, `forget_chain_check`; handlers.py), which includes kopf peering pausing
+(`forget_endpoint`, `forget_chain_check`; glue/handlers.py), which includes kopf peering pausing
 this replica: only the working replica exports them, so neither a deleted endpoint nor a
 waiting replica's stale values keep an alert firing.
 """
@@ -70,7 +71,7 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        # The stored certificate and its renewal (lifecycle.py).
+        # The stored certificate and its renewal (certificates/lifecycle.py).
         self.ready = Gauge(
             "webhook_cert_ready",
             "1 when the endpoint's Ready condition is True (a valid certificate is stored).",
@@ -95,7 +96,7 @@ class Metrics:
             ENDPOINT_LABELS,
             registry=self.registry,
         )
-        # The served-chain check (validation.py): what a strict webhook sender sees.
+        # The served-chain check (checking/checker.py): what a strict webhook sender sees.
         self.chain_valid = Gauge(
             "webhook_cert_chain_valid",
             "1 when the last check of the endpoint's served chain found no error, else 0.",
@@ -143,7 +144,7 @@ class Metrics:
         self._finding_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._findings_lock = threading.Lock()
 
-    # ---- the stored certificate (lifecycle.py) ------------------------------------------
+    # ---- the stored certificate (certificates/lifecycle.py) -----------------------------
 
     def observe_ready(self, namespace: str, name: str, ready: bool) -> None:
         self.ready.labels(namespace, name).set(1 if ready else 0)
@@ -158,7 +159,7 @@ class Metrics:
     def observe_failures(self, namespace: str, name: str, consecutive: int) -> None:
         self.consecutive_failures.labels(namespace, name).set(consecutive)
 
-    # ---- the served-chain check (validation.py) -----------------------------------------
+    # ---- the served-chain check (checking/checker.py) ----------------------------------
 
     def observe_chain_check(
         self,

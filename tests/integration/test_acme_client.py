@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests import pki_factory
-from webhook_cert_operator.acme_client import (
+from webhook_cert_operator.acme.client import (
     REQUEST_KINDS,
     AcmeClient,
     AcmeError,

@@ -20,10 +20,11 @@ from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.tls_server import SilentServer, TLSServer, WebhookReceiver
 from tests.unit.fakes import FakeKube
-from webhook_cert_operator import api, naming
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator import naming
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
 from webhook_cert_operator.metrics import Metrics
-from webhook_cert_operator.validation import ChainChecker, CheckResult
+from webhook_cert_operator.settings import Settings
 
 HOST = "hooks.example.test"
 NAMESPACE = "payments"

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.tls_server import SilentServer, TLSServer, WebhookReceiver, tls_version_supported
-from webhook_cert_operator import probe
+from webhook_cert_operator.checking import probe
 
 HOST = "hooks.example.test"
 AIA_URL = "http://ca.example.test/intermediate.der"

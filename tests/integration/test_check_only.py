@@ -27,7 +27,7 @@ from tests.integration.operator_deployment import (
 )
 from tests.integration.test_served_chain import events, serve_through_traefik
 from tests.integration.workloads import wait_for
-from webhook_cert_operator import pki
+from webhook_cert_operator.certificates import pki
 
 pytestmark = pytest.mark.cluster
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook_cert_operator import api
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.settings import Settings
 
 pytestmark = pytest.mark.cluster
 

@@ -28,8 +28,9 @@ import yaml
 from kubernetes import client
 
 from tests.integration.conftest import Cluster
-from webhook_cert_operator import api, run_command
-from webhook_cert_operator.config import DEFAULT_NAMESPACE, ENVIRONMENT_VARIABLES, Settings
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.glue import run as run_command
+from webhook_cert_operator.settings import DEFAULT_NAMESPACE, ENVIRONMENT_VARIABLES, Settings
 
 pytestmark = pytest.mark.cluster
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.fake_dns import FakeDNS
-from webhook_cert_operator.resolve import Nameserver, ResolutionError, resolve_host
+from webhook_cert_operator.checking.resolve import Nameserver, ResolutionError, resolve_host
 
 
 def nameserver(server: FakeDNS) -> Nameserver:

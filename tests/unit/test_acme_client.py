@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from josepy.jwa import ES256, ES384, ES512, RS256
 
-from webhook_cert_operator.acme_client import (
+from webhook_cert_operator.acme.client import (
     MAX_DEFAULT_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
     AcmeError,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from webhook_cert_operator import api
-from webhook_cert_operator.api import (
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import (
     CHAIN_VALID,
     ISSUING,
     READY,
@@ -33,7 +33,7 @@ from webhook_cert_operator.api import (
     set_condition,
     to_plain,
 )
-from webhook_cert_operator.config import LETSENCRYPT_PRODUCTION, Settings
+from webhook_cert_operator.settings import LETSENCRYPT_PRODUCTION, Settings
 
 SETTINGS = Settings(acme_server="https://acme.test/directory", acme_email="ops@example.com")
 

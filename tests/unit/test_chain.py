@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests import pki_factory as pki
-from webhook_cert_operator import chain
-from webhook_cert_operator.chain import Code, Finding, Severity
+from webhook_cert_operator.checking import chain
+from webhook_cert_operator.checking.chain import Code, Finding, Severity
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 HOST = "hooks.example.test"

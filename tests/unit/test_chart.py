@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tools import install_manifest
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "webhook-cert-operator"

@@ -35,7 +35,7 @@ from localcluster.build import bin_dir, default_cache_dir
 from localcluster.network import in_host_network
 from localcluster.versions import BY_NAME
 
-from webhook_cert_operator.config import ENVIRONMENT_VARIABLES, settings_from_env
+from webhook_cert_operator.settings import ENVIRONMENT_VARIABLES, settings_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webhook_cert_operator.config import (
+from webhook_cert_operator.settings import (
     ENVIRONMENT_VARIABLES,
     LETSENCRYPT_PRODUCTION,
     ConfigError,

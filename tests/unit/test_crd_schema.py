@@ -18,8 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook_cert_operator import api, chain, tls_secret, validation
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.checking import chain
+from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.settings import Settings
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "manifests" / "crd" / "webhookendpoints.yaml"
 CRD: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text(encoding="utf-8"))

@@ -21,10 +21,11 @@ import pytest
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.unit.fakes import FakeClock, FakeKube, key_authorization_for, settings, token_for
-from webhook_cert_operator import api, naming
-from webhook_cert_operator.api import Http01Spec
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator import naming
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import Http01Spec
 from webhook_cert_operator.kube import NotServed
+from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 from webhook_cert_operator.solver.http01 import (
     Answer,

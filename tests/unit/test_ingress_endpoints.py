@@ -12,9 +12,9 @@ import pytest
 
 from tests.unit.fakes import FakeKube
 from tools import install_manifest
-from webhook_cert_operator import api, ingress_sync
-from webhook_cert_operator.config import Settings, settings_from_env
-from webhook_cert_operator.ingress_endpoints import (
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.ingress import sync as ingress_sync
+from webhook_cert_operator.ingress.endpoints import (
     ANNOTATION_CHECK_ONLY,
     ANNOTATION_ENABLED,
     ANNOTATION_SOLVER_CLASS,
@@ -23,6 +23,7 @@ from webhook_cert_operator.ingress_endpoints import (
     owned_by,
 )
 from webhook_cert_operator.kube import AlreadyExists
+from webhook_cert_operator.settings import Settings, settings_from_env
 
 NAMESPACE = "payments"
 UID = "ingress-uid-1"

@@ -10,7 +10,9 @@ import pytest
 from cryptography import x509
 
 from tests import pki_factory
-from webhook_cert_operator import __main__, inspect_command, pki
+from webhook_cert_operator import __main__
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.cli import inspect as inspect_command
 from webhook_cert_operator.kube import Secret
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

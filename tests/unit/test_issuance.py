@@ -1,4 +1,4 @@
-"""Unit tests for webhook_cert_operator.issuance: one certificate from account to Secret.
+"""Unit tests for certificates.issuance: one certificate from account to Secret.
 
 Kubernetes, the CA and the HTTP-01 solver are fakes (tests/unit/fakes.py) that share one
 call log, so the tests can say what happened in which order, and what never happened.
@@ -26,12 +26,15 @@ from tests.unit.fakes import (
     settings,
     token_for,
 )
-from webhook_cert_operator import api, naming, pki, tls_secret
-from webhook_cert_operator.acme_client import AcmeError, AcmeTimeout, AcmeUnavailable
-from webhook_cert_operator.api import OrderRef
-from webhook_cert_operator.config import Settings
-from webhook_cert_operator.issuance import AccountError, Issued, Issuer
+from webhook_cert_operator import naming
+from webhook_cert_operator.acme.client import AcmeError, AcmeTimeout, AcmeUnavailable
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import OrderRef
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict
+from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import Endpoint, SelfCheckFailed
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -14,8 +14,9 @@ import kopf
 import pytest
 from prometheus_client import generate_latest
 
-from webhook_cert_operator import __version__, handlers
-from webhook_cert_operator.lifecycle import StatusWriter
+from webhook_cert_operator import __version__
+from webhook_cert_operator.certificates.lifecycle import StatusWriter
+from webhook_cert_operator.glue import handlers
 from webhook_cert_operator.metrics import Metrics
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tools import install_manifest
-from webhook_cert_operator import chain
+from webhook_cert_operator.checking import chain
 from webhook_cert_operator.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]

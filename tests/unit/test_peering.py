@@ -9,9 +9,9 @@ from typing import Any
 import kopf
 import pytest
 
-from webhook_cert_operator import handlers, peering
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.glue import handlers, peering
 from webhook_cert_operator.kube import AlreadyExists, Forbidden, NotServed
+from webhook_cert_operator.settings import Settings
 
 
 def test_a_cluster_wide_operator_needs_one_cluster_kopf_peering() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for webhook_cert_operator.pki: keys, CSRs, PEM chains, renewal times."""
+"""Unit tests for webhook_cert_operator.certificates.pki: keys, CSRs, PEM chains, renewal times."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from webhook_cert_operator import pki
+from webhook_cert_operator.certificates import pki
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from webhook_cert_operator import __main__, renew_command, renewal
-from webhook_cert_operator.cli_kube import parse_reference
-from webhook_cert_operator.renew_command import request_value
+from webhook_cert_operator import __main__
+from webhook_cert_operator.certificates import renewal
+from webhook_cert_operator.cli import renew as renew_command
+from webhook_cert_operator.cli.references import parse_reference
+from webhook_cert_operator.cli.renew import request_value
 
 NOW = datetime(2026, 11, 30, 17, 0, 0, 250000, tzinfo=UTC)
 

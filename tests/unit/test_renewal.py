@@ -1,4 +1,4 @@
-"""Unit tests for webhook_cert_operator.renewal: whether and why an endpoint needs a new
+"""Unit tests for certificates.renewal: whether and why an endpoint needs a new
 certificate, decided from what its Secret holds and the time passed in; the ACME Renewal
 Information rules (choosing and keeping a time in the CA's window, when to ask again),
 renewal on demand, `replaces`, and the back-off after failures."""
@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes
 
 from tests import pki_factory
 from tests.pki_factory import DAY, Validity
-from webhook_cert_operator import api, pki
-from webhook_cert_operator.api import RenewalStatus
-from webhook_cert_operator.config import Settings
-from webhook_cert_operator.renewal import (
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import RenewalStatus
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates.renewal import (
     FAILURE_DELAYS,
     RENEW_ANNOTATION,
     Decision,
@@ -35,11 +35,12 @@ from webhook_cert_operator.renewal import (
     record_ari_window,
     renew_requested,
 )
-from webhook_cert_operator.tls_secret import (
+from webhook_cert_operator.certificates.secret import (
     StoredCertificate,
     issuance_annotations,
     parse_stored,
 )
+from webhook_cert_operator.settings import Settings
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOST = "hooks.example.test"

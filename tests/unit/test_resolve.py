@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook_cert_operator.resolve import Nameserver, parse_nameserver, resolve_host
+from webhook_cert_operator.checking.resolve import Nameserver, parse_nameserver, resolve_host
 
 VALID = {
     "an IPv4 address": ("192.0.2.53", Nameserver("192.0.2.53", 53)),

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import kopf
 import pytest
 
-from webhook_cert_operator import __main__, __version__, run_command
+from webhook_cert_operator import __main__, __version__
+from webhook_cert_operator.glue import run as run_command
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from webhook_cert_operator import api, senders
-from webhook_cert_operator.chain import Code
-from webhook_cert_operator.senders import Answer
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.checking import senders
+from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking.senders import Answer
 
 TOKEN = "tok-123"
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from webhook_cert_operator import __main__, status_command
+from webhook_cert_operator import __main__
+from webhook_cert_operator.cli import status as status_command
 from webhook_cert_operator.kube import Secret
 
 NOW = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)

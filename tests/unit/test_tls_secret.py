@@ -1,4 +1,4 @@
-"""Unit tests for webhook_cert_operator.tls_secret: the Secret body, its extra output
+"""Unit tests for webhook_cert_operator.certificates.secret: the Secret body, its extra output
 formats, the ownership mark and deletion policy, reading back what a Secret holds, and the
 annotation that rolls restart targets."""
 
@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests import pki_factory
-from webhook_cert_operator import naming, pki
-from webhook_cert_operator.tls_secret import (
+from webhook_cert_operator import naming
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates.secret import (
     RESTART_ANNOTATION,
     SecretNotOwned,
     StoredCertificate,

@@ -1,4 +1,4 @@
-"""Unit tests for webhook_cert_operator.validation: the operator's served-chain check.
+"""Unit tests for webhook_cert_operator.checking.checker: the operator's served-chain check.
 
 A fake probe returns chains built with `tests/pki_factory.py` (or raises ProbeError), a
 fake Kubernetes holds the endpoint's TLS Secret and trust bundles; the clock is fixed.
@@ -19,13 +19,17 @@ from prometheus_client import generate_latest
 
 from tests import pki_factory
 from tests.unit.fakes import FakeKube
-from webhook_cert_operator import api, chain, naming, pki, senders, validation
-from webhook_cert_operator.chain import Code
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator import naming
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.checking import chain, senders
+from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
+from webhook_cert_operator.checking.probe import Failure, ProbeError, ServedChain
+from webhook_cert_operator.checking.resolve import Nameserver
 from webhook_cert_operator.metrics import Metrics
-from webhook_cert_operator.probe import Failure, ProbeError, ServedChain
-from webhook_cert_operator.resolve import Nameserver
-from webhook_cert_operator.validation import ChainChecker, CheckResult
+from webhook_cert_operator.settings import Settings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAMESPACE = "payments"

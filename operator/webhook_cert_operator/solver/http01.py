@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.api import Http01Spec, is_ip_address
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.api.types import Http01Spec, is_ip_address
+from webhook_cert_operator.checking.resolve import ResolutionError, parse_nameserver, resolve_host
 from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube, NotServed
-from webhook_cert_operator.resolve import ResolutionError, parse_nameserver, resolve_host
+from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 
 SOLVER_KINDS = ("Pod", "Service", "Ingress", "HTTPRoute")

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator import chain, cli_kube, pki, tls_secret, trust
-from webhook_cert_operator.check_command import format_report
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.checking import chain, trust
+from webhook_cert_operator.cli import references as cli_kube
+from webhook_cert_operator.cli.check import format_report
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Secret

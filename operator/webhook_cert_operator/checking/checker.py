@@ -35,13 +35,15 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator import api, chain, probe, resolve, senders, tls_secret, trust
-from webhook_cert_operator.target import Dial, Target, parse_dial, parse_url
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.checking import chain, probe, resolve, senders, trust
+from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
 
 if TYPE_CHECKING:
-    from webhook_cert_operator.config import Settings
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
+    from webhook_cert_operator.settings import Settings
 
 #: Bound of one probe: name resolution, connection and TLS handshake.
 DEFAULT_PROBE_TIMEOUT: Final = 10.0

@@ -24,7 +24,9 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from webhook_cert_operator import api, naming, pki
+from webhook_cert_operator import naming
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import pki
 
 TLS_CERT: Final = "tls.crt"
 TLS_KEY: Final = "tls.key"

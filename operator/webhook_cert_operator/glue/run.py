@@ -73,15 +73,15 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from kubernetes import config
 
-    from webhook_cert_operator import handlers
-    from webhook_cert_operator.acme_client import AcmeClient
-    from webhook_cert_operator.config import ConfigError, settings_from_env
-    from webhook_cert_operator.issuance import Issuer
+    from webhook_cert_operator.acme.client import AcmeClient
+    from webhook_cert_operator.certificates.issuance import Issuer
+    from webhook_cert_operator.certificates.lifecycle import Lifecycle
+    from webhook_cert_operator.checking.checker import ChainChecker
+    from webhook_cert_operator.glue import handlers
     from webhook_cert_operator.kube import Kube
-    from webhook_cert_operator.lifecycle import Lifecycle
     from webhook_cert_operator.metrics import Metrics
+    from webhook_cert_operator.settings import ConfigError, settings_from_env
     from webhook_cert_operator.solver.http01 import Http01Solver
-    from webhook_cert_operator.validation import ChainChecker
 
     configure_logging(args.log_format, verbose=args.verbose)
     try:

@@ -14,17 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from webhook_cert_operator import naming, pki, tls_secret
-from webhook_cert_operator.acme_client import (
+from webhook_cert_operator import naming
+from webhook_cert_operator.acme.client import (
     AcmeClient,
     AcmeError,
     AcmeUnavailable,
     Order,
     RenewalInfo,
 )
-from webhook_cert_operator.api import EndpointSpec, OrderRef
-from webhook_cert_operator.config import Settings
+from webhook_cert_operator.api.types import EndpointSpec, OrderRef
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube
+from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import Answer, Endpoint, Http01Solver
 
 # Bounds on waiting for the CA; Pebble answers in seconds, Let's Encrypt in well under a

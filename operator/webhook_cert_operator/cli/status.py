@@ -23,8 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from webhook_cert_operator import api, chain, cli_kube, tls_secret
-from webhook_cert_operator.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.checking import chain
+from webhook_cert_operator.cli import references as cli_kube
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Secret

@@ -20,7 +20,12 @@ from typing import Any
 
 import kopf
 
-from webhook_cert_operator import api, ingress_sync, lifecycle, peering, renewal, validation
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import lifecycle, renewal
+from webhook_cert_operator.certificates.lifecycle import Lifecycle, StatusWriter
+from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.glue import peering
+from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import (
     GROUP,
     PLURAL,
@@ -29,7 +34,6 @@ from webhook_cert_operator.kube import (
     Forbidden,
     NotServed,
 )
-from webhook_cert_operator.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.solver.http01 import Endpoint
 
 RESOURCE = (GROUP, VERSION, PLURAL)

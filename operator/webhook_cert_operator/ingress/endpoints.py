@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from webhook_cert_operator import api, naming
+from webhook_cert_operator import naming
+from webhook_cert_operator.api import types as api
 
 ANNOTATION_ENABLED: Final = "webhookcert.dev/webhook-endpoint"
 """Ingress annotation: "true" makes the operator keep a WebhookEndpoint per tls entry."""

@@ -38,7 +38,7 @@ from cryptography.x509.oid import (
     SignatureAlgorithmOID,
 )
 
-from webhook_cert_operator.target import ascii_host
+from webhook_cert_operator.checking.target import ascii_host
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 

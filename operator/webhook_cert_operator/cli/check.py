@@ -18,13 +18,15 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from webhook_cert_operator import api, chain, resolve, trust, validation
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.checking import chain, resolve, trust
+from webhook_cert_operator.checking import checker as validation
 
 # Where to connect: shared with the operator's check. Re-exported for the CLI's callers.
-from webhook_cert_operator.target import Dial as Dial
-from webhook_cert_operator.target import Target as Target
-from webhook_cert_operator.target import parse_dial as parse_dial
-from webhook_cert_operator.target import parse_url as parse_url
+from webhook_cert_operator.checking.target import Dial as Dial
+from webhook_cert_operator.checking.target import Target as Target
+from webhook_cert_operator.checking.target import parse_dial as parse_dial
+from webhook_cert_operator.checking.target import parse_url as parse_url
 
 EXIT_VALID = 0
 EXIT_INVALID = 1

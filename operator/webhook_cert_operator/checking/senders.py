@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from webhook_cert_operator import api
-from webhook_cert_operator.chain import Code, Finding, finding
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.checking.chain import Code, Finding, finding
 
 #: Headers that mark every validation request as the check's, not the real sender's.
 MARK_HEADERS: Final[Mapping[str, str]] = {

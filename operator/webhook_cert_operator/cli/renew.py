@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from webhook_cert_operator import cli_kube
-from webhook_cert_operator.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.cli import references as cli_kube
 
 EXIT_REQUESTED: Final = 0
 EXIT_NOT_FOUND: Final = 1

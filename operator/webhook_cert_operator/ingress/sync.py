@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from webhook_cert_operator import ingress_endpoints, naming
+from webhook_cert_operator import naming
+from webhook_cert_operator.ingress import endpoints as ingress_endpoints
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube
 
 PostEvent = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)

@@ -1,6 +1,6 @@
 """Keep one endpoint's certificate: decide whether to issue, issue, report, roll restarts.
 
-Orchestration without kopf: `handlers.py` builds the `StatusWriter` (with an event poster)
+Orchestration without kopf: `glue/handlers.py` builds the `StatusWriter` (with an event poster)
 and maps `RetryLater` and `InvalidSpec` to kopf's errors. The decision itself is pure
 (`renewal.decide`); this module gathers what it needs: the Secret, the CA's renewal
 information (RFC 9773, fetched only when due), the `webhookcert.dev/renew` annotation.
@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from webhook_cert_operator import api, pki, renewal, tls_secret
-from webhook_cert_operator.acme_client import AcmeError, AcmeUnavailable, cert_id
-from webhook_cert_operator.config import Settings
-from webhook_cert_operator.issuance import AccountError, Issued, Issuer
+from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.certificates import pki, renewal
+from webhook_cert_operator.certificates import secret as tls_secret
+from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict, Kube
 from webhook_cert_operator.metrics import Metrics
+from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import Endpoint, SelfCheckFailed
 
 # A Secret held by someone else is looked at again this often (it costs no ACME request).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from webhook_cert_operator.config import Settings
+    from webhook_cert_operator.settings import Settings
 
 GROUP: Final = "webhookcert.dev"
 VERSION: Final = "v1alpha1"
@@ -512,7 +512,7 @@ class TrustBundleRef:
     key: str = DEFAULT_TRUST_BUNDLE_KEY
 
 
-#: Sender profiles (senders.py): "generic" checks TLS only; the others also send that
+#: Sender profiles (checking/senders.py): "generic" checks TLS only; the others also send that
 #: sender's subscription validation request.
 SENDERS: Final = ("generic", "ringcentral", "msgraph", "slack")
 DEFAULT_SENDER: Final = "generic"

@@ -29,9 +29,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from webhook_cert_operator import naming, pki
-from webhook_cert_operator.api import EndpointSpec, RenewalStatus
-from webhook_cert_operator.tls_secret import StoredCertificate
+from webhook_cert_operator import naming
+from webhook_cert_operator.api.types import EndpointSpec, RenewalStatus
+from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates.secret import StoredCertificate
 
 RENEW_ANNOTATION: Final = "webhookcert.dev/renew"
 """Annotation on a WebhookEndpoint: any new value asks for one renewal (like `cmctl renew`)."""

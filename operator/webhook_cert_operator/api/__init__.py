@@ -1,0 +1,1 @@
+"""The WebhookEndpoint API: its types, parsing, status and formats (pure)."""

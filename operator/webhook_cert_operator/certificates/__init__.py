@@ -1,0 +1,1 @@
+"""Certificates: keys and chains, the TLS Secret, renewal timing, issuance and lifecycle."""

@@ -1,0 +1,1 @@
+"""The served-chain check: where to connect, what is served, and how a strict sender judges it."""

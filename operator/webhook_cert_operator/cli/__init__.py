@@ -1,0 +1,1 @@
+"""The `webhook-cert` commands other than `run` and `solve`."""

@@ -1,0 +1,1 @@
+"""Ingress automation: WebhookEndpoints derived from annotated Ingresses."""

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the operator, on their own registry, served on the metrics port.
+"""Adapter: the operator's Prometheus metrics, on their own registry, served on the metrics port.
 
 Per-endpoint series carry only the WebhookEndpoint's namespace and name (plus a finding's
 code and severity): never a host name, URL, serial number, key or anything from a Secret.
@@ -44,6 +44,19 @@ def _distribution_version(name: str) -> str:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._declare_operator_series()
+        self._declare_certificate_series()
+        self._declare_chain_series()
+        # The finding series each endpoint has now, to remove those a later check drops.
+        self._finding_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._findings_lock = threading.Lock()
+
+    def _endpoint_gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge with one series per WebhookEndpoint (labels: namespace, name)."""
+        return Gauge(name, documentation, ENDPOINT_LABELS, registry=self.registry)
+
+    def _declare_operator_series(self) -> None:
+        """The operator's own series: its build, issuance attempts, ACME requests."""
         self.build_info = Gauge(
             "webhook_cert_build_info",
             "Always 1; the labels say which operator build is running.",
@@ -71,37 +84,31 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        # The stored certificate and its renewal (certificates/lifecycle.py).
-        self.ready = Gauge(
+
+    def _declare_certificate_series(self) -> None:
+        """The stored certificate and its renewal, per endpoint (certificates/lifecycle.py)."""
+        self.ready = self._endpoint_gauge(
             "webhook_cert_ready",
             "1 when the endpoint's Ready condition is True (a valid certificate is stored).",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        self.certificate_not_after = Gauge(
+        self.certificate_not_after = self._endpoint_gauge(
             "webhook_cert_certificate_not_after_timestamp_seconds",
             "Expiry (notAfter, Unix time) of the certificate stored for each endpoint.",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        self.renewal_time = Gauge(
+        self.renewal_time = self._endpoint_gauge(
             "webhook_cert_renewal_timestamp_seconds",
             "When the operator plans to renew the endpoint's certificate (status.renewalTime).",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        self.consecutive_failures = Gauge(
+        self.consecutive_failures = self._endpoint_gauge(
             "webhook_cert_issuance_consecutive_failures",
             "Failed issuance attempts since the last success (status.failedAttempts).",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        # The served-chain check (checking/checker.py): what a strict webhook sender sees.
-        self.chain_valid = Gauge(
+
+    def _declare_chain_series(self) -> None:
+        """The served-chain check (checking/checker.py): what a strict webhook sender sees."""
+        self.chain_valid = self._endpoint_gauge(
             "webhook_cert_chain_valid",
             "1 when the last check of the endpoint's served chain found no error, else 0.",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
         self.chain_findings = Counter(
             "webhook_cert_chain_findings_total",
@@ -115,24 +122,18 @@ class Metrics:
             [*ENDPOINT_LABELS, "code", "severity"],
             registry=self.registry,
         )
-        self.served_not_after = Gauge(
+        self.served_not_after = self._endpoint_gauge(
             "webhook_cert_served_certificate_not_after_timestamp_seconds",
             "Expiry (notAfter, Unix time) of the leaf each endpoint served at its last check.",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        self.served_chain_earliest_not_after = Gauge(
+        self.served_chain_earliest_not_after = self._endpoint_gauge(
             "webhook_cert_served_chain_earliest_not_after_timestamp_seconds",
             "Earliest notAfter (Unix time) of all certificates the endpoint served at its "
             "last check: the leaf or an intermediate, whichever expires first.",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
-        self.chain_last_check = Gauge(
+        self.chain_last_check = self._endpoint_gauge(
             "webhook_cert_chain_last_check_timestamp_seconds",
             "When the endpoint's served chain was last checked (Unix time).",
-            ENDPOINT_LABELS,
-            registry=self.registry,
         )
         self.chain_check_seconds = Histogram(
             "webhook_cert_chain_check_duration_seconds",
@@ -140,9 +141,6 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
-        # The finding series each endpoint has now, to remove those a later check drops.
-        self._finding_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        self._findings_lock = threading.Lock()
 
     # ---- the stored certificate (certificates/lifecycle.py) -----------------------------
 

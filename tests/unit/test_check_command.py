@@ -9,8 +9,8 @@ import pytest
 
 from webhook_cert_operator.checking import chain
 from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
 from webhook_cert_operator.cli import check as check_command
-from webhook_cert_operator.cli.check import Dial, Target, parse_dial, parse_url
 
 URLS = {
     "a plain https URL": (

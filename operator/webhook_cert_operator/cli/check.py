@@ -1,4 +1,4 @@
-"""`webhook-cert check URL`: check an endpoint's served chain from any machine.
+"""Glue: `webhook-cert check URL`, the served-chain check from any machine.
 
 The same check the operator runs on each WebhookEndpoint, without a cluster: connect
 as a strict webhook sender would, then print a verdict, the served chain and each
@@ -19,14 +19,7 @@ from typing import TypeVar
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking import chain, resolve, trust
-from webhook_cert_operator.checking import checker as validation
-
-# Where to connect: shared with the operator's check. Re-exported for the CLI's callers.
-from webhook_cert_operator.checking.target import Dial as Dial
-from webhook_cert_operator.checking.target import Target as Target
-from webhook_cert_operator.checking.target import parse_dial as parse_dial
-from webhook_cert_operator.checking.target import parse_url as parse_url
+from webhook_cert_operator.checking import chain, checker, resolve, target, trust
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -72,16 +65,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "url",
-        type=_argument_type(parse_url, "URL"),
+        type=_argument_type(target.parse_url, "URL"),
         help="the endpoint, e.g. https://hooks.example.com/",
     )
+    _add_connection_arguments(parser)
+    _add_judgement_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """How to reach the endpoint: address, timeout, DNS servers."""
     parser.add_argument(
         "--connect",
         metavar="HOST:PORT",
-        type=_argument_type(parse_dial, "--connect"),
+        type=_argument_type(target.parse_dial, "--connect"),
         help="dial this host or address instead of the URL's; SNI and the name check "
         "keep the URL's host",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_argument_type(_positive, "--timeout"),
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on the connection after this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        type=_argument_type(resolve.parse_nameserver, "--nameserver"),
+        metavar="IP[:PORT]",
+        help="resolve host names through this DNS server instead of the system resolver "
+        "(repeatable)",
+    )
+
+
+def _add_judgement_arguments(parser: argparse.ArgumentParser) -> None:
+    """How to judge what is served: trust, expected leaf, TLS floor, expiry, sender."""
     parser.add_argument(
         "--trust-bundle",
         metavar="FILE",
@@ -106,21 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="warn when the leaf expires within this many days (default: %(default)s)",
     )
     parser.add_argument(
-        "--timeout",
-        type=_argument_type(_positive, "--timeout"),
-        default=10.0,
-        metavar="SECONDS",
-        help="give up on the connection after this long (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--nameserver",
-        action="append",
-        type=_argument_type(resolve.parse_nameserver, "--nameserver"),
-        metavar="IP[:PORT]",
-        help="resolve host names through this DNS server instead of the system resolver "
-        "(repeatable)",
-    )
-    parser.add_argument(
         "--sender",
         choices=api.SENDERS,
         default=api.DEFAULT_SENDER,
@@ -129,8 +134,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "marked by an X-Webhook-Cert-Check header) and judge the answer "
         "(default: %(default)s)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(handler=run)
 
 
 class _UsageError(Exception):
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    report = validation.check_endpoint(
+    report = checker.check_endpoint(
         args.url,
         dial=args.connect,
         trust_roots=trust_roots,
@@ -190,6 +193,20 @@ def format_report(
     chain_heading: str = "Served chain, in the order served:",
 ) -> str:
     """The human-readable report: verdict, served chain in served order, findings."""
+    lines = [*_verdict_lines(report), *_address_lines(report)]
+    if report.served_chain:
+        lines.append(chain_heading)
+        lines.extend(_chain_lines(report))
+    if report.findings:
+        lines.append("Findings:")
+        lines.extend(_finding_lines(report, width))
+    elif report.ok:
+        lines.append("No findings: a strict client accepts this chain.")
+    return "\n".join(lines)
+
+
+def _verdict_lines(report: chain.ChainReport) -> list[str]:
+    """The verdict with its counts, and where the check connected."""
     errors = sum(f.severity is chain.Severity.ERROR for f in report.findings)
     warnings = len(report.findings) - errors
     verdict = "VALID" if report.ok else "INVALID"
@@ -198,34 +215,43 @@ def format_report(
     if report.address is not None:
         suite = f", {report.cipher_suite}" if report.cipher_suite else ""
         lines.append(f"Connected to {report.address} with {report.tls_version}{suite}")
-    if report.addresses:
-        lines.append("Addresses:")
-        for outcome in report.addresses:
-            verdict = "valid" if outcome.ok else f"INVALID ({', '.join(outcome.codes)})"
-            if outcome.skipped is not None:
-                verdict = f"not judged: {outcome.skipped}"
-            lines.append(f"  {outcome.address}  {verdict}")
-    if report.served_chain:
-        lines.append(chain_heading)
-        for index, cert in enumerate(report.served_chain):
-            shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
-            lines.append(f"  {index}  {shown}")
-            lines.append(f"     issuer   {cert.issuer}")
-            lines.append(f"     expires  {chain.format_time(cert.not_after)}")
-    if report.findings:
-        lines.append("Findings:")
-        for f in report.findings:
-            head = f"  {f.severity:<7} {f.code}: "
-            lines.append(
-                textwrap.fill(
-                    f.message,
-                    width=width,
-                    initial_indent=head,
-                    subsequent_indent=" " * 10,
-                    break_on_hyphens=False,
-                    break_long_words=False,
-                )
-            )
-    elif report.ok:
-        lines.append("No findings: a strict client accepts this chain.")
-    return "\n".join(lines)
+    return lines
+
+
+def _address_lines(report: chain.ChainReport) -> list[str]:
+    """One line per address the host resolved to, with its own verdict (none: one address)."""
+    if not report.addresses:
+        return []
+    lines = ["Addresses:"]
+    for outcome in report.addresses:
+        verdict = "valid" if outcome.ok else f"INVALID ({', '.join(outcome.codes)})"
+        if outcome.skipped is not None:
+            verdict = f"not judged: {outcome.skipped}"
+        lines.append(f"  {outcome.address}  {verdict}")
+    return lines
+
+
+def _chain_lines(report: chain.ChainReport) -> list[str]:
+    """Each served certificate, in the order served: subject, issuer, expiry."""
+    lines = []
+    for index, cert in enumerate(report.served_chain):
+        shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
+        lines.append(f"  {index}  {shown}")
+        lines.append(f"     issuer   {cert.issuer}")
+        lines.append(f"     expires  {chain.format_time(cert.not_after)}")
+    return lines
+
+
+def _finding_lines(report: chain.ChainReport, width: int) -> list[str]:
+    """Each finding as severity, code and message, wrapped to `width` columns."""
+    return [
+        textwrap.fill(
+            f.message,
+            width=width,
+            initial_indent=f"  {f.severity:<7} {f.code}: ",
+            subsequent_indent=" " * 10,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+        for f in report.findings
+    ]

@@ -1,5 +1,5 @@
-"""Command line entry point: `webhook-cert run | solve | check | renew | inspect | status`,
-and `--version`; `kubectl-webhookcert` is the same program as a kubectl plugin.
+"""Entry point: the command line, `webhook-cert run | solve | check | renew | inspect |
+status`, and `--version`; `kubectl-webhookcert` is the same program as a kubectl plugin.
 
 Only argument parsing lives here; each subcommand's work is in its own module, and only the
 chosen command's module is imported: `webhook-cert solve` (the solver Pod) runs from an

@@ -1,4 +1,4 @@
-"""The Kubernetes API adapter: every call the operator makes, blocking, over `kubernetes`.
+"""Adapter: the Kubernetes API, every call the operator makes, blocking, over `kubernetes`.
 
 Callers run it in worker threads (kopf runs sync handlers in its executor), never on the
 event loop. Objects go in and come out as plain dicts, so the layers above never see the

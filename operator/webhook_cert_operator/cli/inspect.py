@@ -1,4 +1,4 @@
-"""`webhook-cert inspect secret NAMESPACE/NAME` (or `inspect file CERT [--key KEY]`):
+"""Glue: `webhook-cert inspect secret NAMESPACE/NAME` (or `inspect file CERT [--key KEY]`):
 decode a stored certificate chain and judge it offline, as if it were served as it is.
 
 The verdict is the served-chain check's (`chain.analyse`, no connection: the TLS version
@@ -28,7 +28,7 @@ from cryptography import x509
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import chain, trust
-from webhook_cert_operator.cli import references as cli_kube
+from webhook_cert_operator.cli import references
 from webhook_cert_operator.cli.check import format_report
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     kinds = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     secret = kinds.add_parser("secret", help="a kubernetes.io/tls Secret in the cluster")
-    cli_kube.add_cluster_arguments(secret, "Secret")
+    references.add_cluster_arguments(secret, "Secret")
     _common(secret)
     files = kinds.add_parser("file", help="PEM files, such as certbot's fullchain.pem")
     files.add_argument("cert", metavar="CERT", help="the chain, leaf first (tls.crt)")
@@ -187,7 +187,7 @@ def _data(
 def run(
     args: argparse.Namespace,
     *,
-    api: Callable[[argparse.Namespace], SecretApi] = cli_kube.kube_from_args,
+    api: Callable[[argparse.Namespace], SecretApi] = references.kube_from_args,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     source = "/".join(args.reference) if args.what == "secret" else args.cert

@@ -1,7 +1,7 @@
-"""What the CLI commands that talk to a cluster share: NAMESPACE/NAME arguments and the
-caller's kubeconfig (`renew_command`, `inspect_command`, `status_command`), and the
+"""Glue: what the CLI commands that talk to a cluster share: NAMESPACE/NAME arguments and
+the caller's kubeconfig (`cli/renew.py`, `cli/inspect.py`, `cli/status.py`), and the
 sentences their failures are told in. The operator itself never uses this: it runs with
-its ServiceAccount (`run_command`).
+its ServiceAccount (`glue/run.py`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`webhook-cert renew NAMESPACE/NAME`: ask the operator for a new certificate now.
+"""Glue: `webhook-cert renew NAMESPACE/NAME`, ask the operator for a new certificate now.
 
 The same as `kubectl annotate whe NAME webhookcert.dev/renew=VALUE --overwrite` (README,
 "Renewal"): any new value of that annotation renews exactly once (`renewal.renew_requested`),
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
-from webhook_cert_operator.cli import references as cli_kube
+from webhook_cert_operator.cli import references
 
 EXIT_REQUESTED: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -119,32 +119,11 @@ class Progress:
         self, endpoint: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
     ) -> tuple[list[str], str | None]:
         """(lines to print, outcome): outcome is None while waiting, "renewed" or "failed"."""
-        lines: list[str] = []
-        for event in events:
-            key = _event_key(event)
-            if key not in self.seen_events:
-                self.seen_events.add(key)
-                lines.append(
-                    f"event {event.get('type')} {event.get('reason')}: {event.get('message')}"
-                )
+        lines = self._new_event_lines(events)
         status = endpoint.get("status") or {}
-        issuing: Mapping[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "Issuing"), {}
-        )
-        order = status.get("order") or {}
-        step = (
-            issuing.get("status"),
-            issuing.get("reason"),
-            issuing.get("message"),
-            order.get("state"),
-        )
-        if step != self.last_step:
-            self.last_step = step
-            line = f"Issuing={issuing.get('status') or '-'} {issuing.get('reason') or ''}: "
-            line += str(issuing.get("message") or "")
-            if order.get("state"):
-                line += f" (ACME order {order['state']})"
-            lines.append(line)
+        step = self._new_step_line(status)
+        if step is not None:
+            lines.append(step)
         if (status.get("renewal") or {}).get("lastRenewRequest") == self.value:
             lines.append(
                 f"renewed: serial {status.get('serialNumber')}, valid until "
@@ -159,6 +138,39 @@ class Progress:
             return lines, "failed"
         return lines, None
 
+    def _new_event_lines(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """One line for each Event not seen before, which it then counts as seen."""
+        lines: list[str] = []
+        for event in events:
+            key = _event_key(event)
+            if key not in self.seen_events:
+                self.seen_events.add(key)
+                lines.append(
+                    f"event {event.get('type')} {event.get('reason')}: {event.get('message')}"
+                )
+        return lines
+
+    def _new_step_line(self, status: Mapping[str, Any]) -> str | None:
+        """The Issuing condition and the order's state, when they changed (None: unchanged)."""
+        issuing: Mapping[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Issuing"), {}
+        )
+        order = status.get("order") or {}
+        step = (
+            issuing.get("status"),
+            issuing.get("reason"),
+            issuing.get("message"),
+            order.get("state"),
+        )
+        if step == self.last_step:
+            return None
+        self.last_step = step
+        line = f"Issuing={issuing.get('status') or '-'} {issuing.get('reason') or ''}: "
+        line += str(issuing.get("message") or "")
+        if order.get("state"):
+            line += f" (ACME order {order['state']})"
+        return line
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -166,7 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{RENEW_ANNOTATION} annotation. Exit status: 0 requested (with --wait: renewed), "
         "1 no such endpoint, 2 usage, 3 cluster unreadable, 4 renewal failed, 5 time-out."
     )
-    cli_kube.add_cluster_arguments(parser, "WebhookEndpoint")
+    references.add_cluster_arguments(parser, "WebhookEndpoint")
     parser.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="text (default) or json"
     )
@@ -226,41 +238,59 @@ _OUTCOME_STATUS: Final = {
 def run(
     args: argparse.Namespace,
     *,
-    api: Callable[[argparse.Namespace], EndpointApi] = cli_kube.kube_from_args,
+    api: Callable[[argparse.Namespace], EndpointApi] = references.kube_from_args,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     namespace, name = args.reference
-    wait = getattr(args, "wait", False)
     # With -o json, stdout holds only the JSON; the steps go to stderr.
     steps = sys.stderr if args.output == "json" else sys.stdout
 
     def emit(line: str) -> None:
         print(line, file=steps, flush=True)
 
-    def request_and_maybe_wait() -> tuple[RenewRequest | None, str | None]:
-        kube = api(args)
-        before = kube.list_events(namespace, "WebhookEndpoint", name) if wait else []
-        request = request_renewal(kube, namespace, name, clock())
-        if request is None or not wait:
-            return request, None
-        if args.output != "json":
-            emit(f"renewal requested for {namespace}/{name} ({RENEW_ANNOTATION}={request.value})")
-        endpoint = kube.get_endpoint(namespace, name) or {}
-        progress = Progress.start(request.value, endpoint, before)
-        outcome = wait_for_renewal(
-            kube, request, progress, timeout=args.timeout, emit=emit, sleep=sleep
-        )
-        return request, outcome
-
     try:
-        request, outcome = cli_kube.call_cluster(request_and_maybe_wait)
-    except cli_kube.ClusterError as error:
+        request, outcome = references.call_cluster(
+            lambda: _request_and_maybe_wait(api(args), args, emit, clock=clock, sleep=sleep)
+        )
+    except references.ClusterError as error:
         print(f"webhook-cert renew: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if request is None:
         print(f"webhook-cert renew: WebhookEndpoint {namespace}/{name} not found", file=sys.stderr)
         return EXIT_NOT_FOUND
+    _print_result(args, request, outcome)
+    return EXIT_REQUESTED if outcome is None else _OUTCOME_STATUS[outcome]
+
+
+def _request_and_maybe_wait(
+    kube: EndpointApi,
+    args: argparse.Namespace,
+    emit: Callable[[str], None],
+    *,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], None],
+) -> tuple[RenewRequest | None, str | None]:
+    """(the request, None: not found; the outcome with --wait, else None)."""
+    namespace, name = args.reference
+    wait = getattr(args, "wait", False)
+    before = kube.list_events(namespace, "WebhookEndpoint", name) if wait else []
+    request = request_renewal(kube, namespace, name, clock())
+    if request is None or not wait:
+        return request, None
+    if args.output != "json":
+        emit(f"renewal requested for {namespace}/{name} ({RENEW_ANNOTATION}={request.value})")
+    endpoint = kube.get_endpoint(namespace, name) or {}
+    progress = Progress.start(request.value, endpoint, before)
+    outcome = wait_for_renewal(
+        kube, request, progress, timeout=args.timeout, emit=emit, sleep=sleep
+    )
+    return request, outcome
+
+
+def _print_result(args: argparse.Namespace, request: RenewRequest, outcome: str | None) -> None:
+    """The request (and outcome) as JSON with -o json; else how to follow it, when not waited."""
+    namespace, name = args.reference
     if args.output == "json":
         result: dict[str, Any] = dict(request.to_json())
         if outcome is not None:
@@ -271,4 +301,3 @@ def run(
             f"renewal requested for {namespace}/{name} ({RENEW_ANNOTATION}={request.value}); "
             f"`webhook-cert renew --wait` or `kubectl get whe -n {namespace} {name} -w` follows it"
         )
-    return EXIT_REQUESTED if outcome is None else _OUTCOME_STATUS[outcome]

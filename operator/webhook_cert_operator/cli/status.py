@@ -1,4 +1,4 @@
-"""`webhook-cert status NAMESPACE/NAME`: what the operator is doing for one endpoint.
+"""Glue: `webhook-cert status NAMESPACE/NAME`, what the operator is doing for one endpoint.
 
 Everything shown is read, never changed: the endpoint's status (conditions, the stored
 certificate, the last check of the served chain, renewal timing, the last failure and its
@@ -27,7 +27,7 @@ from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
 from webhook_cert_operator.checking import chain
-from webhook_cert_operator.cli import references as cli_kube
+from webhook_cert_operator.cli import references
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Secret
@@ -111,20 +111,7 @@ def describe(
     metadata = endpoint.get("metadata") or {}
     spec = endpoint.get("spec") or {}
     status = endpoint.get("status") or {}
-    conditions = [
-        {
-            key: condition.get(key)
-            for key in ("type", "status", "reason", "message", "lastTransitionTime")
-        }
-        for condition in status.get("conditions") or []
-    ]
-    validation = status.get("validation") or {}
-    served_chain = validation.get("servedChain") or []
-    served_leaf = served_chain[0] if served_chain else None
-    served_sha = (served_leaf or {}).get("sha256")
-    requested = (metadata.get("annotations") or {}).get(RENEW_ANNOTATION)
-    last_request = (status.get("renewal") or {}).get("lastRenewRequest")
-    failed = int(status.get("failedAttempts") or 0)
+    conditions = _conditions(status)
     ready = _condition(conditions, api.READY).get("status") == "True"
     chain_invalid = _condition(conditions, api.CHAIN_VALID).get("status") == "False"
     return {
@@ -144,33 +131,65 @@ def describe(
             "notAfter": status.get("notAfter"),
             "sha256": stored_sha256,
         },
-        "served": {
-            "lastChecked": validation.get("lastChecked"),
-            "tlsVersion": validation.get("tlsVersion"),
-            "leaf": served_leaf,
-            "sameAsStored": (
-                None if not served_sha or not stored_sha256 else served_sha == stored_sha256
-            ),
-            "findings": validation.get("findings") or [],
-        },
-        "renewal": {
-            "time": status.get("renewalTime"),
-            "reason": renewal_reason(spec, status),
-            "requested": bool(requested) and requested != last_request,
-        },
-        "failure": (
-            {
-                "attempts": failed,
-                "lastTime": status.get("lastFailureTime"),
-                "reason": status.get("lastFailureReason"),
-                "nextAttempt": status.get("nextAttemptTime"),
-                "retryAfter": status.get("retryAfter"),
-            }
-            if failed
-            else None
-        ),
+        "served": _served(status.get("validation") or {}, stored_sha256),
+        "renewal": _renewal(metadata, spec, status),
+        "failure": _failure(status),
         "order": status.get("order"),
         "events": None if events is None else [_event(e) for e in events[-RECENT_EVENTS:]],
+    }
+
+
+def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """status.conditions with the fields of metav1.Condition the report shows."""
+    return [
+        {
+            key: condition.get(key)
+            for key in ("type", "status", "reason", "message", "lastTransitionTime")
+        }
+        for condition in status.get("conditions") or []
+    ]
+
+
+def _served(validation: Mapping[str, Any], stored_sha256: str | None) -> dict[str, Any]:
+    """The report's `served` part: the last check of the served chain (status.validation)."""
+    served_chain = validation.get("servedChain") or []
+    served_leaf = served_chain[0] if served_chain else None
+    served_sha = (served_leaf or {}).get("sha256")
+    return {
+        "lastChecked": validation.get("lastChecked"),
+        "tlsVersion": validation.get("tlsVersion"),
+        "leaf": served_leaf,
+        "sameAsStored": (
+            None if not served_sha or not stored_sha256 else served_sha == stored_sha256
+        ),
+        "findings": validation.get("findings") or [],
+    }
+
+
+def _renewal(
+    metadata: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The report's `renewal` part: when, why, and whether a requested renewal is pending."""
+    requested = (metadata.get("annotations") or {}).get(RENEW_ANNOTATION)
+    last_request = (status.get("renewal") or {}).get("lastRenewRequest")
+    return {
+        "time": status.get("renewalTime"),
+        "reason": renewal_reason(spec, status),
+        "requested": bool(requested) and requested != last_request,
+    }
+
+
+def _failure(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The report's `failure` part: the last failure and its back-off (None: no failure)."""
+    failed = int(status.get("failedAttempts") or 0)
+    if not failed:
+        return None
+    return {
+        "attempts": failed,
+        "lastTime": status.get("lastFailureTime"),
+        "reason": status.get("lastFailureReason"),
+        "nextAttempt": status.get("nextAttemptTime"),
+        "retryAfter": status.get("retryAfter"),
     }
 
 
@@ -190,6 +209,7 @@ def _when(text: str | None, now: datetime) -> str:
 
 
 def format_status(report: Mapping[str, Any], now: datetime) -> str:
+    """The report for people: one section a part, times also relative to `now`."""
     lines = [
         f"WebhookEndpoint {report['namespace']}/{report['name']}: "
         + ("healthy" if report["healthy"] else "NEEDS ATTENTION"),
@@ -201,7 +221,20 @@ def format_status(report: Mapping[str, Any], now: datetime) -> str:
             f"  {condition.get('type'):<11}{condition.get('status') or '':<8}"
             f"{condition.get('reason') or '':<20}{condition.get('message') or ''}"
         )
-    stored, served = report["stored"], report["served"]
+    lines += _certificate_lines(report["stored"], report["served"], now)
+    lines += _renewal_lines(report["renewal"], now)
+    lines += _failure_lines(report["failure"], now)
+    order = report["order"]
+    if order and order.get("state") and order.get("state") != "valid":
+        lines += ["", f"ACME order: {order.get('state')} (attempt {order.get('attempts') or 1})"]
+    lines += _event_lines(report["events"])
+    return "\n".join(lines)
+
+
+def _certificate_lines(
+    stored: Mapping[str, Any], served: Mapping[str, Any], now: datetime
+) -> list[str]:
+    """The stored and the served leaf side by side, then the last check's outcome."""
     leaf = served["leaf"] or {}
     rows = [
         ("", "stored (Secret " + stored["secretName"] + ")", "served (last check)"),
@@ -215,7 +248,7 @@ def format_status(report: Mapping[str, Any], now: datetime) -> str:
         ("sha256", _short_sha(stored["sha256"]), _short_sha(leaf.get("sha256"))),
     ]
     width = max(len(row[1]) for row in rows) + 2
-    lines += ["", "Certificate:"]
+    lines = ["", "Certificate:"]
     lines += [f"  {label:<17}{left:<{width}}{right}" for label, left, right in rows]
     if not stored["secretReadable"]:
         lines.append("  (the Secret could not be read: no `get` on secrets, or it is missing)")
@@ -233,36 +266,46 @@ def format_status(report: Mapping[str, Any], now: datetime) -> str:
         lines.append(
             f"  {finding.get('severity')}: {finding.get('code')}: {finding.get('message')}"
         )
-    renewal = report["renewal"]
-    lines += ["", f"Next renewal: {_when(renewal['time'], now)}"]
-    lines.append(f"  why: {renewal['reason']}")
+    return lines
+
+
+def _renewal_lines(renewal: Mapping[str, Any], now: datetime) -> list[str]:
+    """When the next renewal is due and why; a pending renewal request."""
+    lines = ["", f"Next renewal: {_when(renewal['time'], now)}", f"  why: {renewal['reason']}"]
     if renewal["requested"]:
         lines.append(f"  a renewal was requested ({RENEW_ANNOTATION}) and is not done yet")
-    failure = report["failure"]
-    if failure:
-        lines += [
-            "",
-            f"Last failure ({failure['attempts']} in a row) {_when(failure['lastTime'], now)}:",
-            f"  {failure['reason']}",
-            f"  next attempt {_when(failure['nextAttempt'], now)} (back-off)",
-        ]
-        if failure["retryAfter"]:
-            lines.append(f"  the CA asked not to be contacted before {failure['retryAfter']}")
-    order = report["order"]
-    if order and order.get("state") and order.get("state") != "valid":
-        lines += ["", f"ACME order: {order.get('state')} (attempt {order.get('attempts') or 1})"]
-    lines += ["", "Recent events:"]
-    if report["events"] is None:
+    return lines
+
+
+def _failure_lines(failure: Mapping[str, Any] | None, now: datetime) -> list[str]:
+    """The last failure, the back-off and the CA's Retry-After (nothing: no failure)."""
+    if not failure:
+        return []
+    lines = [
+        "",
+        f"Last failure ({failure['attempts']} in a row) {_when(failure['lastTime'], now)}:",
+        f"  {failure['reason']}",
+        f"  next attempt {_when(failure['nextAttempt'], now)} (back-off)",
+    ]
+    if failure["retryAfter"]:
+        lines.append(f"  the CA asked not to be contacted before {failure['retryAfter']}")
+    return lines
+
+
+def _event_lines(events: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    """The recent Events, oldest first (None: the events could not be listed)."""
+    lines = ["", "Recent events:"]
+    if events is None:
         lines.append("  (not shown: no `list` on events)")
-    elif not report["events"]:
+    elif not events:
         lines.append("  (none)")
-    for event in report["events"] or []:
+    for event in events or []:
         count = f" (x{event['count']})" if event["count"] > 1 else ""
         lines.append(
             f"  {event['time'] or '-'}  {event['type']:<8}{event['reason']:<22}"
             f"{event['message']}{count}"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _short_sha(value: str | None) -> str:
@@ -275,7 +318,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the served certificate, the next renewal and why, the last failure, recent events. "
         "Exit status: 0 healthy, 1 needs attention, 2 usage, 3 not found or unreadable."
     )
-    cli_kube.add_cluster_arguments(parser, "WebhookEndpoint")
+    references.add_cluster_arguments(parser, "WebhookEndpoint")
     parser.add_argument(
         "-o", "--output", choices=("text", "json"), default="text", help="text (default) or json"
     )
@@ -313,13 +356,13 @@ def gather(kube: StatusApi, namespace: str, name: str) -> dict[str, Any] | None:
 def run(
     args: argparse.Namespace,
     *,
-    api_factory: Callable[[argparse.Namespace], StatusApi] = cli_kube.kube_from_args,
+    api_factory: Callable[[argparse.Namespace], StatusApi] = references.kube_from_args,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     namespace, name = args.reference
     try:
-        report = cli_kube.call_cluster(lambda: gather(api_factory(args), namespace, name))
-    except cli_kube.ClusterError as error:
+        report = references.call_cluster(lambda: gather(api_factory(args), namespace, name))
+    except references.ClusterError as error:
         print(f"{_PROG}: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if report is None:

@@ -1,4 +1,4 @@
-"""kopf's peering objects, which the operator creates for itself at start-up. Pure.
+"""Pure: kopf's peering objects, which the operator creates for itself at start-up.
 
 kopf coordinates replicas of an operator through one peering object: every replica patches
 a keep-alive into its status and the one with the highest priority works

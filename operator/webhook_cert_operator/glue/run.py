@@ -1,4 +1,4 @@
-"""`webhook-cert run`: start the operator (kopf) with settings from the environment.
+"""Glue: `webhook-cert run`, start the operator (kopf) with settings from the environment.
 
 Settings are `WEBHOOK_CERT_*` environment variables (docs/configuration.md); the flags
 here only choose how the process itself runs. Dependencies are built once, here, and
@@ -13,6 +13,11 @@ import os
 import random
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from webhook_cert_operator.glue.handlers import Dependencies
+    from webhook_cert_operator.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +76,35 @@ def configure_logging(log_format: str, *, verbose: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `webhook-cert solve` and `check` never load kopf or the clients.
     import kopf
-    from kubernetes import config
+
+    from webhook_cert_operator.glue import handlers
+    from webhook_cert_operator.settings import ConfigError, settings_from_env
+
+    configure_logging(args.log_format, verbose=args.verbose)
+    try:
+        settings = settings_from_env(os.environ)
+    except ConfigError as error:
+        print(f"webhook-cert run: {error}", file=sys.stderr)
+        return 2
+    deps = _dependencies(settings)
+    if settings.ingress_automation:
+        handlers.register_ingress_automation()
+    kopf.run(
+        clusterwide=not settings.watch_namespaces,
+        namespaces=settings.watch_namespaces,
+        standalone=not args.peering,
+        peering_name=args.peering or None,
+        priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
+        liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(deps=deps),
+    )
+    return 0
+
+
+def _dependencies(settings: Settings) -> Dependencies:
+    """The adapters and orchestration the handlers use, built once (in-cluster config first,
+    then the kubeconfig)."""
+    from kubernetes import client, config
 
     from webhook_cert_operator.acme.client import AcmeClient
     from webhook_cert_operator.certificates.issuance import Issuer
@@ -80,21 +113,12 @@ def run(args: argparse.Namespace) -> int:
     from webhook_cert_operator.glue import handlers
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
-    from webhook_cert_operator.settings import ConfigError, settings_from_env
     from webhook_cert_operator.solver.http01 import Http01Solver
 
-    configure_logging(args.log_format, verbose=args.verbose)
-    try:
-        settings = settings_from_env(os.environ)
-    except ConfigError as error:
-        print(f"webhook-cert run: {error}", file=sys.stderr)
-        return 2
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    from kubernetes import client
-
     kube = Kube(client.ApiClient())
     metrics = Metrics()
 
@@ -114,16 +138,4 @@ def run(args: argparse.Namespace) -> int:
         metrics=metrics,
         clock=lambda: datetime.now(UTC),
     )
-    deps = handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))
-    if settings.ingress_automation:
-        handlers.register_ingress_automation()
-    kopf.run(
-        clusterwide=not settings.watch_namespaces,
-        namespaces=settings.watch_namespaces,
-        standalone=not args.peering,
-        peering_name=args.peering or None,
-        priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
-        liveness_endpoint=args.liveness or None,
-        memo=kopf.Memo(deps=deps),
-    )
-    return 0
+    return handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))

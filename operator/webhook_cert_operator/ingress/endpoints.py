@@ -1,4 +1,4 @@
-"""WebhookEndpoints derived from annotated Ingresses (pure: no I/O, no clock).
+"""Pure: the WebhookEndpoints derived from annotated Ingresses (no I/O, no clock).
 
 Cluster-wide automation, off unless the operator runs with WEBHOOK_CERT_INGRESS_AUTOMATION
 (docs/configuration.md). An Ingress annotated `webhookcert.dev/webhook-endpoint: "true"`
@@ -123,28 +123,44 @@ def desired_endpoints(ingress: Mapping[str, Any]) -> Desired:
             skipped.append(f"{where} repeats secretName {secret}")
             continue
         seen.add(name)
-        endpoint_spec: dict[str, Any] = {"dnsNames": hosts}
-        if check_only:
-            endpoint_spec["checkOnly"] = {"secretRef": {"name": secret}}
-        else:
-            endpoint_spec["secretName"] = secret
-            if solver_class:
-                endpoint_spec["http01"] = {"ingressClassName": solver_class}
-        endpoints.append(
-            {
-                "apiVersion": f"{api.GROUP}/{api.VERSION}",
-                "kind": api.KIND,
-                "metadata": {
-                    "name": name,
-                    "namespace": meta["namespace"],
-                    "labels": {
-                        naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
-                        LABEL_INGRESS: naming.label_value(meta["name"]),
-                    },
-                    "annotations": {ANNOTATION_SOURCE_HASH: source_hash(endpoint_spec)},
-                    "ownerReferences": [owner_reference(ingress)],
-                },
-                "spec": endpoint_spec,
-            }
-        )
+        endpoint_spec = _endpoint_spec(hosts, secret, check_only, solver_class)
+        endpoints.append(_endpoint(ingress, name, endpoint_spec))
     return Desired(tuple(endpoints), tuple(skipped))
+
+
+def _endpoint_spec(
+    hosts: list[str], secret: str, check_only: bool, solver_class: str | None
+) -> dict[str, Any]:
+    """The spec of the endpoint for one tls entry: its hosts, and its Secret to issue into
+    (or, check-only, to read)."""
+    endpoint_spec: dict[str, Any] = {"dnsNames": hosts}
+    if check_only:
+        endpoint_spec["checkOnly"] = {"secretRef": {"name": secret}}
+    else:
+        endpoint_spec["secretName"] = secret
+        if solver_class:
+            endpoint_spec["http01"] = {"ingressClassName": solver_class}
+    return endpoint_spec
+
+
+def _endpoint(
+    ingress: Mapping[str, Any], name: str, endpoint_spec: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The WebhookEndpoint object: owned by the Ingress, labelled with it, and annotated
+    with the hash of its spec."""
+    meta = ingress["metadata"]
+    return {
+        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "kind": api.KIND,
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {
+                naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
+                LABEL_INGRESS: naming.label_value(meta["name"]),
+            },
+            "annotations": {ANNOTATION_SOURCE_HASH: source_hash(endpoint_spec)},
+            "ownerReferences": [owner_reference(ingress)],
+        },
+        "spec": endpoint_spec,
+    }

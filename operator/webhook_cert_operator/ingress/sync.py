@@ -1,7 +1,7 @@
-"""Keep the WebhookEndpoints of one annotated Ingress in step with it (orchestration).
+"""Orchestration: keep the WebhookEndpoints of one annotated Ingress in step with it.
 
 Called by the glue for every change of every Ingress when ingress automation is on
-(WEBHOOK_CERT_INGRESS_AUTOMATION). What to keep is pure (`ingress_endpoints`); this
+(WEBHOOK_CERT_INGRESS_AUTOMATION). What to keep is pure (`ingress/endpoints.py`); this
 module compares it with what exists and creates, rewrites or deletes endpoints. It only
 ever rewrites or deletes an endpoint that the Ingress owns (ownerReference with its uid):
 a WebhookEndpoint the user wrote under the same name is left alone, with a Warning.
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.ingress import endpoints as ingress_endpoints
+from webhook_cert_operator.ingress import endpoints
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube
 
 PostEvent = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
@@ -26,13 +26,11 @@ def sync(kube: Kube, ingress: Mapping[str, Any], post_event: PostEvent) -> None:
     labels = meta.get("labels") or {}
     if labels.get(naming.LABEL_ROLE) == naming.ROLE_SOLVER:
         return  # the operator's own solver Ingress
-    desired = ingress_endpoints.desired_endpoints(ingress)
+    desired = endpoints.desired_endpoints(ingress)
     for problem in desired.skipped:
         post_event("Warning", "WebhookEndpointSkipped", f"no WebhookEndpoint for {problem}")
-    existing = kube.list_endpoints(
-        namespace, {ingress_endpoints.LABEL_INGRESS: naming.label_value(name)}
-    )
-    owned = {e["metadata"]["name"]: e for e in existing if ingress_endpoints.owned_by(e, uid)}
+    existing = kube.list_endpoints(namespace, {endpoints.LABEL_INGRESS: naming.label_value(name)})
+    owned = {e["metadata"]["name"]: e for e in existing if endpoints.owned_by(e, uid)}
     wanted = set()
     for body in desired.endpoints:
         endpoint = body["metadata"]["name"]
@@ -66,7 +64,7 @@ def _keep(
                 return  # created meanwhile: the next event of this Ingress looks again
             post_event("Normal", "WebhookEndpointCreated", f"created WebhookEndpoint {name}")
             return
-    if not ingress_endpoints.owned_by(current, uid):
+    if not endpoints.owned_by(current, uid):
         post_event(
             "Warning",
             "WebhookEndpointNotOwned",
@@ -74,9 +72,9 @@ def _keep(
             "as it is",
         )
         return
-    wanted_hash = body["metadata"]["annotations"][ingress_endpoints.ANNOTATION_SOURCE_HASH]
+    wanted_hash = body["metadata"]["annotations"][endpoints.ANNOTATION_SOURCE_HASH]
     annotations = current["metadata"].get("annotations") or {}
-    if annotations.get(ingress_endpoints.ANNOTATION_SOURCE_HASH) == wanted_hash:
+    if annotations.get(endpoints.ANNOTATION_SOURCE_HASH) == wanted_hash:
         return
     metadata = dict(current["metadata"])
     metadata["labels"] = {**(metadata.get("labels") or {}), **body["metadata"]["labels"]}

@@ -1,4 +1,4 @@
-"""HTTP-01 solving on the cluster: present the answers, check them as the CA will, clean up.
+"""Adapter: HTTP-01 on the cluster: present the answers, check them as the CA will, clean up.
 
 One solver Pod, Service and Ingress per order (an Ingress rule per host), owned by the
 WebhookEndpoint and found again by labels, so a restarted operator picks up where it left
@@ -101,16 +101,27 @@ def fetch_over_http(
     except ResolutionError as error:
         return None, b"", f"does not resolve ({error})"
     hops = _Hops(host, path, port, https_port, timeout, nameservers)
-    answered = [(address, hops.follow(address)) for address in addresses]
-    if any(":" not in address for address in addresses):
-        # Let's Encrypt prefers IPv6 but falls back to IPv4 when it cannot connect over
-        # IPv6; and this machine may have no IPv6 route at all. So an IPv6 address that
-        # gives no connection counts only when there is no IPv4 address to fall back to.
-        answered = [
-            (address, result)
-            for address, result in answered
-            if ":" not in address or not _no_connection(result)
-        ]
+    answered = _drop_unreachable_ipv6([(address, hops.follow(address)) for address in addresses])
+    return _one_response(answered)
+
+
+def _drop_unreachable_ipv6(answered: list[tuple[str, Response]]) -> list[tuple[str, Response]]:
+    """Leave out the IPv6 addresses that gave no connection, when an IPv4 address exists."""
+    if all(":" in address for address, _ in answered):
+        return answered
+    # Let's Encrypt prefers IPv6 but falls back to IPv4 when it cannot connect over
+    # IPv6; and this machine may have no IPv6 route at all. So an IPv6 address that
+    # gives no connection counts only when there is no IPv4 address to fall back to.
+    return [
+        (address, result)
+        for address, result in answered
+        if ":" not in address or not _no_connection(result)
+    ]
+
+
+def _one_response(answered: list[tuple[str, Response]]) -> Response:
+    """The verdict over all addresses: the first failure (naming its address), a failure
+    when the addresses answer differently, else the common answer."""
     addresses = tuple(address for address, _ in answered)
     results = [result for _, result in answered]
     if len(results) == 1:

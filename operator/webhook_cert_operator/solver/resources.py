@@ -1,6 +1,6 @@
-"""The HTTP-01 solver's Kubernetes objects, as plain dicts: one Pod, one Service, one Ingress.
+"""Pure: the HTTP-01 solver's Kubernetes objects as plain dicts: a Pod, a Service, an Ingress.
 
-Pure: the functions here only build request bodies; `solver/http01.py` sends them. One
+The functions here only build request bodies; `solver/http01.py` sends them. One
 set of objects serves a whole order: the Pod answers every token of the order, and the
 Ingress routes each token's path on each of the order's hosts to it.
 
@@ -200,6 +200,32 @@ def _resources(spec: SolverSpec) -> dict[str, Any]:
 def build_pod(spec: SolverSpec) -> dict[str, Any]:
     """The solver Pod: `webhook-cert solve` from the operator's image, as locked down as
     the Pod Security "restricted" profile asks, with no API access (it needs none)."""
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SOLVER_UID,
+            "runAsGroup": SOLVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(spec)],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = _plain(spec.tolerations)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(spec, spec.pod_labels, spec.pod_annotations),
+        "spec": pod_spec,
+    }
+
+
+def _container(spec: SolverSpec) -> dict[str, Any]:
+    """The solver container: no privileges, a read-only root, ready when /healthz answers."""
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": spec.image,
@@ -225,28 +251,7 @@ def build_pod(spec: SolverSpec) -> dict[str, Any]:
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "OnFailure",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": SOLVER_UID,
-            "runAsGroup": SOLVER_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = _plain(spec.tolerations)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(spec, spec.pod_labels, spec.pod_annotations),
-        "spec": pod_spec,
-    }
+    return container
 
 
 def build_service(spec: SolverSpec) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`webhook-cert solve`: the HTTP-01 solver Pod's program.
+"""Adapter and entry point: `webhook-cert solve`, the HTTP-01 solver Pod's program.
 
 A tiny threaded HTTP server from the standard library. It answers
 `GET /.well-known/acme-challenge/<token>` with the token's key authorization (RFC 8555
@@ -229,7 +229,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BIND_FAILED
+    if not _serve_until_signalled(server, len(challenges)):
+        logger.error("the HTTP server stopped unexpectedly")
+        return EXIT_SERVER_FAILED
+    return EXIT_OK
 
+
+def _serve_until_signalled(server: ThreadingHTTPServer, challenges: int) -> bool:
+    """Serve until SIGTERM or SIGINT (True) or until the server thread dies (False); then
+    close the server and put the previous signal handlers back."""
     # The signal handler only flips a flag: taking a lock there (Event.set, shutdown) could
     # deadlock against the same lock held by the interrupted main thread.
     stopping: list[int] = []
@@ -244,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         thread.start()
         host, port = server.server_address[:2]
-        logger.info("serving %d challenge(s) on %s:%s", len(challenges), host, port)
+        logger.info("serving %d challenge(s) on %s:%s", challenges, host, port)
         while not stopping and thread.is_alive():
             time.sleep(_STOP_POLL_SECONDS)
         logger.info("stopping")
@@ -254,7 +262,4 @@ def run(args: argparse.Namespace) -> int:
         server.server_close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if not stopping:
-        logger.error("the HTTP server stopped unexpectedly")
-        return EXIT_SERVER_FAILED
-    return EXIT_OK
+    return bool(stopping)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
 from tests import pki_factory as pki
 from tests.tls_server import TLSServer
 
@@ -71,7 +72,7 @@ def prepare() -> Toolchain:
     )
 
 
-def _ours(port: int, roots: Sequence[pki.x509.Certificate], host: str) -> Ours:
+def _ours(port: int, roots: Sequence[x509.Certificate], host: str) -> Ours:
     report = validation.check_endpoint(
         parse_url(f"https://{host}:{port}/"),
         dial=Dial("127.0.0.1", port),
@@ -144,7 +145,7 @@ def _mark(accepted: bool) -> str:
 def format_table(rows: Sequence[Row]) -> str:
     """A plain-text table: scenario, our verdict (codes), each client, agreement."""
     header = ("scenario", "ours", *CLIENT_NAMES, "status")
-    lines = [header]
+    lines: list[tuple[str, ...]] = [header]
     for row in rows:
         ours = _mark(row.ours.accepted)
         if row.ours.codes:

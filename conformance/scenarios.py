@@ -95,7 +95,7 @@ def hierarchy(
     return PKI(root, tuple(cas))
 
 
-def leaf(issuer: pki.Issued, names: Sequence[str] = (HOST,), **options: object) -> pki.Issued:
+def leaf(issuer: pki.Issued, names: Sequence[str] = (HOST,), /, **options: object) -> pki.Issued:
     names = options.pop("dns_names", names)  # type: ignore[assignment]
     return pki.issue_leaf(issuer, list(names), **options)
 
@@ -515,7 +515,7 @@ def _empty_subject() -> Setup:
     for extension in base.cert.extensions:
         critical = extension.critical or isinstance(extension.value, x509.SubjectAlternativeName)
         empty = empty.add_extension(extension.value, critical)
-    cert = empty.sign(p.cas[0].key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = empty.sign(p.cas[0].key, hashes.SHA256())
     return p.serve(pki.Issued(cert, key))
 
 
@@ -545,7 +545,7 @@ def _pss() -> Setup:
     for extension in tbs.extensions:
         builder = builder.add_extension(extension.value, extension.critical)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
-    cert = builder.sign(p.root.key, hashes.SHA256(), rsa_padding=pss)  # type: ignore[arg-type]
+    cert = builder.sign(p.root.key, hashes.SHA256(), rsa_padding=pss)
     return _under(pki.Issued(cert, ca.key), p.root, key=pki.rsa_key())
 
 

@@ -505,7 +505,7 @@ def test_pebbles_certificate_is_valid_for_the_operator_and_for_the_host(pebble_p
     assert hosts == ["pebble.pebble.svc.cluster.local", "127.0.0.1"]
     for host in hosts:
         try:
-            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+            name: x509.DNSName | x509.IPAddress = x509.IPAddress(ipaddress.ip_address(host))
         except ValueError:
             name = x509.DNSName(host)
         chain = builder.build_server_verifier(name).verify(leaf, [])

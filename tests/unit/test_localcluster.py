@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from localcluster import cluster
+from localcluster import build, cluster
 from localcluster.build import bin_dir, upstream_replacements
 from localcluster.images import PRUNE_AFTER_SECONDS, hash_tree, operator_image_name, prune_archives
 from localcluster.node import (
@@ -221,7 +221,7 @@ def test_cluster_up_builds_the_lowest_kubernetes_apiserver_with_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
-    monkeypatch.setattr(cluster.build, "build", lambda component, _: built.append(component.name))
+    monkeypatch.setattr(build, "build", lambda component, _: built.append(component.name))
 
     def images(*_: object) -> None:
         raise _StopAfterBuilds  # `_up` builds the images next: far enough

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -63,7 +64,14 @@ def run_create_peering(
     settings.peering.name = "webhook-cert-operator"
     life = SimpleNamespace(kube=kube, settings=Settings(watch_namespaces=namespaces))
     memo = kopf.Memo(deps=SimpleNamespace(life=life))
-    handlers.create_peering(settings=settings, memo=memo, logger=logging.getLogger("test"))
+    handlers.create_peering(
+        settings=settings,
+        memo=memo,
+        logger=logging.getLogger("test"),
+        retry=0,
+        started=datetime.now(UTC),
+        runtime=timedelta(0),
+    )
 
 
 def test_with_peering_the_operator_creates_its_cluster_peering_object() -> None:

@@ -34,6 +34,9 @@ class Endpoints:
     def patch_endpoint(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.patches.append((namespace, name, patch))
 
+    def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        return []
+
 
 def parse(*argv: str) -> argparse.Namespace:
     return __main__.build_parser().parse_args(["renew", *argv])

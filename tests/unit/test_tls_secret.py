@@ -44,7 +44,7 @@ OWNER = {
 
 CHAIN = pki_factory.build_chain(["hooks.example.test", "api.example.test"], now=T0, depth=2)
 CHAIN_PEM = pki.chain_to_pem(CHAIN.served())
-KEY_PEM = pki.private_key_to_pem(CHAIN.leaf.key)
+KEY_PEM = CHAIN.leaf.key_pem()
 
 
 def body(

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.integration import k8s
+
 
 @dataclass
 class Cluster:
@@ -36,7 +38,9 @@ class Cluster:
     api_client: client.ApiClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        self.api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
@@ -127,12 +131,14 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     in containerd (the real node), not in anything standing in for it."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(cluster.api_client)
-    core.create_namespace({"metadata": {"name": name, "labels": {"webhookcert.dev/test": "1"}}})
+    core.create_namespace(
+        k8s.body({"metadata": {"name": name, "labels": {"webhookcert.dev/test": "1"}}})
+    )
     yield name
     containers = [
-        (pod.metadata.name, status.container_id)
+        (k8s.name(pod), status.container_id)
         for pod in core.list_namespaced_pod(name).items
-        for status in pod.status.container_statuses or []
+        for status in k8s.status(pod).container_statuses or []
         if status.container_id
     ]
     core.delete_namespace(name)

@@ -21,6 +21,7 @@ from localcluster.operator import (
     install_operator,
 )
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.workloads import wait_for
 
@@ -61,9 +62,9 @@ class OperatorDeployment:
         return [
             pod
             for pod in found.items
-            if pod.metadata.deletion_timestamp is None
-            and pod.status.phase == "Running"
-            and all(status.ready for status in pod.status.container_statuses or [])
+            if k8s.metadata(pod).deletion_timestamp is None
+            and k8s.status(pod).phase == "Running"
+            and all(status.ready for status in k8s.status(pod).container_statuses or [])
         ]
 
     def pod(self) -> client.V1Pod:
@@ -78,12 +79,12 @@ class OperatorDeployment:
         )
 
     def logs(self, pod: str | None = None) -> str:
-        name = pod or self.pod().metadata.name
+        name = pod or k8s.name(self.pod())
         return self._kubectl("logs", "-n", OPERATOR_NAMESPACE, name)
 
     def metrics(self, pod: str | None = None) -> str:
         """Through the apiserver's Pod proxy: works from wherever the tests run."""
-        name = pod or self.pod().metadata.name
+        name = pod or k8s.name(self.pod())
         path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods/{name}:{METRICS_PORT}/proxy/metrics"
         return self._kubectl("get", "--raw", path)
 
@@ -110,8 +111,10 @@ def endpoint(namespace: str, name: str, dns_names: list[str], **spec: Any) -> di
 
 def condition(cluster: Cluster, namespace: str, name: str, type: str) -> dict[str, Any] | None:
     custom = client.CustomObjectsApi(cluster.api_client)
-    obj = custom.get_namespaced_custom_object(
-        "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", name
+    obj = k8s.plain(
+        custom.get_namespaced_custom_object(
+            "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", name
+        )
     )
     for entry in (obj.get("status") or {}).get("conditions") or []:
         if entry["type"] == type:
@@ -145,15 +148,15 @@ def solver_objects(cluster: Cluster, namespace: str) -> list[str]:
     core = client.CoreV1Api(cluster.api_client)
     networking = client.NetworkingV1Api(cluster.api_client)
     found = [
-        f"pod/{p.metadata.name}"
+        f"pod/{k8s.name(p)}"
         for p in core.list_namespaced_pod(namespace, label_selector=selector).items
     ]
     found += [
-        f"service/{s.metadata.name}"
+        f"service/{k8s.name(s)}"
         for s in core.list_namespaced_service(namespace, label_selector=selector).items
     ]
     found += [
-        f"ingress/{i.metadata.name}"
+        f"ingress/{k8s.name(i)}"
         for i in networking.list_namespaced_ingress(namespace, label_selector=selector).items
     ]
     return found
@@ -161,8 +164,10 @@ def solver_objects(cluster: Cluster, namespace: str) -> list[str]:
 
 def get_status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     custom = client.CustomObjectsApi(cluster.api_client)
-    obj = custom.get_namespaced_custom_object(
-        "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", name
+    obj = k8s.plain(
+        custom.get_namespaced_custom_object(
+            "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", name
+        )
     )
     return dict(obj.get("status") or {})
 

@@ -173,7 +173,7 @@ def _wait_until_serving(
         for process in processes:
             if process.poll() is not None:
                 logs = "\n".join(p.read_text() for p in workdir.glob("*.log"))
-                pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{logs}")
+                pytest.fail(f"{process.args!r} exited with {process.returncode}:\n{logs}")
         try:
             if requests.get(ca.directory_url, verify=ca.ca_bundle, timeout=2).ok:
                 return

@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client
 
 from tests import pki_factory
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -63,13 +64,13 @@ def snapshot(core: client.CoreV1Api, namespace: str) -> dict[str, Any]:
     """Everything about the Secret a write would change, as the API server returns it."""
     secret = core.read_namespaced_secret(SECRET, namespace)
     return {
-        "resourceVersion": secret.metadata.resource_version,
+        "resourceVersion": k8s.metadata(secret).resource_version,
         "data": secret.data,
         "type": secret.type,
-        "labels": secret.metadata.labels,
-        "annotations": secret.metadata.annotations,
-        "ownerReferences": secret.metadata.owner_references,
-        "managedFields": [f.manager for f in secret.metadata.managed_fields or []],
+        "labels": k8s.metadata(secret).labels,
+        "annotations": k8s.metadata(secret).annotations,
+        "ownerReferences": k8s.metadata(secret).owner_references,
+        "managedFields": [f.manager for f in k8s.metadata(secret).managed_fields or []],
     }
 
 
@@ -81,14 +82,16 @@ def test_a_check_only_endpoint_reports_a_leaf_only_secret_and_its_fix_without_to
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespaced_config_map(
         namespace,
-        {
-            "metadata": {"name": "hand-roots"},
-            "data": {"ca.crt": hierarchy.root.cert_pem().decode()},
-        },
+        k8s.body(
+            {
+                "metadata": {"name": "hand-roots"},
+                "data": {"ca.crt": hierarchy.root.cert_pem().decode()},
+            }
+        ),
     )
     # The classic mistake of the RingCentral guide: only the leaf in the served file.
     core.create_namespaced_secret(
-        namespace, tls_secret((hierarchy.leaf.cert,), hierarchy.leaf.key_pem())
+        namespace, k8s.body(tls_secret((hierarchy.leaf.cert,), hierarchy.leaf.key_pem()))
     )
     serve_through_traefik(cluster, namespace, host, SECRET)
     orders_before = orders_at_pebble(cluster) if cluster.local else 0
@@ -119,7 +122,7 @@ def test_a_check_only_endpoint_reports_a_leaf_only_secret_and_its_fix_without_to
 
     # The fix, as its owner would make it: the whole chain in tls.crt, same leaf and key.
     fixed_body = tls_secret(hierarchy.served(), hierarchy.leaf.key_pem())
-    core.replace_namespaced_secret(SECRET, namespace, fixed_body)
+    core.replace_namespaced_secret(SECRET, namespace, k8s.body(fixed_body))
     fixed = snapshot(core, namespace)
     started = time.monotonic()
     valid = wait_for_condition(
@@ -162,5 +165,5 @@ def test_a_check_only_endpoint_whose_secret_is_missing_is_not_ready_and_says_whi
     assert ready["message"] == "Secret from-cert-manager does not exist"
     # Where an issuing endpoint would create the Secret, a check-only one creates nothing.
     secrets = client.CoreV1Api(cluster.api_client).list_namespaced_secret(namespace).items
-    assert "from-cert-manager" not in [s.metadata.name for s in secrets]
+    assert "from-cert-manager" not in [k8s.name(s) for s in secrets]
     assert not solver_objects(cluster, namespace)

@@ -15,6 +15,7 @@ import pytest
 from kubernetes import client
 from localcluster.cluster import LocalCluster
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -63,7 +64,7 @@ def live_operator_pods(operator: OperatorDeployment) -> list[str]:
     found = operator.core.list_namespaced_pod(
         "webhook-cert-system", label_selector="app.kubernetes.io/component=operator"
     )
-    return [p.metadata.name for p in found.items if p.metadata.deletion_timestamp is None]
+    return [k8s.name(p) for p in found.items if k8s.metadata(p).deletion_timestamp is None]
 
 
 @pytest.mark.harness
@@ -92,7 +93,7 @@ def test_a_standby_replica_takes_over_from_a_killed_active_one_within_30_seconds
     cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     operator.configure(SLOW_SELF_CHECK, replicas=2)
-    replicas = [pod.metadata.name for pod in operator.pods()]
+    replicas = [k8s.name(pod) for pod in operator.pods()]
 
     def active_replica() -> str | None:
         working = [r for r in replicas if active(operator.logs(r))]
@@ -143,7 +144,7 @@ def test_the_operator_rides_out_an_apiserver_restart_and_an_etcd_outage_mid_issu
     cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
     operator.configure(SLOW_SELF_CHECK)
-    pod = operator.pod().metadata.name
+    pod = k8s.name(operator.pod())
     harness = LocalCluster(log=lambda _: None)
     apply(cluster, endpoint(namespace, "steady", [f"steady.{namespace}.example.test"]))
     wait_for_self_check(cluster, namespace, "steady")
@@ -161,5 +162,6 @@ def test_the_operator_rides_out_an_apiserver_restart_and_an_etcd_outage_mid_issu
     assert status["order"]["url"] == order, "no second order"
     assert status["order"]["attempts"] == 1
     current = client.CoreV1Api(cluster.api_client).read_namespaced_pod(pod, "webhook-cert-system")
-    assert current.status.container_statuses[0].restart_count == 0, "no restart of its own"
+    statuses = k8s.present(k8s.status(current).container_statuses, "container statuses")
+    assert statuses[0].restart_count == 0, "no restart of its own"
     assert_solver_objects_removed(cluster, namespace)

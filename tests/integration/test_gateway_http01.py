@@ -9,6 +9,7 @@ import json
 import pytest
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -28,12 +29,14 @@ def operator(cluster: Cluster) -> OperatorDeployment:
 
 
 def solver_routes(cluster: Cluster, namespace: str) -> list[str]:
-    found = client.CustomObjectsApi(cluster.api_client).list_namespaced_custom_object(
-        "gateway.networking.k8s.io",
-        "v1",
-        namespace,
-        "httproutes",
-        label_selector="webhookcert.dev/role=solver",
+    found = k8s.plain(
+        client.CustomObjectsApi(cluster.api_client).list_namespaced_custom_object(
+            "gateway.networking.k8s.io",
+            "v1",
+            namespace,
+            "httproutes",
+            label_selector="webhookcert.dev/role=solver",
+        )
     )
     return [f"httproute/{item['metadata']['name']}" for item in found["items"]]
 
@@ -51,14 +54,10 @@ def test_an_http_route_challenge_is_validated_by_pebble_through_traefiks_gateway
 
     def ready() -> bool:
         seen.update(solver_routes(cluster, namespace), solver_objects(cluster, namespace))
-        status = (
-            client.CustomObjectsApi(cluster.api_client)
-            .get_namespaced_custom_object(
-                "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", "gw"
-            )
-            .get("status")
-            or {}
+        found = client.CustomObjectsApi(cluster.api_client).get_namespaced_custom_object(
+            "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", "gw"
         )
+        status = k8s.plain(found).get("status") or {}
         return any(
             c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
         )

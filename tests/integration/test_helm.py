@@ -21,6 +21,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import get_status, wait_for_condition
 from tests.integration.test_issuance import (
@@ -122,7 +123,7 @@ def test_helm_install_runs_an_operator_that_issues_the_example_and_uninstall_kee
         cluster.kubectl("delete", "crd", *CRDS, "--ignore-not-found", "--wait=true")
     core = client.CoreV1Api(cluster.api_client)
     try:
-        core.create_namespace({"metadata": {"name": RELEASE_NAMESPACE}})
+        core.create_namespace(k8s.body({"metadata": {"name": RELEASE_NAMESPACE}}))
     except client.ApiException as error:
         if error.status != 409:
             raise
@@ -164,9 +165,9 @@ def test_helm_install_runs_an_operator_that_issues_the_example_and_uninstall_kee
     pods = core.list_namespaced_pod(
         RELEASE_NAMESPACE, label_selector="app.kubernetes.io/instance=" + RELEASE
     ).items
-    assert [p.status.phase for p in pods] == ["Running"]
+    assert [k8s.status(p).phase for p in pods] == ["Running"]
     cluster_role = client.RbacAuthorizationV1Api(cluster.api_client).read_cluster_role(FULLNAME)
-    granted = {resource for rule in cluster_role.rules for resource in rule.resources}
+    granted = {resource for rule in cluster_role.rules or [] for resource in rule.resources or []}
     if scope == "namespaced":
         assert granted == {"customresourcedefinitions"}
     else:

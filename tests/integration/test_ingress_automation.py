@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -65,8 +66,10 @@ def test_an_annotated_ingress_gets_a_ready_endpoint_that_goes_with_the_annotatio
     cluster.kubectl("annotate", "ingress", "receiver", "-n", namespace, f"{ANNOTATION}=true")
 
     wait_for_condition(cluster, namespace, endpoint, "Ready", "True", timeout=180)
-    body = client.CustomObjectsApi(cluster.api_client).get_namespaced_custom_object(
-        "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", endpoint
+    body = k8s.plain(
+        client.CustomObjectsApi(cluster.api_client).get_namespaced_custom_object(
+            "webhookcert.dev", "v1alpha1", namespace, "webhookendpoints", endpoint
+        )
     )
     assert body["spec"]["dnsNames"] == [host]
     assert body["spec"]["secretName"] == "auto-tls"

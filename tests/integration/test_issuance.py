@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.verification import PolicyBuilder, Store
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -138,7 +139,7 @@ def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespaced_secret(
         namespace,
-        {"metadata": {"name": "taken"}, "stringData": {"password": "hunter2"}},
+        k8s.body({"metadata": {"name": "taken"}, "stringData": {"password": "hunter2"}}),
     )
     before = core.read_namespaced_secret("taken", namespace)
 
@@ -151,7 +152,7 @@ def test_a_secret_that_belongs_to_someone_else_is_refused_and_left_untouched(
     )
 
     after = core.read_namespaced_secret("taken", namespace)
-    assert after.metadata.resource_version == before.metadata.resource_version
+    assert k8s.metadata(after).resource_version == k8s.metadata(before).resource_version
     assert after.data == before.data
     assert "taken" in ready["message"]
     assert "spec.secretName" in ready["message"]
@@ -207,13 +208,13 @@ def test_switching_the_acme_server_reissues_at_once_from_the_new_ca(
     print(f"server switched -> new certificate: {time.monotonic() - started:.1f}s")
 
     secret = client.CoreV1Api(cluster.api_client).read_namespaced_secret("switch-tls", namespace)
-    chain_pem = base64.b64decode(secret.data["tls.crt"])
+    chain_pem = base64.b64decode(k8s.present(secret.data, "the Secret's data")["tls.crt"])
     verify_with_served_intermediates_only(
         cluster, chain_pem, host, cluster.second_pebble_roots_pem()
     )
     with pytest.raises(x509.verification.VerificationError):
         verify_with_served_intermediates_only(cluster, chain_pem, host)  # not the old root
-    assert secret.metadata.annotations["webhookcert.dev/acme-server"] == second
+    assert (k8s.metadata(secret).annotations or {})["webhookcert.dev/acme-server"] == second
     events = cluster.kubectl(
         "get", "events", "-n", namespace, "--field-selector", "reason=IssuerChanged",
         "-o", "jsonpath={.items[*].message}",

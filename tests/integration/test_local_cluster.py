@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.workloads import (
     http_get_via_ingress,
@@ -73,7 +74,7 @@ def test_a_cel_rule_refuses_a_bad_object_with_the_apiservers_message(
 ) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(WIDGET_CRD))
     cluster.kubectl("wait", "--for=condition=Established", "crd/widgets.harness.webhookcert.dev")
-    widget = {
+    widget: dict[str, Any] = {
         "apiVersion": "harness.webhookcert.dev/v1",
         "kind": "Widget",
         "metadata": {"name": "big", "namespace": namespace},
@@ -110,13 +111,13 @@ def test_the_node_is_a_ready_kubelet_v1_35_on_containerd(cluster: Cluster) -> No
     nodes = client.CoreV1Api(cluster.api_client).list_node().items
 
     assert len(nodes) == 1
-    info = nodes[0].status.node_info
-    ready = {c.type: c.status for c in nodes[0].status.conditions}["Ready"]
+    info = k8s.present(k8s.status(nodes[0]).node_info, "the node's nodeInfo")
+    ready = {c.type: c.status for c in k8s.status(nodes[0]).conditions or []}["Ready"]
     assert ready == "True"
     assert info.kubelet_version == "v1.35.4"
     assert info.kube_proxy_version in ("", "v1.35.4")  # deprecated field, may be empty
     assert info.container_runtime_version.startswith("containerd://")
-    assert not nodes[0].spec.taints, "the registration taint was removed"
+    assert not k8s.spec(nodes[0]).taints, "the registration taint was removed"
 
 
 def running_pod(cluster: Cluster, namespace: str, name: str, **spec: Any) -> None:
@@ -132,7 +133,12 @@ def running_pod(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Non
     }
     core.create_namespaced_pod(
         namespace,
-        {"metadata": {"name": name, "labels": labels}, "spec": {"containers": [container], **spec}},
+        k8s.body(
+            {
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"containers": [container], **spec},
+            }
+        ),
     )
     cluster.kubectl(
         "wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", f"pod/{name}"
@@ -160,7 +166,7 @@ print(host, json.load(urllib.request.urlopen(request, context=context))["gitVers
     host, version = exec_python(cluster, namespace, "client", code).split()
 
     service = client.CoreV1Api(cluster.api_client).read_namespaced_service("kubernetes", "default")
-    assert host == service.spec.cluster_ip
+    assert host == k8s.spec(service).cluster_ip
     assert version == client.VersionApi(cluster.api_client).get_code().git_version
     logs = cluster.kubectl("logs", "-n", namespace, "client").stdout
     assert "serving 1 challenge(s) on 0.0.0.0:8089" in logs
@@ -173,17 +179,20 @@ def test_a_service_spreads_requests_over_its_pods_through_kube_proxy(
         running_pod(cluster, namespace, name, labels={"app": "backend"})
     client.CoreV1Api(cluster.api_client).create_namespaced_service(
         namespace,
-        {
-            "metadata": {"name": "backend"},
-            "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8089}]},
-        },
+        k8s.body(
+            {
+                "metadata": {"name": "backend"},
+                "spec": {
+                    "selector": {"app": "backend"},
+                    "ports": [{"port": 80, "targetPort": 8089}],
+                },
+            }
+        ),
     )
     running_pod(cluster, namespace, "caller")
-    address = (
-        client.CoreV1Api(cluster.api_client)
-        .read_namespaced_service("backend", namespace)
-        .spec.cluster_ip
-    )
+    address = k8s.spec(
+        client.CoreV1Api(cluster.api_client).read_namespaced_service("backend", namespace)
+    ).cluster_ip
     code = f"""
 import urllib.request
 seen = set()
@@ -207,7 +216,7 @@ def test_the_runtime_enforces_the_solver_pods_security_context(
 ) -> None:
     """The solver Pod exactly as the operator builds it, then looked at from inside."""
     owner = client.CoreV1Api(cluster.api_client).create_namespaced_config_map(
-        namespace, {"metadata": {"name": "owner"}}
+        namespace, k8s.body({"metadata": {"name": "owner"}})
     )
     spec = SolverSpec(
         name="solver",
@@ -215,13 +224,13 @@ def test_the_runtime_enforces_the_solver_pods_security_context(
         owner_api_version="v1",
         owner_kind="ConfigMap",
         owner_name="owner",
-        owner_uid=owner.metadata.uid,
+        owner_uid=k8s.present(k8s.metadata(owner).uid, "the owner's uid"),
         labels={"app": "solver"},
         image=project_image(cluster),
         challenges={"tok": "tok.thumbprint"},
         hosts=("solver.example.test",),
     )
-    client.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, build_pod(spec))
+    client.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, k8s.body(build_pod(spec)))
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", "pod/solver")
 
     inside = seen_from_inside(cluster, namespace, "solver")
@@ -236,22 +245,24 @@ def test_the_runtime_enforces_the_solver_pods_security_context(
 
 def test_deleting_an_owner_deletes_what_it_owns(cluster: Cluster, namespace: str) -> None:
     core = client.CoreV1Api(cluster.api_client)
-    owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
+    owner = core.create_namespaced_config_map(namespace, k8s.body({"metadata": {"name": "owner"}}))
     core.create_namespaced_config_map(
         namespace,
-        {
-            "metadata": {
-                "name": "owned",
-                "ownerReferences": [
-                    {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "name": "owner",
-                        "uid": owner.metadata.uid,
-                    }
-                ],
+        k8s.body(
+            {
+                "metadata": {
+                    "name": "owned",
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "v1",
+                            "kind": "ConfigMap",
+                            "name": "owner",
+                            "uid": k8s.metadata(owner).uid,
+                        }
+                    ],
+                }
             }
-        },
+        ),
     )
 
     core.delete_namespaced_config_map("owner", namespace)
@@ -260,7 +271,7 @@ def test_deleting_an_owner_deletes_what_it_owns(cluster: Cluster, namespace: str
         try:
             core.read_namespaced_config_map("owned", namespace)
         except ApiException as error:
-            return error.status == 404
+            return bool(error.status == 404)
         return False
 
     wait_for(owned_is_gone, timeout=60, what="garbage collection of the owned ConfigMap")
@@ -270,10 +281,11 @@ def test_a_service_account_token_without_permissions_is_refused(
     cluster: Cluster, namespace: str
 ) -> None:
     core = client.CoreV1Api(cluster.api_client)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "nobody"}})
-    token = core.create_namespaced_service_account_token(
-        "nobody", namespace, {"spec": {"expirationSeconds": 600}}
-    ).status.token
+    core.create_namespaced_service_account(namespace, k8s.body({"metadata": {"name": "nobody"}}))
+    request = core.create_namespaced_service_account_token(
+        "nobody", namespace, k8s.body({"spec": {"expirationSeconds": 600}})
+    )
+    token = k8s.status(request).token
     configuration = client.Configuration()
     configuration.host = cluster.api_client.configuration.host
     configuration.ssl_ca_cert = cluster.api_client.configuration.ssl_ca_cert
@@ -295,39 +307,41 @@ def test_a_deployment_of_the_project_image_gets_a_running_ready_pod(
     labels = {"app": "receiver"}
     apps.create_namespaced_deployment(
         namespace,
-        {
-            "metadata": {"name": "receiver"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "receiver",
-                                "image": project_image(cluster),
-                                "args": ["solve"],
-                                "env": [
-                                    {
-                                        "name": "WEBHOOK_CERT_CHALLENGES",
-                                        "value": json.dumps({"tok": "tok.thumbprint"}),
-                                    }
-                                ],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/healthz", "port": 8089},
-                                    "periodSeconds": 1,
-                                },
-                            }
-                        ]
+        k8s.body(
+            {
+                "metadata": {"name": "receiver"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "receiver",
+                                    "image": project_image(cluster),
+                                    "args": ["solve"],
+                                    "env": [
+                                        {
+                                            "name": "WEBHOOK_CERT_CHALLENGES",
+                                            "value": json.dumps({"tok": "tok.thumbprint"}),
+                                        }
+                                    ],
+                                    "readinessProbe": {
+                                        "httpGet": {"path": "/healthz", "port": 8089},
+                                        "periodSeconds": 1,
+                                    },
+                                }
+                            ]
+                        },
                     },
                 },
-            },
-        },
+            }
+        ),
     )
 
     def available() -> bool:
-        status = apps.read_namespaced_deployment("receiver", namespace).status
+        status = k8s.status(apps.read_namespaced_deployment("receiver", namespace))
         return (status.available_replicas or 0) == 1
 
     wait_for(available, timeout=60, what="the Deployment's replica to be available")

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.glue import run as run_command
@@ -325,13 +326,15 @@ def service_account_may(
     if namespace:
         attributes["namespace"] = namespace
     review = client.AuthorizationV1Api(cluster.api_client).create_subject_access_review(
-        {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
-            "spec": {"user": USER, "groups": USER_GROUPS, "resourceAttributes": attributes},
-        }
+        k8s.body(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": USER, "groups": USER_GROUPS, "resourceAttributes": attributes},
+            }
+        )
     )
-    return bool(review.status.allowed)
+    return bool(k8s.status(review).allowed)
 
 
 GRANTED_CASES = [

@@ -8,6 +8,7 @@ import time
 import pytest
 from localcluster.operator import OPERATOR_NAMESPACE
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -35,7 +36,7 @@ def test_an_operator_pod_deleted_mid_issuance_is_resumed_by_its_replacement(
 ) -> None:
     operator = OperatorDeployment(cluster)
     operator.configure(SLOW_SELF_CHECK)
-    first = operator.pod().metadata.name
+    first = k8s.name(operator.pod())
     host = f"restart.{namespace}.example.test"
     cluster.kubectl("apply", "-f", "-", input=json.dumps(endpoint(namespace, "restart", [host])))
     wait_for_self_check(cluster, namespace, "restart")
@@ -44,7 +45,7 @@ def test_an_operator_pod_deleted_mid_issuance_is_resumed_by_its_replacement(
 
     operator.delete_pod(first, grace_seconds=0)
     replacement = wait_for(
-        lambda: [p.metadata.name for p in operator.pods() if p.metadata.name != first],
+        lambda: [k8s.name(p) for p in operator.pods() if k8s.name(p) != first],
         timeout=120,
         what="the Deployment's replacement Pod",
     )
@@ -72,7 +73,7 @@ def test_two_peered_replicas_issue_once(cluster: Cluster, namespace: str) -> Non
     operator = OperatorDeployment(cluster)
     operator.configure(replicas=2)
     try:
-        replicas = [pod.metadata.name for pod in operator.pods()]
+        replicas = [k8s.name(pod) for pod in operator.pods()]
         wait_for(
             lambda: any(active(operator.logs(r)) for r in replicas),
             timeout=90,
@@ -100,7 +101,7 @@ def test_the_operator_pod_runs_unprivileged_on_a_read_only_root(cluster: Cluster
     operator.configure()
     pod = operator.pod()
 
-    inside = seen_from_inside(cluster, OPERATOR_NAMESPACE, pod.metadata.name)
+    inside = seen_from_inside(cluster, OPERATOR_NAMESPACE, k8s.name(pod))
 
     assert (inside["uid"], inside["gid"]) == (65532, 65532)
     assert inside["root"] == "Read-only file system"
@@ -108,6 +109,6 @@ def test_the_operator_pod_runs_unprivileged_on_a_read_only_root(cluster: Cluster
     assert inside["no_new_privs"] == "1"
     assert inside["seccomp"] == "2"
     assert inside["token"] is True, "the operator reaches the API with its ServiceAccount token"
-    container = pod.status.container_statuses[0]
-    assert container.container_id.startswith("containerd://")
+    container = k8s.present(k8s.status(pod).container_statuses, "container statuses")[0]
+    assert k8s.present(container.container_id, "the container id").startswith("containerd://")
     assert container.image.endswith(project_image(cluster))

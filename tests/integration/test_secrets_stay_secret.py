@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client
 from localcluster.cluster import LocalCluster
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import OperatorDeployment
 
@@ -47,7 +48,7 @@ def haystack(cluster: Cluster) -> dict[str, str]:
     operator = OperatorDeployment(cluster)
     found: dict[str, str] = {}
     for pod in operator.pods():
-        name = pod.metadata.name
+        name = k8s.name(pod)
         found[f"log of {name}"] = operator.logs(name)
         found[f"metrics of {name}"] = operator.metrics(name)
     events = cluster.kubectl("get", "events", "-A", "-o", "json").stdout

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from tests.integration.operator_deployment import (
     OperatorDeployment,
@@ -39,36 +40,40 @@ def serve_through_traefik(cluster: Cluster, namespace: str, host: str, secret: s
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespaced_service(
         namespace,
-        {
-            "metadata": {"name": "receiver"},
-            "spec": {"ports": [{"port": 80}], "selector": {"app": "receiver"}},
-        },
+        k8s.body(
+            {
+                "metadata": {"name": "receiver"},
+                "spec": {"ports": [{"port": 80}], "selector": {"app": "receiver"}},
+            }
+        ),
     )
     networking.create_namespaced_ingress(
         namespace,
-        {
-            "metadata": {"name": "receiver"},
-            "spec": {
-                "ingressClassName": cluster.ingress_class,
-                "tls": [{"hosts": [host], "secretName": secret}],
-                "rules": [
-                    {
-                        "host": host,
-                        "http": {
-                            "paths": [
-                                {
-                                    "path": "/",
-                                    "pathType": "Prefix",
-                                    "backend": {
-                                        "service": {"name": "receiver", "port": {"number": 80}}
-                                    },
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-        },
+        k8s.body(
+            {
+                "metadata": {"name": "receiver"},
+                "spec": {
+                    "ingressClassName": cluster.ingress_class,
+                    "tls": [{"hosts": [host], "secretName": secret}],
+                    "rules": [
+                        {
+                            "host": host,
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {"name": "receiver", "port": {"number": 80}}
+                                        },
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            }
+        ),
     )
 
 
@@ -76,10 +81,12 @@ def trust_pebble(cluster: Cluster, namespace: str) -> dict[str, str]:
     """A ConfigMap with Pebble's roots: the CA a strict sender would trust in this test."""
     client.CoreV1Api(cluster.api_client).create_namespaced_config_map(
         namespace,
-        {
-            "metadata": {"name": "pebble-roots"},
-            "data": {"ca.crt": cluster.pebble_roots_pem().decode()},
-        },
+        k8s.body(
+            {
+                "metadata": {"name": "pebble-roots"},
+                "data": {"ca.crt": cluster.pebble_roots_pem().decode()},
+            }
+        ),
     )
     return {"kind": "ConfigMap", "name": "pebble-roots"}
 

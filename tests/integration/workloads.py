@@ -11,6 +11,7 @@ from typing import TypeVar
 import dns.resolver
 from kubernetes import client
 
+from tests.integration import k8s
 from tests.integration.conftest import Cluster
 
 
@@ -90,10 +91,12 @@ def tls_server_pod(
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": name},
-            "stringData": {"chain.pem": chain_pem.decode(), "key.pem": key_pem.decode()},
-        },
+        k8s.body(
+            {
+                "metadata": {"name": name},
+                "stringData": {"chain.pem": chain_pem.decode(), "key.pem": key_pem.decode()},
+            }
+        ),
     )
     container = {
         "name": "tls",
@@ -110,11 +113,11 @@ def tls_server_pod(
             "volumes": [{"name": "tls", "secret": {"secretName": name}}],
         },
     }
-    core.create_namespaced_pod(namespace, pod)
+    core.create_namespaced_pod(namespace, k8s.body(pod))
     cluster.kubectl(
         "wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s", f"pod/{name}"
     )
-    return f"{core.read_namespaced_pod(name, namespace).status.pod_ip}:8443"
+    return f"{k8s.status(core.read_namespaced_pod(name, namespace)).pod_ip}:8443"
 
 
 def resolve(cluster: Cluster, host: str) -> str:
@@ -198,6 +201,8 @@ def solver_like_pod(
             **ingress["spec"],  # type: ignore[dict-item]
             "tls": [{"hosts": [host], "secretName": tls_secret}],
         }
-    client.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, pod)
-    client.CoreV1Api(cluster.api_client).create_namespaced_service(namespace, service)
-    client.NetworkingV1Api(cluster.api_client).create_namespaced_ingress(namespace, ingress)
+    client.CoreV1Api(cluster.api_client).create_namespaced_pod(namespace, k8s.body(pod))
+    client.CoreV1Api(cluster.api_client).create_namespaced_service(namespace, k8s.body(service))
+    client.NetworkingV1Api(cluster.api_client).create_namespaced_ingress(
+        namespace, k8s.body(ingress)
+    )

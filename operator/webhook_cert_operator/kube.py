@@ -44,6 +44,8 @@ class Forbidden(Exception):
 
 @dataclass(frozen=True)
 class Secret:
+    """A Secret as the operator reads it: `data` decoded from base64, kept out of repr."""
+
     name: str
     namespace: str
     type: str
@@ -78,10 +80,15 @@ def event_order(event: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def selector(labels: Mapping[str, str]) -> str:
+    """A label selector matching all `labels`: "k1=v1,k2=v2", keys sorted."""
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 class Kube:
+    """Every Kubernetes API call the operator makes, blocking. Objects go in and come out as
+    plain dicts (Secrets as `Secret`). A read of a missing object gives None, a create of an
+    existing one raises AlreadyExists (409); other `ApiException`s reach the caller."""
+
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
@@ -93,6 +100,7 @@ class Kube:
     # ---- Secrets ------------------------------------------------------------------------
 
     def get_secret(self, namespace: str, name: str) -> Secret | None:
+        """The Secret, its data decoded; None when it does not exist."""
         try:
             secret = self.core.read_namespaced_secret(name, namespace)
         except ApiException as error:
@@ -111,6 +119,7 @@ class Kube:
         )
 
     def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Create the Secret `body` describes; AlreadyExists when its name is taken."""
         try:
             self.core.create_namespaced_secret(namespace, _as_body(body))
         except ApiException as error:
@@ -160,6 +169,8 @@ class Kube:
     def list_labelled(
         self, kind: str, namespace: str, labels: Mapping[str, str]
     ) -> list[dict[str, Any]]:
+        """The `kind` objects (Pod, Service, Ingress, HTTPRoute) with all these labels; no
+        HTTPRoutes where the Gateway API is not installed."""
         if kind == "HTTPRoute":
             try:
                 found = self.custom.list_namespaced_custom_object(
@@ -176,6 +187,8 @@ class Kube:
         return [self._plain(item) for item in items]
 
     def create(self, kind: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a `kind` object; returns it as stored. AlreadyExists when its name is taken;
+        NotServed for an HTTPRoute where the Gateway API is not installed."""
         if kind == "HTTPRoute":
             try:
                 route: dict[str, Any] = _as_body(
@@ -254,6 +267,7 @@ class Kube:
     # ---- WebhookEndpoints ---------------------------------------------------------------
 
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The WebhookEndpoint; None when it does not exist."""
         try:
             endpoint = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name
@@ -266,6 +280,7 @@ class Kube:
         return found
 
     def list_endpoints(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The namespace's WebhookEndpoints with all these labels."""
         found = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, label_selector=selector(labels)
         )

@@ -42,6 +42,9 @@ def _distribution_version(name: str) -> str:
 
 
 class Metrics:
+    """The operator's series (module docstring), on `registry` (default: a registry of its
+    own). Times are Unix seconds; durations are seconds."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._declare_operator_series()
@@ -145,16 +148,19 @@ class Metrics:
     # ---- the stored certificate (certificates/lifecycle.py) -----------------------------
 
     def observe_ready(self, namespace: str, name: str, ready: bool) -> None:
+        """The endpoint's Ready condition: 1 True, 0 otherwise."""
         self.ready.labels(namespace, name).set(1 if ready else 0)
 
     def observe_certificate(
         self, namespace: str, name: str, not_after: datetime, renewal_time: datetime | None
     ) -> None:
+        """The stored certificate's notAfter and, when planned, its renewal time."""
         self.certificate_not_after.labels(namespace, name).set(not_after.timestamp())
         if renewal_time is not None:
             self.renewal_time.labels(namespace, name).set(renewal_time.timestamp())
 
     def observe_failures(self, namespace: str, name: str, consecutive: int) -> None:
+        """Failed issuance attempts since the last success."""
         self.consecutive_failures.labels(namespace, name).set(consecutive)
 
     # ---- the served-chain check (checking/checker.py) ----------------------------------
@@ -213,6 +219,7 @@ class Metrics:
                     self.chain_finding.remove(namespace, name, code, severity)
 
     def observe_acme_request(self, kind: str, status: int | None, seconds: float) -> None:
+        """One HTTP request to an ACME server: its HTTP status (None: no answer), its latency."""
         self.acme_requests.labels(kind, str(status) if status is not None else "error").inc()
         self.acme_request_seconds.labels(kind).observe(seconds)
 
@@ -228,4 +235,5 @@ class Metrics:
                 gauge.remove(namespace, name)
 
     def serve(self, port: int) -> None:
+        """Serve the registry over HTTP on `port` (/metrics), from a daemon thread."""
         start_http_server(port, registry=self.registry)

@@ -48,6 +48,7 @@ class Desired:
 
 
 def enabled(annotations: Mapping[str, str] | None) -> bool:
+    """Whether the Ingress asks for WebhookEndpoints (its annotation is "true")."""
     return (annotations or {}).get(ANNOTATION_ENABLED, "").strip().lower() == _TRUE
 
 
@@ -61,6 +62,7 @@ def endpoint_name(ingress_name: str, secret_name: str) -> str:
 
 
 def owner_reference(ingress: Mapping[str, Any]) -> dict[str, Any]:
+    """The ownerReference that makes the Ingress own (and garbage-collect) an endpoint."""
     meta = ingress["metadata"]
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -80,6 +82,7 @@ def owned_by(endpoint: Mapping[str, Any], ingress_uid: str) -> bool:
 
 
 def source_hash(spec: Mapping[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the spec's canonical JSON: equal specs, equal hashes."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

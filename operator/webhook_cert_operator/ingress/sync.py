@@ -21,6 +21,8 @@ PostEvent = Callable[[str, str, str], None]  # (type Normal|Warning, reason, mes
 
 
 def sync(kube: Kube, ingress: Mapping[str, Any], post_event: PostEvent) -> None:
+    """Create, rewrite or delete the WebhookEndpoints the Ingress owns so that they are the
+    ones it asks for now; each skipped tls entry and each change is posted as an Event."""
     meta = ingress["metadata"]
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     labels = meta.get("labels") or {}

@@ -235,6 +235,9 @@ Fetch = Callable[[str, str], Response]
 
 
 class Http01Solver:
+    """The HTTP-01 challenges of one order, on the cluster: present the answers through one
+    solver Pod, Service and Ingress (or HTTPRoute), check them as the CA will, clean up."""
+
     def __init__(
         self,
         kube: Kube,

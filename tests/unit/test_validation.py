@@ -26,8 +26,8 @@ from webhook_cert_operator.checking import chain, senders
 from webhook_cert_operator.checking import checker as validation
 from webhook_cert_operator.checking.chain import Code
 from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
-from webhook_cert_operator.checking.probe import Failure, ProbeError, ServedChain
 from webhook_cert_operator.checking.resolve import Nameserver
+from webhook_cert_operator.checking.served import Failure, ProbeError, ServedChain
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.settings import Settings
 

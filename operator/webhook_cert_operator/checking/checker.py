@@ -37,7 +37,16 @@ from cryptography import x509
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.checking import chain, probe, resolve, senders, trust
+from webhook_cert_operator.checking import chain, resolve, senders, trust
+from webhook_cert_operator.checking.probe import fetch_served_chain
+from webhook_cert_operator.checking.sender_request import send_validation_request
+from webhook_cert_operator.checking.served import (
+    Failure,
+    ProbeError,
+    Refusal,
+    RefusalKind,
+    ServedChain,
+)
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
 
 if TYPE_CHECKING:
@@ -68,7 +77,7 @@ _ACRONYMS: Final = {"tls": "TLS"}
 
 
 class Probe(Protocol):
-    """`probe.fetch_served_chain`'s signature (tests pass fakes)."""
+    """`fetch_served_chain`'s signature (tests pass fakes)."""
 
     def __call__(
         self,
@@ -79,7 +88,7 @@ class Probe(Protocol):
         timeout: float,
         connect_address: str | None = None,
         nameservers: Sequence[resolve.Nameserver] = (),
-    ) -> probe.ServedChain: ...
+    ) -> ServedChain: ...
 
 
 class TrustBundleUnavailable(Exception):
@@ -95,8 +104,8 @@ def fetch_chain(
     dial: Dial | None,
     timeout: float,
     nameservers: Sequence[resolve.Nameserver],
-    fetch: Probe = probe.fetch_served_chain,
-) -> probe.ServedChain:
+    fetch: Probe = fetch_served_chain,
+) -> ServedChain:
     """Connect as `target`'s client (SNI = its host), dialling `dial` when given.
 
     A dial host that is a name is resolved like the URL's host would be. ProbeError
@@ -109,7 +118,7 @@ def fetch_chain(
 
 def build_report(
     target: Target,
-    served: probe.ServedChain | probe.ProbeError,
+    served: ServedChain | ProbeError,
     *,
     trust_roots: Sequence[x509.Certificate],
     expected_leaf: x509.Certificate | None,
@@ -130,13 +139,13 @@ def build_report(
         warn_before=warn_before,
         now=now,
     )
-    if isinstance(served, probe.ProbeError) or not served.others:
+    if isinstance(served, ProbeError) or not served.others:
         return judge(served)
     judged = [o for o in served.others if not _unroutable_ipv6(o)]
     skipped = [
         (o.address or "", SKIPPED_NO_ROUTE)
         for o in served.others
-        if isinstance(o, probe.ProbeError) and _unroutable_ipv6(o)
+        if isinstance(o, ProbeError) and _unroutable_ipv6(o)
     ]
     return chain.combine_reports([judge(served), *map(judge, judged)], skipped)
 
@@ -148,13 +157,13 @@ SKIPPED_NO_ROUTE: Final = (
 )
 
 
-def _unroutable_ipv6(result: probe.ServedChain | probe.ProbeError) -> bool:
+def _unroutable_ipv6(result: ServedChain | ProbeError) -> bool:
     """An IPv6 address this machine has no route to, while another address answered:
     not judged, since it says nothing of the endpoint (the checker may run in an
     IPv4-only network) and senders fall back to IPv4 (Happy Eyeballs, RFC 8305)."""
     return (
-        isinstance(result, probe.ProbeError)
-        and result.failure is probe.Failure.NO_ROUTE
+        isinstance(result, ProbeError)
+        and result.failure is Failure.NO_ROUTE
         and result.address is not None
         and result.address.startswith("[")
     )
@@ -162,7 +171,7 @@ def _unroutable_ipv6(result: probe.ServedChain | probe.ProbeError) -> bool:
 
 def _report_one(
     target: Target,
-    served: probe.ServedChain | probe.ProbeError,
+    served: ServedChain | ProbeError,
     *,
     trust_roots: Sequence[x509.Certificate],
     expected_leaf: x509.Certificate | None,
@@ -170,7 +179,7 @@ def _report_one(
     warn_before: timedelta,
     now: datetime,
 ) -> chain.ChainReport:
-    if isinstance(served, probe.ProbeError):
+    if isinstance(served, ProbeError):
         return chain.ChainReport(
             url=target.url,
             tls_version=None,
@@ -200,11 +209,11 @@ def _report_one(
 
 
 def _refusal_findings(
-    refusal: probe.Refusal | None, findings: Sequence[chain.Finding]
+    refusal: Refusal | None, findings: Sequence[chain.Finding]
 ) -> list[chain.Finding]:
     if refusal is None:
         return []
-    if refusal.kind is probe.RefusalKind.CLIENT_CERTIFICATE:
+    if refusal.kind is RefusalKind.CLIENT_CERTIFICATE:
         return [chain.client_certificate_required(refusal.reason)]
     if any(f.code is chain.Code.TLS_VERSION for f in findings):
         return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
@@ -222,18 +231,18 @@ def check_endpoint(
     timeout: float,
     nameservers: Sequence[resolve.Nameserver],
     now: datetime,
-    fetch: Probe = probe.fetch_served_chain,
+    fetch: Probe = fetch_served_chain,
     sender: str = api.DEFAULT_SENDER,
-    send: SendRequest = probe.send_validation_request,
+    send: SendRequest = send_validation_request,
 ) -> chain.ChainReport:
     """Probe the target and analyse what it serves; with a `sender` profile that has a
     handshake request, send it too and judge the answer."""
-    served: probe.ServedChain | probe.ProbeError
+    served: ServedChain | ProbeError
     try:
         served = fetch_chain(
             target, dial=dial, timeout=timeout, nameservers=nameservers, fetch=fetch
         )
-    except probe.ProbeError as error:
+    except ProbeError as error:
         served = error
     extra = sender_findings(target, served, sender, send=send)
     return with_findings(
@@ -251,7 +260,7 @@ def check_endpoint(
 
 
 class SendRequest(Protocol):
-    """`probe.send_validation_request`'s signature (tests pass fakes)."""
+    """`send_validation_request`'s signature (tests pass fakes)."""
 
     def __call__(
         self, address: str, server_name: str, request: senders.Request, *, timeout: float
@@ -265,16 +274,16 @@ SENDER_GRACE: Final = 3.0
 
 def sender_findings(
     target: Target,
-    served: probe.ServedChain | probe.ProbeError,
+    served: ServedChain | ProbeError,
     sender: str,
     *,
-    send: SendRequest = probe.send_validation_request,
+    send: SendRequest = send_validation_request,
     token: str | None = None,
 ) -> list[chain.Finding]:
     """Send the `sender` profile's validation request (if it has one) to the address
     that answered, and judge the answer. Nothing without a TLS connection."""
     profile = senders.profile(sender)
-    if isinstance(served, probe.ProbeError) or profile.deadline is None:
+    if isinstance(served, ProbeError) or profile.deadline is None:
         return []
     token = token or secrets.token_urlsafe(24)
     request = profile.request(_path_and_query(target.url), token)
@@ -449,8 +458,8 @@ class ChainChecker:
         settings: Settings,
         metrics: Metrics,
         *,
-        probe: Probe = probe.fetch_served_chain,
-        send: SendRequest = probe.send_validation_request,
+        probe: Probe = fetch_served_chain,
+        send: SendRequest = send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         default_trust: Callable[[], Sequence[x509.Certificate]] = trust.mozilla_roots,
@@ -490,7 +499,7 @@ class ChainChecker:
             return self._unavailable(namespace, name, str(error))
         expected_chain = self.expected_chain(namespace, name, spec)
         expected = expected_chain[0] if expected_chain else None
-        served: probe.ServedChain | probe.ProbeError
+        served: ServedChain | ProbeError
         with self._slot():
             # Timed from here: the duration metric is the check's own, not its wait.
             started = self._monotonic()
@@ -502,7 +511,7 @@ class ChainChecker:
                     nameservers=self.nameservers,
                     fetch=self._probe,
                 )
-            except probe.ProbeError as error:
+            except ProbeError as error:
                 served = error
             extra = sender_findings(target, served, validation.sender, send=self._send)
         now = self._clock()
@@ -518,7 +527,7 @@ class ChainChecker:
                 now=now,
             ),
         )
-        certificates = served.certificates if isinstance(served, probe.ServedChain) else ()
+        certificates = served.certificates if isinstance(served, ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
         return CheckResult(
             validation=validation_status(report, now),

@@ -22,10 +22,11 @@ from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import pki
-from webhook_cert_operator.checking import chain, senders
 from webhook_cert_operator.checking import checker as validation
-from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking import senders
+from webhook_cert_operator.checking.certs import fingerprint, format_time
 from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
+from webhook_cert_operator.checking.findings import Code
 from webhook_cert_operator.checking.resolve import Nameserver
 from webhook_cert_operator.checking.served import Failure, ProbeError, ServedChain
 from webhook_cert_operator.metrics import Metrics
@@ -195,8 +196,8 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
             {
                 "subject": cert.subject.rfc4514_string(),
                 "issuer": cert.issuer.rfc4514_string(),
-                "notAfter": chain.format_time(cert.not_valid_after_utc),
-                "sha256": chain.fingerprint(cert),
+                "notAfter": format_time(cert.not_valid_after_utc),
+                "sha256": fingerprint(cert),
             }
             for cert in PUBLIC.served()
         ],

@@ -38,7 +38,24 @@ from cryptography import x509
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import chain, resolve, senders, trust
+from webhook_cert_operator.checking.findings import (
+    Code,
+    Finding,
+    Severity,
+    client_certificate_required,
+    connection_failed,
+    handshake_failed,
+    sort_findings,
+)
 from webhook_cert_operator.checking.probe import fetch_served_chain
+from webhook_cert_operator.checking.report import (
+    ChainReport,
+    address_to_json,
+    certificate_to_json,
+    combine_reports,
+    finding_to_json,
+    summarise,
+)
 from webhook_cert_operator.checking.sender_request import send_validation_request
 from webhook_cert_operator.checking.served import (
     Failure,
@@ -125,11 +142,11 @@ def build_report(
     min_tls_version: str,
     warn_before: timedelta,
     now: datetime,
-) -> chain.ChainReport:
+) -> ChainReport:
     """The report on what the probe got (or why it got nothing), judged at `now`. Pure.
 
     A host with several addresses gets one report over all of them
-    (`chain.combine_reports`): it is valid only when every address is."""
+    (`combine_reports`): it is valid only when every address is."""
     judge = functools.partial(
         _report_one,
         target,
@@ -147,7 +164,7 @@ def build_report(
         for o in served.others
         if isinstance(o, ProbeError) and _unroutable_ipv6(o)
     ]
-    return chain.combine_reports([judge(served), *map(judge, judged)], skipped)
+    return combine_reports([judge(served), *map(judge, judged)], skipped)
 
 
 #: Why an address was not judged; the report lists it.
@@ -178,13 +195,13 @@ def _report_one(
     min_tls_version: str,
     warn_before: timedelta,
     now: datetime,
-) -> chain.ChainReport:
+) -> ChainReport:
     if isinstance(served, ProbeError):
-        return chain.ChainReport(
+        return ChainReport(
             url=target.url,
             tls_version=None,
             served_chain=(),
-            findings=(chain.connection_failed(served.reason),),
+            findings=(connection_failed(served.reason),),
             address=served.address,
         )
     findings = chain.analyse(
@@ -198,26 +215,24 @@ def _report_one(
         warn_before=warn_before,
     )
     findings += _refusal_findings(served.refusal, findings)
-    return chain.ChainReport(
+    return ChainReport(
         url=target.url,
         tls_version=served.tls_version,
-        served_chain=chain.summarise(served.certificates),
-        findings=tuple(chain.sort_findings(findings)),
+        served_chain=summarise(served.certificates),
+        findings=tuple(sort_findings(findings)),
         address=served.address,
         cipher_suite=served.cipher_suite,
     )
 
 
-def _refusal_findings(
-    refusal: Refusal | None, findings: Sequence[chain.Finding]
-) -> list[chain.Finding]:
+def _refusal_findings(refusal: Refusal | None, findings: Sequence[Finding]) -> list[Finding]:
     if refusal is None:
         return []
     if refusal.kind is RefusalKind.CLIENT_CERTIFICATE:
-        return [chain.client_certificate_required(refusal.reason)]
-    if any(f.code is chain.Code.TLS_VERSION for f in findings):
+        return [client_certificate_required(refusal.reason)]
+    if any(f.code is Code.TLS_VERSION for f in findings):
         return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
-    return [chain.handshake_failed(refusal.reason)]
+    return [handshake_failed(refusal.reason)]
 
 
 def check_endpoint(
@@ -234,7 +249,7 @@ def check_endpoint(
     fetch: Probe = fetch_served_chain,
     sender: str = api.DEFAULT_SENDER,
     send: SendRequest = send_validation_request,
-) -> chain.ChainReport:
+) -> ChainReport:
     """Probe the target and analyse what it serves; with a `sender` profile that has a
     handshake request, send it too and judge the answer."""
     served: ServedChain | ProbeError
@@ -279,7 +294,7 @@ def sender_findings(
     *,
     send: SendRequest = send_validation_request,
     token: str | None = None,
-) -> list[chain.Finding]:
+) -> list[Finding]:
     """Send the `sender` profile's validation request (if it has one) to the address
     that answered, and judge the answer. Nothing without a TLS connection."""
     profile = senders.profile(sender)
@@ -298,18 +313,18 @@ def _path_and_query(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def with_findings(extra: Sequence[chain.Finding], report: chain.ChainReport) -> chain.ChainReport:
+def with_findings(extra: Sequence[Finding], report: ChainReport) -> ChainReport:
     """`report` with `extra` findings, in the fixed order."""
     if not extra:
         return report
-    findings = chain.sort_findings([*report.findings, *extra])
+    findings = sort_findings([*report.findings, *extra])
     return dataclasses.replace(report, findings=tuple(findings))
 
 
 # --- status and condition (pure) ---------------------------------------------------------
 
 
-def reason_for(code: chain.Code) -> str:
+def reason_for(code: Code) -> str:
     """A finding code as a Kubernetes condition reason: "incomplete-chain" -> "IncompleteChain"
     ("tls-version" -> "TLSVersion")."""
     return "".join(_ACRONYMS.get(part, part.capitalize()) for part in str(code).split("-"))
@@ -319,10 +334,10 @@ def _clip(message: str) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
 
-def chain_condition(report: chain.ChainReport) -> api.Condition:
+def chain_condition(report: ChainReport) -> api.Condition:
     """`ChainValid`: True when no finding is an error; else False, with the first (most
     fundamental) error's code as reason and its text as message. Stable for a given state."""
-    errors = [f for f in report.findings if f.severity is chain.Severity.ERROR]
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
     if not errors:
         message = "a strict webhook sender accepts the served chain"
         warnings = list(dict.fromkeys(str(f.code) for f in report.findings))
@@ -336,7 +351,7 @@ def chain_condition(report: chain.ChainReport) -> api.Condition:
     return api.Condition(api.CHAIN_VALID, api.FALSE, reason_for(first.code), _clip(message))
 
 
-def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[str, Any]:
+def validation_status(report: ChainReport, checked_at: datetime) -> dict[str, Any]:
     """`status.validation` for a report: the CLI's JSON shape in the CRD's camelCase.
 
     `tlsVersion` is None without a connection: in a merge patch that removes the previous
@@ -346,20 +361,9 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
         "lastChecked": api.format_time(checked_at),
         "tlsVersion": report.tls_version,
         "cipherSuite": report.cipher_suite,
-        "servedChain": [
-            {
-                "subject": c.subject,
-                "issuer": c.issuer,
-                "notAfter": chain.format_time(c.not_after),
-                "sha256": c.sha256,
-            }
-            for c in report.served_chain
-        ],
-        "findings": [
-            {"code": str(f.code), "severity": str(f.severity), "message": f.message}
-            for f in report.findings
-        ],
-        "addresses": [chain.address_to_json(a) for a in report.addresses],
+        "servedChain": [certificate_to_json(c, camel_case=True) for c in report.served_chain],
+        "findings": [finding_to_json(f) for f in report.findings],
+        "addresses": [address_to_json(a) for a in report.addresses],
     }
 
 
@@ -373,7 +377,7 @@ class CheckResult:
     validation: dict[str, Any]
     condition: api.Condition
     checked_at: datetime
-    report: chain.ChainReport | None
+    report: ChainReport | None
     differs_from_secret: bool = False
 
     @property
@@ -387,7 +391,7 @@ class CheckResult:
         an issuance, a renewal or a change of the referenced Secret."""
         return self.differs_from_secret or (
             self.report is not None
-            and any(f.code is chain.Code.STALE_CERTIFICATE for f in self.report.findings)
+            and any(f.code is Code.STALE_CERTIFICATE for f in self.report.findings)
         )
 
 
@@ -639,7 +643,7 @@ class ChainChecker:
         self,
         namespace: str,
         name: str,
-        report: chain.ChainReport,
+        report: ChainReport,
         certificates: Sequence[x509.Certificate],
         checked_at: datetime,
         seconds: float,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking.chain import Code, Finding, finding
+from webhook_cert_operator.checking.findings import Code, Finding, finding
 
 #: Headers that mark every validation request as the check's, not the real sender's.
 MARK_HEADERS: Final[Mapping[str, str]] = {

@@ -19,8 +19,11 @@ from typing import TypeVar
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking import chain, resolve, trust
 from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking import resolve, trust
+from webhook_cert_operator.checking.certs import format_time
+from webhook_cert_operator.checking.findings import Severity
+from webhook_cert_operator.checking.report import ChainReport, report_to_json
 
 # Where to connect: shared with the operator's check. Re-exported for the CLI's callers.
 from webhook_cert_operator.checking.target import Dial as Dial
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         sender=args.sender,
     )
     if args.json:
-        print(json.dumps(chain.report_to_json(report), indent=2))
+        print(json.dumps(report_to_json(report), indent=2))
     else:
         print(format_report(report))
     return EXIT_VALID if report.ok else EXIT_INVALID
@@ -184,13 +187,13 @@ def _count(n: int, word: str) -> str:
 
 
 def format_report(
-    report: chain.ChainReport,
+    report: ChainReport,
     *,
     width: int = 100,
     chain_heading: str = "Served chain, in the order served:",
 ) -> str:
     """The human-readable report: verdict, served chain in served order, findings."""
-    errors = sum(f.severity is chain.Severity.ERROR for f in report.findings)
+    errors = sum(f.severity is Severity.ERROR for f in report.findings)
     warnings = len(report.findings) - errors
     verdict = "VALID" if report.ok else "INVALID"
     counts = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
@@ -211,7 +214,7 @@ def format_report(
             shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
             lines.append(f"  {index}  {shown}")
             lines.append(f"     issuer   {cert.issuer}")
-            lines.append(f"     expires  {chain.format_time(cert.not_after)}")
+            lines.append(f"     expires  {format_time(cert.not_after)}")
     if report.findings:
         lines.append("Findings:")
         for f in report.findings:

@@ -20,7 +20,11 @@ import yaml
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking.condition import (
+    REASON_TRUST_BUNDLE_UNAVAILABLE,
+    REASON_VALID,
+    reason_for,
+)
 from webhook_cert_operator.checking.findings import SEVERITY, Code, Severity
 from webhook_cert_operator.settings import Settings
 
@@ -517,8 +521,8 @@ def test_the_condition_reason_example_is_what_the_checker_writes() -> None:
     for reason in re.findall(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b", description):
         if reason in ("CamelCase",):
             continue
-        known = {validation.REASON_VALID, validation.REASON_TRUST_BUNDLE_UNAVAILABLE} | {
-            validation.reason_for(code) for code in Code
+        known = {REASON_VALID, REASON_TRUST_BUNDLE_UNAVAILABLE} | {
+            reason_for(code) for code in Code
         }
         assert reason in known, reason
 

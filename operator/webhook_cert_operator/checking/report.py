@@ -1,24 +1,43 @@
 """Pure: the report on one endpoint (what was served, the findings) and its JSON shape.
 
-A host with several addresses gets one report over all of them (`combine_reports`): a
-sender may reach any of them, so the host is valid only when every address is.
-`report_to_json` is the shape of `webhook-cert check --json` and `webhook-cert inspect
---json` (a public contract).
+`build_report` judges what the probe got at each of the host's addresses
+(`analyse`, plus the handshake's own findings) and combines them: a host is valid
+only when every address a sender may reach is. `report_to_json` is the shape of
+`webhook-cert check --json` and `webhook-cert inspect --json` (a public contract).
 
-No I/O, no clock.
+No I/O, no clock (`now` is a parameter).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from cryptography import x509
 
 from webhook_cert_operator.checking.certs import fingerprint, format_time, san_dns_names
-from webhook_cert_operator.checking.findings import Finding, is_valid, sort_findings
+from webhook_cert_operator.checking.chain import analyse
+from webhook_cert_operator.checking.findings import (
+    Code,
+    Finding,
+    client_certificate_required,
+    connection_failed,
+    handshake_failed,
+    is_valid,
+    sort_findings,
+)
+from webhook_cert_operator.checking.served import (
+    Failure,
+    ProbeError,
+    Refusal,
+    RefusalKind,
+    ServedChain,
+)
+from webhook_cert_operator.checking.target import Target
 
 
 @dataclass(frozen=True)
@@ -151,3 +170,120 @@ def combine_reports(
         )
     base = next((r for r in reports if not r.ok), first)
     return dataclasses.replace(base, findings=tuple(findings), addresses=outcomes)
+
+
+def build_report(
+    target: Target,
+    served: ServedChain | ProbeError,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    now: datetime,
+    extra: Sequence[Finding] = (),
+) -> ChainReport:
+    """The report on what the probe got (or why it got nothing), judged at `now`, with
+    the `extra` findings (a sender profile's request's) added in the fixed order.
+
+    A host with several addresses gets one report over all of them
+    (`combine_reports`): it is valid only when every address is. ValueError if
+    `min_tls_version` is not a TLS version."""
+    judge = functools.partial(
+        _report_one,
+        target,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=min_tls_version,
+        warn_before=warn_before,
+        now=now,
+    )
+    if isinstance(served, ProbeError) or not served.others:
+        return _with_findings(extra, judge(served))
+    judged = [o for o in served.others if not _unroutable_ipv6(o)]
+    skipped = [
+        (o.address or "", SKIPPED_NO_ROUTE)
+        for o in served.others
+        if isinstance(o, ProbeError) and _unroutable_ipv6(o)
+    ]
+    return _with_findings(extra, combine_reports([judge(served), *map(judge, judged)], skipped))
+
+
+#: Why an address was not judged; the report lists it.
+SKIPPED_NO_ROUTE: Final = (
+    "no IPv6 route from the checker; senders with IPv6 reach it, and fall back to IPv4 "
+    "when they cannot connect"
+)
+
+
+def _unroutable_ipv6(result: ServedChain | ProbeError) -> bool:
+    """An IPv6 address this machine has no route to, while another address answered:
+    not judged, since it says nothing of the endpoint (the checker may run in an
+    IPv4-only network) and senders fall back to IPv4 (Happy Eyeballs, RFC 8305)."""
+    return (
+        isinstance(result, ProbeError)
+        and result.failure is Failure.NO_ROUTE
+        and result.address is not None
+        and result.address.startswith("[")
+    )
+
+
+def _report_one(
+    target: Target,
+    served: ServedChain | ProbeError,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    expected_leaf: x509.Certificate | None,
+    min_tls_version: str,
+    warn_before: timedelta,
+    now: datetime,
+) -> ChainReport:
+    """The report on one address: `connection-failed`, or the chain's and the sender
+    handshake's findings."""
+    if isinstance(served, ProbeError):
+        return ChainReport(
+            url=target.url,
+            tls_version=None,
+            served_chain=(),
+            findings=(connection_failed(served.reason),),
+            address=served.address,
+        )
+    findings = analyse(
+        served.certificates,
+        host=target.host,
+        trust_roots=trust_roots,
+        now=now,
+        tls_version=served.tls_version,
+        min_tls_version=min_tls_version,
+        expected_leaf=expected_leaf,
+        warn_before=warn_before,
+    )
+    findings += _refusal_findings(served.refusal, findings)
+    return ChainReport(
+        url=target.url,
+        tls_version=served.tls_version,
+        served_chain=summarise(served.certificates),
+        findings=tuple(sort_findings(findings)),
+        address=served.address,
+        cipher_suite=served.cipher_suite,
+    )
+
+
+def _refusal_findings(refusal: Refusal | None, findings: Sequence[Finding]) -> list[Finding]:
+    """The finding for a sender's handshake that failed, unless `tls-version` in
+    `findings` already says why."""
+    if refusal is None:
+        return []
+    if refusal.kind is RefusalKind.CLIENT_CERTIFICATE:
+        return [client_certificate_required(refusal.reason)]
+    if any(f.code is Code.TLS_VERSION for f in findings):
+        return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
+    return [handshake_failed(refusal.reason)]
+
+
+def _with_findings(extra: Sequence[Finding], report: ChainReport) -> ChainReport:
+    """`report` with `extra` findings, in the fixed order."""
+    if not extra:
+        return report
+    findings = sort_findings([*report.findings, *extra])
+    return dataclasses.replace(report, findings=tuple(findings))

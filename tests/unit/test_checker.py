@@ -21,9 +21,10 @@ from tests import pki_factory
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import format_time
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.checking import senders
-from webhook_cert_operator.checking.certs import fingerprint, format_time
+from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
 from webhook_cert_operator.checking.condition import CheckResult
 from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE

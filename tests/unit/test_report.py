@@ -13,7 +13,8 @@ from tests.unit.chain_cases import (
     UPPER,
     analyse,
 )
-from webhook_cert_operator.checking.certs import fingerprint, format_time
+from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.findings import (
     Code,
     Finding,

@@ -12,7 +12,7 @@ from tests.unit.chain_cases import (
     analyse,
     only,
 )
-from webhook_cert_operator.checking.certs import format_time
+from webhook_cert_operator.api.types import format_time
 from webhook_cert_operator.checking.findings import (
     Code,
 )

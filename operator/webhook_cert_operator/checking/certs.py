@@ -1,8 +1,8 @@
-"""Pure: reading served certificates (extensions, names in messages, fingerprints, times).
+"""Pure: reading served certificates (extensions, names in messages, fingerprints).
 
 The helpers every part of the served-chain check shares: a finding names a certificate
 by its CN (or DN, or first DNS name) and its serial number; reports show SHA-256
-fingerprints and RFC 3339 times.
+fingerprints.
 
 No I/O, no clock.
 """
@@ -10,7 +10,6 @@ No I/O, no clock.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from cryptography import x509
@@ -18,11 +17,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC to the second, e.g. 2026-05-01T12:00:00Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- naming certificates in messages ----------------------------------------------------

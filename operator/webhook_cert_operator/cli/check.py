@@ -21,7 +21,6 @@ from cryptography import x509
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.checking import checker as validation
 from webhook_cert_operator.checking import resolve, trust
-from webhook_cert_operator.checking.certs import format_time
 from webhook_cert_operator.checking.findings import Severity
 from webhook_cert_operator.checking.report import ChainReport, report_to_json
 
@@ -214,7 +213,7 @@ def format_report(
             shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
             lines.append(f"  {index}  {shown}")
             lines.append(f"     issuer   {cert.issuer}")
-            lines.append(f"     expires  {format_time(cert.not_after)}")
+            lines.append(f"     expires  {api.format_time(cert.not_after)}")
     if report.findings:
         lines.append("Findings:")
         for f in report.findings:

@@ -20,12 +20,7 @@ from tests.unit.chain_cases import (
     only,
 )
 from webhook_cert_operator.checking import chain
-from webhook_cert_operator.checking.findings import (
-    SEVERITY,
-    Code,
-    Severity,
-    is_valid,
-)
+from webhook_cert_operator.checking.findings import SEVERITY, Code, Severity, is_valid
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from tests import pki_factory as pki
-from tests.unit.chain_cases import (
-    CASES,
-    HOST,
-    LEAF,
-    LOWER,
-    NOW,
-    ROOT,
-    UPPER,
-    analyse,
-    only,
-)
+from tests.unit.chain_cases import CASES, HOST, LEAF, LOWER, NOW, ROOT, UPPER, analyse, only
 from webhook_cert_operator.checking import chain
-from webhook_cert_operator.checking.findings import (
-    Code,
-)
+from webhook_cert_operator.checking.findings import Code
 
 
 def test_incomplete_chain_names_the_missing_issuer_and_where_to_get_it() -> None:

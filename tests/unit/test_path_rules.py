@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from tests.unit.chain_cases import (
-    CASES,
-    EXPIRED_CA,
-    EXPIRED_ROOT,
-    HOST,
-    analyse,
-    only,
-)
-from webhook_cert_operator.checking.findings import (
-    Code,
-)
+from tests.unit.chain_cases import CASES, EXPIRED_CA, EXPIRED_ROOT, HOST, analyse, only
+from webhook_cert_operator.checking.findings import Code
 
 
 def test_intermediate_expired_names_the_intermediate() -> None:

@@ -22,12 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from webhook_cert_operator.checking.certs import (
-    ca_issuers_urls,
-    describe,
-    describe_name,
-    extension,
-)
+from webhook_cert_operator.checking.certs import ca_issuers_urls, describe, describe_name, extension
 from webhook_cert_operator.checking.findings import Code, Finding, finding
 from webhook_cert_operator.checking.rules import validity_problem
 

@@ -29,7 +29,7 @@ from webhook_cert_operator.checking.rules import validity_problem
 # --- issuer matching ----------------------------------------------------------------
 
 
-def signature_verifies(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _signature_verifies(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether `issuer`'s key made `child`'s signature, whatever the hash: a weak hash is
     judged by `rules.signature_finding`, not by hiding the issuer (the path is still found)."""
     try:
@@ -63,7 +63,7 @@ def _is_pss(cert: x509.Certificate) -> bool:
     return cert.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS
 
 
-def key_ids_agree(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def _key_ids_agree(child: x509.Certificate, parent: x509.Certificate) -> bool:
     """RFC 5280 section 4.2.1.1: the child's authorityKeyIdentifier names its issuer's
     key. OpenSSL (`X509_check_akid`) and Java's path builder refuse a candidate issuer
     whose subjectKeyIdentifier differs, or whose serial differs from the AKI's serial."""
@@ -77,19 +77,19 @@ def key_ids_agree(child: x509.Certificate, parent: x509.Certificate) -> bool:
     return serial is None or serial == parent.serial_number
 
 
-def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     """Whether `parent` issued `child`: the names chain (RFC 5280 section 4.2.1.4), the
-    key identifiers agree (`key_ids_agree`) and `parent`'s key verifies the signature."""
+    key identifiers agree (`_key_ids_agree`) and `parent`'s key verifies the signature."""
     return (
         child.issuer == parent.subject
-        and key_ids_agree(child, parent)
-        and signature_verifies(child, parent)
+        and _key_ids_agree(child, parent)
+        and _signature_verifies(child, parent)
     )
 
 
 def self_signed(cert: x509.Certificate) -> bool:
     """Whether the certificate issued itself (a root, or a self-signed leaf)."""
-    return issued_by(cert, cert)
+    return _issued_by(cert, cert)
 
 
 def identity(cert: x509.Certificate) -> tuple[bytes, bytes]:
@@ -165,7 +165,7 @@ class _PathBuilder:
             return CertificationPath(indexes, PathEnd.TRUSTED, anchor)
         # Like strict verifiers, prefer ending at a trust anchor over a longer path
         # through served certificates (a served cross-signed root is then not needed).
-        roots = [r for r in self.roots if issued_by(current, r)]
+        roots = [r for r in self.roots if _issued_by(current, r)]
         if roots:
             roots.sort(key=lambda r: validity_problem(r, self.now) is not None)
             return CertificationPath(indexes, PathEnd.TRUSTED, roots[0])
@@ -174,7 +174,9 @@ class _PathBuilder:
         if len(indexes) >= _MAX_DEPTH:
             return CertificationPath(indexes, PathEnd.MISSING_ISSUER)
         candidates = [
-            i for i, cert in enumerate(self.served) if i not in indexes and issued_by(current, cert)
+            i
+            for i, cert in enumerate(self.served)
+            if i not in indexes and _issued_by(current, cert)
         ]
         # Currently valid issuers first: an expired cross-sign should lose to a valid copy.
         candidates.sort(key=lambda i: validity_problem(self.served[i], self.now) is not None)
@@ -214,7 +216,7 @@ def _missing_issuer_finding(
 ) -> Finding:
     named = [c for c in candidates if c.subject == last.issuer and c != last]
     for candidate in named:
-        if signature_verifies(last, candidate) and not key_ids_agree(last, candidate):
+        if _signature_verifies(last, candidate) and not _key_ids_agree(last, candidate):
             aki = extension(last, x509.AuthorityKeyIdentifier)
             ski = extension(candidate, x509.SubjectKeyIdentifier)
             return finding(

@@ -21,7 +21,7 @@ from tests.tls_server import TLSServer
 
 from conformance import clients
 from conformance.scenarios import DELIBERATE, SCENARIOS, Scenario
-from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking import checker
 from webhook_cert_operator.checking.target import Dial, ascii_host, parse_url
 
 CLIENT_NAMES = ("OpenSSL", "Go", "Java")
@@ -73,7 +73,7 @@ def prepare() -> Toolchain:
 
 
 def _ours(port: int, roots: Sequence[x509.Certificate], host: str) -> Ours:
-    report = validation.check_endpoint(
+    report = checker.check_endpoint(
         parse_url(f"https://{host}:{port}/"),
         dial=Dial("127.0.0.1", port),
         trust_roots=roots,

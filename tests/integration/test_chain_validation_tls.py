@@ -22,7 +22,8 @@ from tests.tls_server import SilentServer, TLSServer, WebhookReceiver
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
+from webhook_cert_operator.checking.checker import ChainChecker
+from webhook_cert_operator.checking.condition import CheckResult
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.settings import Settings
 

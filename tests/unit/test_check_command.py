@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webhook_cert_operator.checking import chain
-from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking.findings import Code, connection_failed, finding
+from webhook_cert_operator.checking.report import ChainReport, ServedCertificate
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
 from webhook_cert_operator.cli import check as check_command
 
@@ -114,16 +114,12 @@ def test_bad_arguments_exit_with_2(args: list[str]) -> None:
 
 EXPIRY = datetime(2026, 5, 1, 12, tzinfo=UTC)
 SERVED = (
-    chain.ServedCertificate(
-        "CN=hooks.example.test", "CN=R11,O=Let's Encrypt,C=US", EXPIRY, "ab" * 32
-    ),
+    ServedCertificate("CN=hooks.example.test", "CN=R11,O=Let's Encrypt,C=US", EXPIRY, "ab" * 32),
 )
 
 
 def test_a_valid_report_says_so_and_lists_the_chain() -> None:
-    report = chain.ChainReport(
-        "https://hooks.example.test/", "TLSv1.3", SERVED, (), "192.0.2.7:443"
-    )
+    report = ChainReport("https://hooks.example.test/", "TLSv1.3", SERVED, (), "192.0.2.7:443")
     assert check_command.format_report(report).splitlines() == [
         "VALID: https://hooks.example.test/ (0 errors, 0 warnings)",
         "Connected to 192.0.2.7:443 with TLSv1.3",
@@ -137,10 +133,10 @@ def test_a_valid_report_says_so_and_lists_the_chain() -> None:
 
 def test_findings_are_listed_with_severity_and_code_and_wrapped() -> None:
     findings = (
-        chain.finding(Code.INCOMPLETE_CHAIN, "word " * 40),
-        chain.finding(Code.ROOT_INCLUDED, "the root is served"),
+        finding(Code.INCOMPLETE_CHAIN, "word " * 40),
+        finding(Code.ROOT_INCLUDED, "the root is served"),
     )
-    report = chain.ChainReport("https://h.test/", "TLSv1.3", SERVED, findings, "192.0.2.7:443")
+    report = ChainReport("https://h.test/", "TLSv1.3", SERVED, findings, "192.0.2.7:443")
     text = check_command.format_report(report, width=60)
     lines = text.splitlines()
     assert lines[0] == "INVALID: https://h.test/ (1 error, 1 warning)"
@@ -152,11 +148,11 @@ def test_findings_are_listed_with_severity_and_code_and_wrapped() -> None:
 
 
 def test_a_failed_connection_shows_no_chain() -> None:
-    report = chain.ChainReport(
+    report = ChainReport(
         "https://h.test/",
         None,
         (),
-        (chain.connection_failed("connection refused by 192.0.2.7:443"),),
+        (connection_failed("connection refused by 192.0.2.7:443"),),
     )
     assert check_command.format_report(report).splitlines() == [
         "INVALID: https://h.test/ (1 error, 0 warnings)",

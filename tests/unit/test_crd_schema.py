@@ -20,8 +20,12 @@ import yaml
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.checking import chain
-from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking.condition import (
+    REASON_TRUST_BUNDLE_UNAVAILABLE,
+    REASON_VALID,
+    reason_for,
+)
+from webhook_cert_operator.checking.findings import SEVERITY, Code, Severity
 from webhook_cert_operator.settings import Settings
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "manifests" / "crd" / "webhookendpoints.yaml"
@@ -495,7 +499,7 @@ def listed(description: str, heading: str) -> set[str]:
 
 def test_the_finding_code_description_names_exactly_the_codes_chain_py_defines() -> None:
     description = " ".join(node("status.validation.findings[].code")["description"].split())
-    severity_of = {str(code): str(severity) for code, severity in chain.SEVERITY.items()}
+    severity_of = {str(code): str(severity) for code, severity in SEVERITY.items()}
     assert listed(description, "Errors:") == {c for c, s in severity_of.items() if s == "error"}
     assert listed(description, "Warnings:") == {c for c, s in severity_of.items() if s == "warning"}
     # No other code-like word: an example that does not exist is how this went wrong once.
@@ -509,7 +513,7 @@ def test_the_severity_description_names_exactly_the_severities() -> None:
         for word in re.findall(r"\b[a-z]+\b", description)
         if word in ("error", "warning", "info", "notice", "critical")
     }
-    assert named == {str(severity) for severity in chain.Severity}
+    assert named == {str(severity) for severity in Severity}
 
 
 def test_the_condition_reason_example_is_what_the_checker_writes() -> None:
@@ -517,8 +521,8 @@ def test_the_condition_reason_example_is_what_the_checker_writes() -> None:
     for reason in re.findall(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b", description):
         if reason in ("CamelCase",):
             continue
-        known = {validation.REASON_VALID, validation.REASON_TRUST_BUNDLE_UNAVAILABLE} | {
-            validation.reason_for(code) for code in chain.Code
+        known = {REASON_VALID, REASON_TRUST_BUNDLE_UNAVAILABLE} | {
+            reason_for(code) for code in Code
         }
         assert reason in known, reason
 

@@ -8,7 +8,7 @@ import pytest
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.checking import senders
-from webhook_cert_operator.checking.chain import Code
+from webhook_cert_operator.checking.findings import Code
 from webhook_cert_operator.checking.senders import Answer
 
 TOKEN = "tok-123"

@@ -1,12 +1,12 @@
-"""The served-chain check: probe an endpoint, analyse what it serves, say it in status.
+"""Orchestration: the served-chain check. Probe an endpoint, judge it, say it in status.
 
 Shared by the CLI and the operator. `check_endpoint` is the whole check for the CLI
 (`webhook-cert check`); `ChainChecker` runs it for a WebhookEndpoint: it finds the trust
 store (Mozilla's roots, or `spec.validation.trustBundle`) and the certificate the endpoint
-should serve (the leaf of its TLS Secret), probes, analyses (`chain.analyse`), updates the
-metrics and returns what the glue writes: `status.validation` and the `ChainValid`
-condition. No kopf here; the glue decides when to check and posts Events, using
-`transition_event` and `stale_retry_delay`.
+should serve (the leaf of its TLS Secret), probes (probe.py, sender_request.py), judges
+(`report.build_report`), updates the metrics and returns what the glue writes:
+`status.validation` and the `ChainValid` condition (condition.py). No kopf here; the
+glue decides when to check (schedule.py) and posts Events (`condition.transition_event`).
 
 Concurrency. kopf runs each endpoint's timer in its own worker thread, so thousands of
 endpoints may want a check at once. Every probe holds one of `settings.check_concurrency`
@@ -16,28 +16,39 @@ silent server therefore holds one slot for at most its own timeout: it never blo
 other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
 to finish or time out. Only the probe holds a slot; reading the Secret and the trust
 bundle and the analysis do not, so a full set of slots never stalls those.
+
+Orchestration: the I/O is in the adapters it is given (Kubernetes, the probe, the
+sender's request, the trust store), the judging in pure modules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import hashlib
 import secrets
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.types import DEFAULT_SENDER, EndpointSpec, TrustBundleRef
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.checking import chain, probe, resolve, senders, trust
+from webhook_cert_operator.checking import resolve, senders, trust
+from webhook_cert_operator.checking.condition import (
+    CheckResult,
+    chain_condition,
+    unavailable_condition,
+    unavailable_status,
+    validation_status,
+)
+from webhook_cert_operator.checking.findings import Finding
+from webhook_cert_operator.checking.probe import fetch_served_chain
+from webhook_cert_operator.checking.report import ChainReport, build_report
+from webhook_cert_operator.checking.sender_request import send_validation_request
+from webhook_cert_operator.checking.served import ProbeError, ServedChain
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
 
 if TYPE_CHECKING:
@@ -50,25 +61,9 @@ DEFAULT_PROBE_TIMEOUT: Final = 10.0
 #: `expiring-soon` is a warning this long before the served leaf's notAfter.
 DEFAULT_WARN_BEFORE: Final = timedelta(days=14)
 
-#: Retries of the check after an issuance while the server still serves the old leaf:
-#: servers and ingress controllers pick up a changed Secret within seconds to a minute
-#: (kubelet's Secret volume sync period is about a minute), so start fast and back off.
-STALE_RETRY_FIRST: Final = 5.0
-STALE_RETRY_MAX: Final = 300.0
-
-#: Condition reasons besides the finding codes.
-REASON_VALID: Final = "ChainValid"
-REASON_TRUST_BUNDLE_UNAVAILABLE: Final = "TrustBundleUnavailable"
-
-# Kubernetes condition messages may hold 32768 characters; findings never come close,
-# but a condition that does not fit would fail the whole status patch.
-_MAX_MESSAGE: Final = 4096
-# Acronyms written in capitals in reasons, as Kubernetes spells them (e.g. "TLSVersion").
-_ACRONYMS: Final = {"tls": "TLS"}
-
 
 class Probe(Protocol):
-    """`probe.fetch_served_chain`'s signature (tests pass fakes)."""
+    """`fetch_served_chain`'s signature (tests pass fakes)."""
 
     def __call__(
         self,
@@ -79,7 +74,7 @@ class Probe(Protocol):
         timeout: float,
         connect_address: str | None = None,
         nameservers: Sequence[resolve.Nameserver] = (),
-    ) -> probe.ServedChain: ...
+    ) -> ServedChain: ...
 
 
 class TrustBundleUnavailable(Exception):
@@ -95,8 +90,8 @@ def fetch_chain(
     dial: Dial | None,
     timeout: float,
     nameservers: Sequence[resolve.Nameserver],
-    fetch: Probe = probe.fetch_served_chain,
-) -> probe.ServedChain:
+    fetch: Probe = fetch_served_chain,
+) -> ServedChain:
     """Connect as `target`'s client (SNI = its host), dialling `dial` when given.
 
     A dial host that is a name is resolved like the URL's host would be. ProbeError
@@ -105,110 +100,6 @@ def fetch_chain(
     host = dial.host if dial else target.host
     port = dial.port if dial and dial.port is not None else target.port
     return fetch(host, port, server_name=target.host, timeout=timeout, nameservers=nameservers)
-
-
-def build_report(
-    target: Target,
-    served: probe.ServedChain | probe.ProbeError,
-    *,
-    trust_roots: Sequence[x509.Certificate],
-    expected_leaf: x509.Certificate | None,
-    min_tls_version: str,
-    warn_before: timedelta,
-    now: datetime,
-) -> chain.ChainReport:
-    """The report on what the probe got (or why it got nothing), judged at `now`. Pure.
-
-    A host with several addresses gets one report over all of them
-    (`chain.combine_reports`): it is valid only when every address is."""
-    judge = functools.partial(
-        _report_one,
-        target,
-        trust_roots=trust_roots,
-        expected_leaf=expected_leaf,
-        min_tls_version=min_tls_version,
-        warn_before=warn_before,
-        now=now,
-    )
-    if isinstance(served, probe.ProbeError) or not served.others:
-        return judge(served)
-    judged = [o for o in served.others if not _unroutable_ipv6(o)]
-    skipped = [
-        (o.address or "", SKIPPED_NO_ROUTE)
-        for o in served.others
-        if isinstance(o, probe.ProbeError) and _unroutable_ipv6(o)
-    ]
-    return chain.combine_reports([judge(served), *map(judge, judged)], skipped)
-
-
-#: Why an address was not judged; the report lists it.
-SKIPPED_NO_ROUTE: Final = (
-    "no IPv6 route from the checker; senders with IPv6 reach it, and fall back to IPv4 "
-    "when they cannot connect"
-)
-
-
-def _unroutable_ipv6(result: probe.ServedChain | probe.ProbeError) -> bool:
-    """An IPv6 address this machine has no route to, while another address answered:
-    not judged, since it says nothing of the endpoint (the checker may run in an
-    IPv4-only network) and senders fall back to IPv4 (Happy Eyeballs, RFC 8305)."""
-    return (
-        isinstance(result, probe.ProbeError)
-        and result.failure is probe.Failure.NO_ROUTE
-        and result.address is not None
-        and result.address.startswith("[")
-    )
-
-
-def _report_one(
-    target: Target,
-    served: probe.ServedChain | probe.ProbeError,
-    *,
-    trust_roots: Sequence[x509.Certificate],
-    expected_leaf: x509.Certificate | None,
-    min_tls_version: str,
-    warn_before: timedelta,
-    now: datetime,
-) -> chain.ChainReport:
-    if isinstance(served, probe.ProbeError):
-        return chain.ChainReport(
-            url=target.url,
-            tls_version=None,
-            served_chain=(),
-            findings=(chain.connection_failed(served.reason),),
-            address=served.address,
-        )
-    findings = chain.analyse(
-        served.certificates,
-        host=target.host,
-        trust_roots=trust_roots,
-        now=now,
-        tls_version=served.tls_version,
-        min_tls_version=min_tls_version,
-        expected_leaf=expected_leaf,
-        warn_before=warn_before,
-    )
-    findings += _refusal_findings(served.refusal, findings)
-    return chain.ChainReport(
-        url=target.url,
-        tls_version=served.tls_version,
-        served_chain=chain.summarise(served.certificates),
-        findings=tuple(chain.sort_findings(findings)),
-        address=served.address,
-        cipher_suite=served.cipher_suite,
-    )
-
-
-def _refusal_findings(
-    refusal: probe.Refusal | None, findings: Sequence[chain.Finding]
-) -> list[chain.Finding]:
-    if refusal is None:
-        return []
-    if refusal.kind is probe.RefusalKind.CLIENT_CERTIFICATE:
-        return [chain.client_certificate_required(refusal.reason)]
-    if any(f.code is chain.Code.TLS_VERSION for f in findings):
-        return []  # a TLS 1.0/1.1-only server: `tls-version` already says why
-    return [chain.handshake_failed(refusal.reason)]
 
 
 def check_endpoint(
@@ -222,36 +113,57 @@ def check_endpoint(
     timeout: float,
     nameservers: Sequence[resolve.Nameserver],
     now: datetime,
-    fetch: Probe = probe.fetch_served_chain,
-    sender: str = api.DEFAULT_SENDER,
-    send: SendRequest = probe.send_validation_request,
-) -> chain.ChainReport:
+    fetch: Probe = fetch_served_chain,
+    sender: str = DEFAULT_SENDER,
+    send: SendRequest = send_validation_request,
+) -> ChainReport:
     """Probe the target and analyse what it serves; with a `sender` profile that has a
     handshake request, send it too and judge the answer."""
-    served: probe.ServedChain | probe.ProbeError
+    served, extra = probe_endpoint(
+        target,
+        dial=dial,
+        timeout=timeout,
+        nameservers=nameservers,
+        sender=sender,
+        fetch=fetch,
+        send=send,
+    )
+    return build_report(
+        target,
+        served,
+        extra=extra,
+        trust_roots=trust_roots,
+        expected_leaf=expected_leaf,
+        min_tls_version=min_tls_version,
+        warn_before=warn_before,
+        now=now,
+    )
+
+
+def probe_endpoint(
+    target: Target,
+    *,
+    dial: Dial | None,
+    timeout: float,
+    nameservers: Sequence[resolve.Nameserver],
+    sender: str,
+    fetch: Probe,
+    send: SendRequest,
+) -> tuple[ServedChain | ProbeError, list[Finding]]:
+    """All the I/O of one check: what each address serves (or why there was no TLS
+    connection, never raised), and the findings on the `sender` profile's request."""
+    served: ServedChain | ProbeError
     try:
         served = fetch_chain(
             target, dial=dial, timeout=timeout, nameservers=nameservers, fetch=fetch
         )
-    except probe.ProbeError as error:
+    except ProbeError as error:
         served = error
-    extra = sender_findings(target, served, sender, send=send)
-    return with_findings(
-        extra,
-        build_report(
-            target,
-            served,
-            trust_roots=trust_roots,
-            expected_leaf=expected_leaf,
-            min_tls_version=min_tls_version,
-            warn_before=warn_before,
-            now=now,
-        ),
-    )
+    return served, sender_findings(target, served, sender, send=send)
 
 
 class SendRequest(Protocol):
-    """`probe.send_validation_request`'s signature (tests pass fakes)."""
+    """`send_validation_request`'s signature (tests pass fakes)."""
 
     def __call__(
         self, address: str, server_name: str, request: senders.Request, *, timeout: float
@@ -265,16 +177,16 @@ SENDER_GRACE: Final = 3.0
 
 def sender_findings(
     target: Target,
-    served: probe.ServedChain | probe.ProbeError,
+    served: ServedChain | ProbeError,
     sender: str,
     *,
-    send: SendRequest = probe.send_validation_request,
+    send: SendRequest = send_validation_request,
     token: str | None = None,
-) -> list[chain.Finding]:
+) -> list[Finding]:
     """Send the `sender` profile's validation request (if it has one) to the address
     that answered, and judge the answer. Nothing without a TLS connection."""
     profile = senders.profile(sender)
-    if isinstance(served, probe.ProbeError) or profile.deadline is None:
+    if isinstance(served, ProbeError) or profile.deadline is None:
         return []
     token = token or secrets.token_urlsafe(24)
     request = profile.request(_path_and_query(target.url), token)
@@ -287,147 +199,6 @@ def sender_findings(
 def _path_and_query(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def with_findings(extra: Sequence[chain.Finding], report: chain.ChainReport) -> chain.ChainReport:
-    """`report` with `extra` findings, in the fixed order."""
-    if not extra:
-        return report
-    findings = chain.sort_findings([*report.findings, *extra])
-    return dataclasses.replace(report, findings=tuple(findings))
-
-
-# --- status and condition (pure) ---------------------------------------------------------
-
-
-def reason_for(code: chain.Code) -> str:
-    """A finding code as a Kubernetes condition reason: "incomplete-chain" -> "IncompleteChain"
-    ("tls-version" -> "TLSVersion")."""
-    return "".join(_ACRONYMS.get(part, part.capitalize()) for part in str(code).split("-"))
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
-
-
-def chain_condition(report: chain.ChainReport) -> api.Condition:
-    """`ChainValid`: True when no finding is an error; else False, with the first (most
-    fundamental) error's code as reason and its text as message. Stable for a given state."""
-    errors = [f for f in report.findings if f.severity is chain.Severity.ERROR]
-    if not errors:
-        message = "a strict webhook sender accepts the served chain"
-        warnings = list(dict.fromkeys(str(f.code) for f in report.findings))
-        if warnings:
-            message += f" (warnings: {', '.join(warnings)})"
-        return api.Condition(api.CHAIN_VALID, api.TRUE, REASON_VALID, message)
-    first, others = errors[0], list(dict.fromkeys(str(f.code) for f in errors[1:]))
-    message = first.message
-    if others:
-        message += f" (also: {', '.join(others)})"
-    return api.Condition(api.CHAIN_VALID, api.FALSE, reason_for(first.code), _clip(message))
-
-
-def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[str, Any]:
-    """`status.validation` for a report: the CLI's JSON shape in the CRD's camelCase.
-
-    `tlsVersion` is None without a connection: in a merge patch that removes the previous
-    value rather than leaving it next to a `connection-failed` finding.
-    """
-    return {
-        "lastChecked": api.format_time(checked_at),
-        "tlsVersion": report.tls_version,
-        "cipherSuite": report.cipher_suite,
-        "servedChain": [
-            {
-                "subject": c.subject,
-                "issuer": c.issuer,
-                "notAfter": chain.format_time(c.not_after),
-                "sha256": c.sha256,
-            }
-            for c in report.served_chain
-        ],
-        "findings": [
-            {"code": str(f.code), "severity": str(f.severity), "message": f.message}
-            for f in report.findings
-        ],
-        "addresses": [chain.address_to_json(a) for a in report.addresses],
-    }
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check of one endpoint: what to write to status, and the report behind it.
-
-    `report` is None when no check could be made (the trust bundle is unavailable).
-    """
-
-    validation: dict[str, Any]
-    condition: api.Condition
-    checked_at: datetime
-    report: chain.ChainReport | None
-    differs_from_secret: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.condition.status == api.TRUE
-
-    @property
-    def stale(self) -> bool:
-        """The server still serves another leaf than the Secret's, or (check-only) another
-        chain than the referenced Secret's: check again soon (`stale_retry_delay`) after
-        an issuance, a renewal or a change of the referenced Secret."""
-        return self.differs_from_secret or (
-            self.report is not None
-            and any(f.code is chain.Code.STALE_CERTIFICATE for f in self.report.findings)
-        )
-
-
-@dataclass(frozen=True)
-class Transition:
-    """An Event to post: a Warning when the chain became invalid, else Normal."""
-
-    warning: bool
-    reason: str
-    message: str
-
-
-def is_transition(previous: api.Condition | None, new: api.Condition) -> bool:
-    """Whether `new` ChainValid differs from `previous` in status or reason.
-
-    A first check is a transition (from unknown). A new message under the same reason (a
-    different missing issuer, a later date) is not: Events mark changes of state, and
-    status carries the details.
-    """
-    return previous is None or (previous.status, previous.reason) != (new.status, new.reason)
-
-
-def transition_event(previous: api.Condition | None, new: api.Condition) -> Transition | None:
-    """The Event for a change of ChainValid, or None when the state did not change."""
-    if not is_transition(previous, new):
-        return None
-    return Transition(warning=new.status != api.TRUE, reason=new.reason, message=new.message)
-
-
-def stale_retry_delay(attempt: int) -> float:
-    """Seconds before checking again when the server still serves the old leaf.
-
-    `attempt` counts the retries already made (0 for the first, as kopf's `retry`):
-    5s, 10s, 20s, 40s... doubling up to 5 minutes.
-    """
-    if attempt < 0:
-        raise ValueError(f"attempt must be 0 or more, not {attempt}")
-    # 2**7 * 5s is past the cap already: no need for huge powers.
-    return min(STALE_RETRY_FIRST * float(1 << min(attempt, 7)), STALE_RETRY_MAX)
-
-
-def check_spacing(interval: timedelta, uid: str) -> float:
-    """Seconds between periodic checks of one endpoint: its interval plus up to 10 %.
-
-    The extra part is fixed per endpoint (derived from its uid), so endpoints created
-    together spread out instead of probing in bursts, and each keeps a steady rhythm.
-    """
-    fraction = int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return interval.total_seconds() * (1 + 0.1 * fraction)
 
 
 # --- the operator's check ----------------------------------------------------------------
@@ -449,8 +220,8 @@ class ChainChecker:
         settings: Settings,
         metrics: Metrics,
         *,
-        probe: Probe = probe.fetch_served_chain,
-        send: SendRequest = probe.send_validation_request,
+        probe: Probe = fetch_served_chain,
+        send: SendRequest = send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         default_trust: Callable[[], Sequence[x509.Certificate]] = trust.mozilla_roots,
@@ -474,7 +245,7 @@ class ChainChecker:
         self._default_roots: tuple[x509.Certificate, ...] | None = None
         self._default_lock = threading.Lock()
 
-    def check(self, namespace: str, name: str, spec: api.EndpointSpec) -> CheckResult:
+    def check(self, namespace: str, name: str, spec: EndpointSpec) -> CheckResult:
         """Check the endpoint `namespace`/`name` as its spec says; updates the metrics.
 
         Never raises for what the endpoint or its trust bundle does wrong: that is the
@@ -489,48 +260,48 @@ class ChainChecker:
         except TrustBundleUnavailable as error:
             return self._unavailable(namespace, name, str(error))
         expected_chain = self.expected_chain(namespace, name, spec)
-        expected = expected_chain[0] if expected_chain else None
-        served: probe.ServedChain | probe.ProbeError
-        with self._slot():
-            # Timed from here: the duration metric is the check's own, not its wait.
-            started = self._monotonic()
-            try:
-                served = fetch_chain(
-                    target,
-                    dial=dial,
-                    timeout=self.timeout,
-                    nameservers=self.nameservers,
-                    fetch=self._probe,
-                )
-            except probe.ProbeError as error:
-                served = error
-            extra = sender_findings(target, served, validation.sender, send=self._send)
+        served, extra, started = self._probe_endpoint(target, dial, validation.sender)
         now = self._clock()
-        report = with_findings(
-            extra,
-            build_report(
-                target,
-                served,
-                trust_roots=roots,
-                expected_leaf=expected,
-                min_tls_version=validation.min_tls_version,
-                warn_before=self.warn_before,
-                now=now,
-            ),
+        report = build_report(
+            target,
+            served,
+            extra=extra,
+            trust_roots=roots,
+            expected_leaf=expected_chain[0] if expected_chain else None,
+            min_tls_version=validation.min_tls_version,
+            warn_before=self.warn_before,
+            now=now,
         )
-        certificates = served.certificates if isinstance(served, probe.ServedChain) else ()
+        certificates = served.certificates if isinstance(served, ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
-        return CheckResult(
-            validation=validation_status(report, now),
-            condition=chain_condition(report),
-            checked_at=now,
-            report=report,
-            # A Secret someone else keeps changes the chain as well as the leaf (a fixed
-            # bundle keeps the leaf): follow the server until it serves the whole of it.
-            differs_from_secret=spec.check_only is not None
+        # A Secret someone else keeps changes the chain as well as the leaf (a fixed
+        # bundle keeps the leaf): follow the server until it serves the whole of it.
+        differs = (
+            spec.check_only is not None
             and bool(expected_chain)
-            and tuple(certificates) != expected_chain,
+            and tuple(certificates) != expected_chain
         )
+        return CheckResult(
+            validation_status(report, now), chain_condition(report), now, report, differs
+        )
+
+    def _probe_endpoint(
+        self, target: Target, dial: Dial | None, sender: str
+    ) -> tuple[ServedChain | ProbeError, list[Finding], float]:
+        """`probe_endpoint` in one of the slots, and when it started (`monotonic`): the
+        duration metric is the check's own, not its wait for a slot."""
+        with self._slot():
+            started = self._monotonic()
+            served, extra = probe_endpoint(
+                target,
+                dial=dial,
+                timeout=self.timeout,
+                nameservers=self.nameservers,
+                sender=sender,
+                fetch=self._probe,
+                send=self._send,
+            )
+        return served, extra, started
 
     @contextlib.contextmanager
     def _slot(self) -> Iterator[None]:
@@ -549,9 +320,7 @@ class ChainChecker:
                 self._default_roots = tuple(self._default_trust())
             return self._default_roots
 
-    def trust_roots(
-        self, namespace: str, ref: api.TrustBundleRef | None
-    ) -> Sequence[x509.Certificate]:
+    def trust_roots(self, namespace: str, ref: TrustBundleRef | None) -> Sequence[x509.Certificate]:
         """The endpoint's trust store; TrustBundleUnavailable if its bundle is unusable."""
         if ref is None:
             return self.default_roots()
@@ -573,7 +342,7 @@ class ChainChecker:
             raise TrustBundleUnavailable(str(error)) from None
 
     def expected_chain(
-        self, namespace: str, name: str, spec: api.EndpointSpec
+        self, namespace: str, name: str, spec: EndpointSpec
     ) -> tuple[x509.Certificate, ...]:
         """The chain (leaf first) the endpoint should serve: its TLS Secret's, when the
         operator wrote that Secret, or for a check-only endpoint the referenced Secret's.
@@ -609,19 +378,8 @@ class ChainChecker:
             namespace, name, valid=False, findings=(), served_not_after=(), checked_at=now
         )
         return CheckResult(
-            # Nothing was probed: clear the previous check's details rather than leave
-            # them next to a condition about something else.
-            validation={
-                "lastChecked": api.format_time(now),
-                "tlsVersion": None,
-                "cipherSuite": None,
-                "servedChain": [],
-                "findings": [],
-                "addresses": [],
-            },
-            condition=api.Condition(
-                api.CHAIN_VALID, api.FALSE, REASON_TRUST_BUNDLE_UNAVAILABLE, _clip(message)
-            ),
+            validation=unavailable_status(now),
+            condition=unavailable_condition(message),
             checked_at=now,
             report=None,
         )
@@ -630,7 +388,7 @@ class ChainChecker:
         self,
         namespace: str,
         name: str,
-        report: chain.ChainReport,
+        report: ChainReport,
         certificates: Sequence[x509.Certificate],
         checked_at: datetime,
         seconds: float,

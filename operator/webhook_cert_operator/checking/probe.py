@@ -1,4 +1,4 @@
-"""Connect to an HTTPS endpoint and record what it serves in the TLS handshake.
+"""Adapter: connect to an HTTPS endpoint and record what it serves in the TLS handshake.
 
 The probe does what a webhook sender's TLS client does up to the point where it would
 judge the certificates: resolve the host, connect, send the host as SNI, complete the
@@ -18,18 +18,17 @@ cipher suite.
 
 Every address the host resolves to is probed this way, in parallel, all within the
 one timeout. Blocking; callers run it in a thread.
+
+Adapter: sockets, DNS (resolve.py) and pyOpenSSL; what it returns is in served.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import errno
-import http.client
 import select
 import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,71 +47,18 @@ from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
 
 from webhook_cert_operator.api.types import is_ip_address
-from webhook_cert_operator.checking import senders
 from webhook_cert_operator.checking.resolve import Nameserver, ResolutionError, resolve_host
+from webhook_cert_operator.checking.served import (
+    Failure,
+    ProbeError,
+    Refusal,
+    RefusalKind,
+    ServedChain,
+)
 from webhook_cert_operator.checking.target import ascii_host
-
-
-class Failure(enum.StrEnum):
-    """Why no TLS connection was made."""
-
-    DNS = "dns"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    NETWORK = "network"
-    #: This machine has no route to the address (typically: an IPv6 address from a
-    #: network without IPv6). Says nothing about the endpoint.
-    NO_ROUTE = "no-route"
-    HANDSHAKE = "handshake"
-
 
 #: connect() errors that mean "no route from here", not "the endpoint is down".
 NO_ROUTE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
-
-
-class ProbeError(Exception):
-    """No TLS connection. `reason` is stable text (no timings, no ephemeral ports);
-    `address` the address ("192.0.2.1:443") that failed, when one was dialled."""
-
-    def __init__(self, failure: Failure, reason: str, address: str | None = None) -> None:
-        super().__init__(reason)
-        self.failure = failure
-        self.reason = reason
-        self.address = address
-
-
-class RefusalKind(enum.StrEnum):
-    """Why a sender's handshake failed where the lenient one got a chain."""
-
-    CLIENT_CERTIFICATE = "client-certificate"
-    HANDSHAKE = "handshake"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A sender's handshake failed: `reason` is stable text (OpenSSL's reason, no ports)."""
-
-    kind: RefusalKind
-    reason: str
-
-
-@dataclass(frozen=True)
-class ServedChain:
-    """What the server sent: the protocol as OpenSSL names it ("TLSv1.3"), the
-    certificates in served order, and the address that answered ("192.0.2.1:443").
-
-    `cipher_suite` is what a sender's handshake negotiated (OpenSSL's name), None when
-    it failed; `refusal` says why it failed.
-    """
-
-    tls_version: str
-    certificates: tuple[x509.Certificate, ...]
-    address: str
-    cipher_suite: str | None = None
-    refusal: Refusal | None = None
-    #: What the host's other addresses gave, in resolution order: every A and AAAA
-    #: record is a server a sender may reach, so each is probed and judged.
-    others: tuple[ServedChain | ProbeError, ...] = ()
 
 
 def fetch_served_chain(
@@ -139,20 +85,7 @@ def fetch_served_chain(
             addresses = resolve_host(host, nameservers=nameservers, timeout=timeout)
         except ResolutionError as error:
             raise ProbeError(Failure.DNS, str(error)) from None
-
-    def attempt(address: str) -> ServedChain | ProbeError:
-        try:
-            return _probe_address(address, port, server_name, timeout)
-        except ProbeError as error:
-            return error
-
-    chosen = addresses[:MAX_ADDRESSES]
-    if len(chosen) == 1:
-        results = [attempt(chosen[0])]
-    else:
-        # In parallel, so that the whole probe stays within `timeout`.
-        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-            results = list(pool.map(attempt, chosen))
+    results = _probe_addresses(addresses[:MAX_ADDRESSES], port, server_name, timeout)
     served = [r for r in results if isinstance(r, ServedChain)]
     if not served:
         first = results[0]
@@ -164,6 +97,23 @@ def fetch_served_chain(
 
 #: A host with more addresses than this is judged on its first ones.
 MAX_ADDRESSES: Final = 8
+
+
+def _probe_addresses(
+    addresses: Sequence[str], port: int, server_name: str, timeout: float
+) -> list[ServedChain | ProbeError]:
+    """What each address gave, in order; in parallel, so that all stay within `timeout`."""
+
+    def attempt(address: str) -> ServedChain | ProbeError:
+        try:
+            return _probe_address(address, port, server_name, timeout)
+        except ProbeError as error:
+            return error
+
+    if len(addresses) == 1:
+        return [attempt(addresses[0])]
+    with ThreadPoolExecutor(max_workers=len(addresses)) as pool:
+        return list(pool.map(attempt, addresses))
 
 
 def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
@@ -412,49 +362,3 @@ def _openssl_reason(error: SSL.Error) -> str:
         if reasons:
             return "; ".join(str(r) for r in reasons)
     return str(error) or type(error).__name__
-
-
-# --- a sender profile's validation request ---------------------------------------------
-
-
-def send_validation_request(
-    address: str, server_name: str, request: senders.Request, *, timeout: float
-) -> senders.Answer | str:
-    """Send `request` over HTTPS to `address` ("192.0.2.1:443", "[2001:db8::1]:443"),
-    with SNI and Host `server_name`; the answer, or why there was none (stable text).
-
-    The certificate is not verified here: the chain is judged by `chain.analyse`, and
-    this answers only what the sender's handshake request gets back.
-    """
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    sni = None if is_ip_address(server_name.strip("[]")) else ascii_host(server_name)
-    connection = http.client.HTTPConnection(host, int(port_text), timeout=timeout)
-    try:
-        raw = socket.create_connection((host, int(port_text)), timeout=timeout)
-        connection.sock = context.wrap_socket(raw, server_hostname=sni)
-        headers = {"Host": ascii_host(server_name), **request.headers}
-        started = time.monotonic()
-        connection.request(request.method, request.target, body=request.body, headers=headers)
-        response = connection.getresponse()
-        seconds = time.monotonic() - started
-        body = response.read(65536)
-        return senders.Answer(
-            status=response.status,
-            headers={name.lower(): value for name, value in response.getheaders()},
-            body=body,
-            seconds=seconds,
-        )
-    except TimeoutError:
-        return f"no answer from {address} within {timeout:g} s"
-    except ssl.SSLError as error:
-        return f"the TLS connection to {address} failed ({error.reason or error})"
-    except OSError as error:
-        return f"cannot reach {address} ({error.strerror or type(error).__name__})"
-    except http.client.HTTPException as error:
-        return f"{address} did not answer in HTTP ({type(error).__name__})"
-    finally:
-        connection.close()

@@ -9,7 +9,7 @@ sender would accept this URL" before creating the subscription. The request reac
 the user's receiver, so only a named profile sends it, and it says what it is in its
 `User-Agent` and `X-Webhook-Cert-Check` headers.
 
-Pure: builds requests and judges answers; `probe.send_validation_request` sends them.
+Pure: builds requests and judges answers; `sender_request.send_validation_request` sends them.
 Each profile cites the sender's published documentation.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking.chain import Code, Finding, finding
+from webhook_cert_operator.checking.findings import Code, Finding, finding
 
 #: Headers that mark every validation request as the check's, not the real sender's.
 MARK_HEADERS: Final[Mapping[str, str]] = {

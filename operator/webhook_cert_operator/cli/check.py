@@ -19,7 +19,9 @@ from typing import TypeVar
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.checking import chain, checker, resolve, target, trust
+from webhook_cert_operator.checking import checker, resolve, target, trust
+from webhook_cert_operator.checking.findings import Severity
+from webhook_cert_operator.checking.report import ChainReport, report_to_json
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         sender=args.sender,
     )
     if args.json:
-        print(json.dumps(chain.report_to_json(report), indent=2))
+        print(json.dumps(report_to_json(report), indent=2))
     else:
         print(format_report(report))
     return EXIT_VALID if report.ok else EXIT_INVALID
@@ -187,7 +189,7 @@ def _count(n: int, word: str) -> str:
 
 
 def format_report(
-    report: chain.ChainReport,
+    report: ChainReport,
     *,
     width: int = 100,
     chain_heading: str = "Served chain, in the order served:",
@@ -205,9 +207,9 @@ def format_report(
     return "\n".join(lines)
 
 
-def _verdict_lines(report: chain.ChainReport) -> list[str]:
+def _verdict_lines(report: ChainReport) -> list[str]:
     """The verdict with its counts, and where the check connected."""
-    errors = sum(f.severity is chain.Severity.ERROR for f in report.findings)
+    errors = sum(f.severity is Severity.ERROR for f in report.findings)
     warnings = len(report.findings) - errors
     verdict = "VALID" if report.ok else "INVALID"
     counts = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
@@ -218,7 +220,7 @@ def _verdict_lines(report: chain.ChainReport) -> list[str]:
     return lines
 
 
-def _address_lines(report: chain.ChainReport) -> list[str]:
+def _address_lines(report: ChainReport) -> list[str]:
     """One line per address the host resolved to, with its own verdict (none: one address)."""
     if not report.addresses:
         return []
@@ -231,18 +233,18 @@ def _address_lines(report: chain.ChainReport) -> list[str]:
     return lines
 
 
-def _chain_lines(report: chain.ChainReport) -> list[str]:
+def _chain_lines(report: ChainReport) -> list[str]:
     """Each served certificate, in the order served: subject, issuer, expiry."""
     lines = []
     for index, cert in enumerate(report.served_chain):
         shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
         lines.append(f"  {index}  {shown}")
         lines.append(f"     issuer   {cert.issuer}")
-        lines.append(f"     expires  {chain.format_time(cert.not_after)}")
+        lines.append(f"     expires  {api.format_time(cert.not_after)}")
     return lines
 
 
-def _finding_lines(report: chain.ChainReport, width: int) -> list[str]:
+def _finding_lines(report: ChainReport, width: int) -> list[str]:
     """Each finding as severity, code and message, wrapped to `width` columns."""
     return [
         textwrap.fill(

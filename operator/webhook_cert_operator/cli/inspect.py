@@ -28,6 +28,7 @@ from cryptography import x509
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import chain, trust
+from webhook_cert_operator.checking.report import ChainReport, report_to_json, summarise
 from webhook_cert_operator.cli import references
 from webhook_cert_operator.cli.check import format_report
 
@@ -49,7 +50,7 @@ class SecretApi(Protocol):
 class Inspection:
     """A stored chain judged as if served, and whether its key pairs with the leaf."""
 
-    report: chain.ChainReport
+    report: ChainReport
     host: str
     key_matches: bool
     key_type: str
@@ -60,7 +61,7 @@ class Inspection:
 
     def to_json(self) -> dict[str, object]:
         return {
-            **chain.report_to_json(self.report),
+            **report_to_json(self.report),
             "ok": self.ok,
             "host": self.host,
             "key": {"matches_leaf": self.key_matches, "type": self.key_type},
@@ -99,10 +100,10 @@ def inspect_stored(
     )
     algorithm, size = pki.key_algorithm_and_size(stored.key)
     return Inspection(
-        report=chain.ChainReport(
+        report=ChainReport(
             url=source,
             tls_version=None,
-            served_chain=chain.summarise(stored.chain),
+            served_chain=summarise(stored.chain),
             findings=tuple(findings),
         ),
         host=host,

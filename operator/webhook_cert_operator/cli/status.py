@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
-from webhook_cert_operator.checking import chain
+from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.cli import references
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def stored_leaf_sha256(data: Mapping[str, bytes] | None) -> str | None:
     if data is None:
         return None
     stored = tls_secret.parse_stored(data)
-    return None if isinstance(stored, str) else chain.fingerprint(stored.leaf)
+    return None if isinstance(stored, str) else fingerprint(stored.leaf)
 
 
 def _condition(conditions: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any]:

@@ -24,6 +24,8 @@ from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import lifecycle, renewal
 from webhook_cert_operator.certificates.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.checking import checker as validation
+from webhook_cert_operator.checking import schedule
+from webhook_cert_operator.checking.condition import CheckResult, transition_event
 from webhook_cert_operator.glue import peering
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import (
@@ -233,13 +235,13 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
                     next_check = now + DAEMON_POLL
                     checked = (serial, generation, secret_version)
                 elif outcome[0].stale and serial and stale_attempts < STALE_RETRIES:
-                    next_check = now + validation.stale_retry_delay(stale_attempts)
+                    next_check = now + schedule.stale_retry_delay(stale_attempts)
                     stale_attempts += 1
                 else:
                     result, interval = outcome
                     if not result.ok:  # someone is likely fixing it: show the fix soon
                         interval = min(interval, RECHECK_FAILED)
-                    next_check = now + validation.check_spacing(interval, uid)
+                    next_check = now + schedule.check_spacing(interval, uid)
                     checked, stale_attempts = (serial, generation, secret_version), 0
             await asyncio.sleep(DAEMON_POLL)
     finally:
@@ -270,9 +272,7 @@ def ingress_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
     ingress_sync.sync(deps.life.kube, body, post_event)
 
 
-def run_chain_check(
-    deps: Dependencies, body: kopf.Body
-) -> tuple[validation.CheckResult, timedelta] | None:
+def run_chain_check(deps: Dependencies, body: kopf.Body) -> tuple[CheckResult, timedelta] | None:
     """One served-chain check: status.validation, ChainValid, and an Event on transitions.
 
     Returns the result and the endpoint's check interval; None for an invalid spec."""
@@ -289,7 +289,7 @@ def run_chain_check(
     condition = result.condition
     writer.condition(condition.type, condition.status, condition.reason, condition.message)
     writer.write(validation=result.validation)
-    event = validation.transition_event(previous, condition)
+    event = transition_event(previous, condition)
     if event is not None:
         writer.post_event("Warning" if event.warning else "Normal", event.reason, event.message)
     return result, spec.validation.interval

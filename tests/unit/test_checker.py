@@ -21,13 +21,14 @@ from tests import pki_factory
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.certificates import pki
-from webhook_cert_operator.checking import chain, senders
-from webhook_cert_operator.checking import checker as validation
-from webhook_cert_operator.checking.chain import Code
-from webhook_cert_operator.checking.checker import ChainChecker, CheckResult
-from webhook_cert_operator.checking.probe import Failure, ProbeError, ServedChain
+from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.checking import senders
+from webhook_cert_operator.checking.certs import fingerprint
+from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
+from webhook_cert_operator.checking.condition import CheckResult
+from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE
 from webhook_cert_operator.checking.resolve import Nameserver
+from webhook_cert_operator.checking.served import Failure, ProbeError, ServedChain
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.settings import Settings
 
@@ -137,7 +138,7 @@ def store_secret(
         SECRET,
         {
             "tls.crt": pem(leaf, PUBLIC.intermediates[0].cert),
-            "tls.key": pki.private_key_to_pem(PUBLIC.leaf.key),
+            "tls.key": PUBLIC.leaf.key_pem(),
         },
         annotations=annotations,
     )
@@ -195,8 +196,8 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
             {
                 "subject": cert.subject.rfc4514_string(),
                 "issuer": cert.issuer.rfc4514_string(),
-                "notAfter": chain.format_time(cert.not_valid_after_utc),
-                "sha256": chain.fingerprint(cert),
+                "notAfter": format_time(cert.not_valid_after_utc),
+                "sha256": fingerprint(cert),
             }
             for cert in PUBLIC.served()
         ],
@@ -716,107 +717,6 @@ def test_a_hanging_endpoint_holds_one_slot_and_never_delays_the_others() -> None
     assert fake.most_in_flight == 2
 
 
-# ---- pure helpers ---------------------------------------------------------------------------
-
-
-REASONS = {
-    "incomplete-chain": "IncompleteChain",
-    "untrusted-root": "UntrustedRoot",
-    "intermediate-expired": "IntermediateExpired",
-    "hostname-mismatch": "HostnameMismatch",
-    "tls-version": "TLSVersion",
-    "stale-certificate": "StaleCertificate",
-    "connection-failed": "ConnectionFailed",
-    "policy-violation": "PolicyViolation",
-}
-
-
-@pytest.mark.parametrize(("code", "reason"), REASONS.items(), ids=REASONS.keys())
-def test_a_finding_code_becomes_a_camel_case_reason(code: str, reason: str) -> None:
-    assert validation.reason_for(Code(code)) == reason
-
-
-@pytest.mark.parametrize("code", list(Code), ids=str)
-def test_every_finding_code_makes_a_valid_condition_reason(code: Code) -> None:
-    api.Condition("ChainValid", "False", validation.reason_for(code), "")  # no ValueError
-
-
-FALSE_INCOMPLETE = api.Condition("ChainValid", "False", "IncompleteChain", "missing issuer A")
-TRANSITIONS = {
-    "the first check": (None, FALSE_INCOMPLETE, True),
-    "valid to invalid": (
-        api.Condition("ChainValid", "True", "ChainValid", "ok"),
-        FALSE_INCOMPLETE,
-        True,
-    ),
-    "invalid to valid": (
-        FALSE_INCOMPLETE,
-        api.Condition("ChainValid", "True", "ChainValid", "ok"),
-        True,
-    ),
-    "one error to another": (
-        FALSE_INCOMPLETE,
-        api.Condition("ChainValid", "False", "StaleCertificate", "old leaf"),
-        True,
-    ),
-    "the same error again": (FALSE_INCOMPLETE, FALSE_INCOMPLETE, False),
-    "the same error with another message": (
-        FALSE_INCOMPLETE,
-        replace(FALSE_INCOMPLETE, message="missing issuer B"),
-        False,
-    ),
-    "still valid with a new warning": (
-        api.Condition("ChainValid", "True", "ChainValid", "ok"),
-        api.Condition("ChainValid", "True", "ChainValid", "ok (warnings: root-included)"),
-        False,
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    ("previous", "new", "expected"), TRANSITIONS.values(), ids=TRANSITIONS.keys()
-)
-def test_an_event_is_posted_only_when_status_or_reason_changes(
-    previous: api.Condition | None, new: api.Condition, expected: bool
-) -> None:
-    assert validation.is_transition(previous, new) is expected
-    event = validation.transition_event(previous, new)
-    assert (event is not None) is expected
-
-
-def test_a_transition_to_invalid_is_a_warning_naming_the_reason_and_message() -> None:
-    event = validation.transition_event(None, FALSE_INCOMPLETE)
-
-    assert event == validation.Transition(
-        warning=True, reason="IncompleteChain", message="missing issuer A"
-    )
-
-
-def test_a_transition_to_valid_is_a_normal_event() -> None:
-    valid = api.Condition("ChainValid", "True", "ChainValid", "ok")
-
-    event = validation.transition_event(FALSE_INCOMPLETE, valid)
-
-    assert event is not None and not event.warning
-
-
-DELAYS = {0: 5.0, 1: 10.0, 2: 20.0, 3: 40.0, 5: 160.0, 6: 300.0, 7: 300.0, 1000: 300.0}
-
-
-@pytest.mark.parametrize(
-    ("attempt", "seconds"), DELAYS.items(), ids=[f"attempt {a}" for a in DELAYS]
-)
-def test_stale_certificate_retries_double_from_5s_up_to_5_minutes(
-    attempt: int, seconds: float
-) -> None:
-    assert validation.stale_retry_delay(attempt) == seconds
-
-
-def test_a_negative_retry_attempt_is_refused() -> None:
-    with pytest.raises(ValueError):
-        validation.stale_retry_delay(-1)
-
-
 def test_a_check_sets_the_per_endpoint_gauges_the_alerts_read() -> None:
     metrics = Metrics()
     checker, _ = make_checker(served(PUBLIC.leaf.cert, PUBLIC.root.cert), metrics=metrics)
@@ -905,7 +805,7 @@ def test_the_ringcentral_profile_decides_chain_valid_with_its_own_reasons(
     [(_, server_name, request, timeout)] = send.requests[-1:]
     assert server_name == HOST
     assert request.headers["X-Webhook-Cert-Check"] == "validation"
-    assert timeout == 3.0 + validation.SENDER_GRACE
+    assert timeout == 3.0 + SENDER_GRACE
 
 
 def test_the_generic_profile_sends_nothing() -> None:
@@ -929,7 +829,7 @@ def test_an_ipv6_address_without_a_route_from_here_is_listed_but_not_judged() ->
             "address": "[2001:db8::1]:443",
             "ok": True,
             "codes": [],
-            "skipped": validation.SKIPPED_NO_ROUTE,
+            "skipped": SKIPPED_NO_ROUTE,
         },
     ]
 

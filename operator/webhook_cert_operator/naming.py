@@ -1,6 +1,7 @@
-"""Names, labels and annotations of the objects the operator creates.
+"""Pure (no I/O, no clock): names, labels and annotations of the objects the operator
+creates.
 
-Pure: every name is a function of its inputs, so a restarted operator computes the same
+Every name is a function of its inputs, so a restarted operator computes the same
 names again and finds the objects it created before (the `ensure_x` step of each child).
 
 Kubernetes limits used here: a label value is at most 63 characters of

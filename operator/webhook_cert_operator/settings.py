@@ -1,9 +1,10 @@
-"""Operator settings: one frozen value read once at startup from WEBHOOK_CERT_* variables.
+"""Pure (no I/O, no clock): operator settings, one frozen value read once at startup from
+WEBHOOK_CERT_* variables.
 
 Settings are the operator-wide defaults and knobs; everything per endpoint lives in the
-WebhookEndpoint spec (see api.py). `settings_from_env` takes the environment as a mapping
-so it stays pure: the caller passes `os.environ`. docs/configuration.md lists the same
-variables for operators of the operator; keep the two in step.
+WebhookEndpoint spec (see api/parse.py). `settings_from_env` takes the environment as a
+mapping: the caller passes `os.environ`. docs/configuration.md lists the same variables
+for operators of the operator; keep the two in step.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, TypeVar
 
-from webhook_cert_operator.api.types import is_ip_address, parse_duration
+from webhook_cert_operator.api.formats import is_ip_address, parse_duration
 from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"

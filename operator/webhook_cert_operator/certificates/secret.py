@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.certificates import pki
 
 TLS_CERT: Final = "tls.crt"
@@ -183,20 +184,20 @@ def judge_referenced(
         return Verdict(
             False,
             REASON_NOT_YET_VALID,
-            f"{where}: the certificate is valid from {api.format_time(leaf.not_valid_before_utc)}",
+            f"{where}: the certificate is valid from {format_time(leaf.not_valid_before_utc)}",
             leaf,
         )
     if now >= leaf.not_valid_after_utc:
         return Verdict(
             False,
             REASON_EXPIRED,
-            f"{where}: the certificate expired at {api.format_time(leaf.not_valid_after_utc)}",
+            f"{where}: the certificate expired at {format_time(leaf.not_valid_after_utc)}",
             leaf,
         )
     return Verdict(
         True,
         REASON_CERTIFICATE_VALID,
-        f"{where}: certificate valid until {api.format_time(leaf.not_valid_after_utc)}",
+        f"{where}: certificate valid until {format_time(leaf.not_valid_after_utc)}",
         leaf,
     )
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import chain, probe, resolve, senders, trust
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
@@ -334,7 +335,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
     value rather than leaving it next to a `connection-failed` finding.
     """
     return {
-        "lastChecked": api.format_time(checked_at),
+        "lastChecked": format_time(checked_at),
         "tlsVersion": report.tls_version,
         "cipherSuite": report.cipher_suite,
         "servedChain": [
@@ -479,7 +480,7 @@ class ChainChecker:
 
         Never raises for what the endpoint or its trust bundle does wrong: that is the
         result. Kubernetes API errors (other than not found) propagate, and ValueError for
-        a URL or connectTo that `api.parse_spec` would have refused.
+        a URL or connectTo that `parse.parse_spec` would have refused.
         """
         validation = spec.validation
         target = parse_url(validation.url)
@@ -612,7 +613,7 @@ class ChainChecker:
             # Nothing was probed: clear the previous check's details rather than leave
             # them next to a condition about something else.
             validation={
-                "lastChecked": api.format_time(now),
+                "lastChecked": format_time(now),
                 "tlsVersion": None,
                 "cipherSuite": None,
                 "servedChain": [],

@@ -47,7 +47,7 @@ from cryptography import x509
 from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
 
-from webhook_cert_operator.api.types import is_ip_address
+from webhook_cert_operator.api.formats import is_ip_address
 from webhook_cert_operator.checking import senders
 from webhook_cert_operator.checking.resolve import Nameserver, ResolutionError, resolve_host
 from webhook_cert_operator.checking.target import ascii_host

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.api.types import Http01Spec, is_ip_address
+from webhook_cert_operator.api.formats import is_ip_address
+from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, Http01Spec
 from webhook_cert_operator.checking.resolve import ResolutionError, parse_nameserver, resolve_host
-from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube, NotServed
+from webhook_cert_operator.kube import AlreadyExists, Kube, NotServed
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 
@@ -45,15 +46,6 @@ def solver_kinds(http01: Http01Spec) -> tuple[str, ...]:
 
 class SelfCheckFailed(Exception):
     """The challenge answers are not reachable the way the CA will fetch them."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The WebhookEndpoint that owns the solver objects."""
-
-    namespace: str
-    name: str
-    uid: str
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final, TypeVar
 
-from webhook_cert_operator.api.formats import is_ip_address, parse_duration
+from webhook_cert_operator.api.formats import (
+    is_email_address,
+    is_https_url,
+    is_ip_address,
+    parse_duration,
+    split_host_port,
+)
 from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
@@ -79,7 +85,6 @@ class Settings:
 _T = TypeVar("_T")
 
 _NAMESPACE_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-_EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
@@ -96,13 +101,13 @@ def _text(variable: str, value: str) -> str:
 
 def _https_url(variable: str, value: str) -> str:
     # RFC 8555 section 6.1: ACME runs over HTTPS only.
-    if not re.fullmatch(r"https://[^/\s?#]+(?:/\S*)?", value):
+    if not is_https_url(value):
         raise _fail(variable, value, "expected an https:// URL of an ACME directory")
     return value
 
 
 def _email(variable: str, value: str) -> str:
-    if not _EMAIL_RE.fullmatch(value):
+    if not is_email_address(value):
         raise _fail(variable, value, "expected one email address such as ops@example.com")
     return value
 
@@ -195,22 +200,11 @@ def _nameservers(variable: str, value: str) -> tuple[str, ...]:
 
 
 def _is_nameserver(server: str) -> bool:
-    host, port = server, None
-    if server.startswith("["):
-        host, bracket, rest = server[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return False
-        port = rest[1:] if rest else None
-        if not is_ip_address(host) or ":" not in host:
-            return False
-    elif server.count(":") == 1:
-        host, _, port = server.partition(":")
-    elif server.count(":") > 1:
-        return is_ip_address(server)  # a bare IPv6 address, default port
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
-        return False
     # An address, not a name: a resolver is needed to find the resolver otherwise.
-    return is_ip_address(host)
+    try:
+        return is_ip_address(split_host_port(server).host)
+    except ValueError:
+        return False
 
 
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], _T], default: _T) -> _T:

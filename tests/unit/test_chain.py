@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests import pki_factory as pki
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking import chain
 from webhook_cert_operator.checking.chain import Code, Finding, Severity
 
@@ -488,7 +489,7 @@ def test_unrelated_certificate_names_the_extra_certificate() -> None:
 def test_expiring_soon_gives_the_date_and_window() -> None:
     case = CASES["a leaf expiring within the window"]
     message = only(analyse(case), Code.EXPIRING_SOON).message
-    assert chain.format_time(case.served[0].not_valid_after_utc) in message
+    assert format_time(case.served[0].not_valid_after_utc) in message
     assert "14-day" in message
 
 
@@ -624,7 +625,7 @@ def test_the_json_report_has_the_public_keys() -> None:
         {
             "subject": f"CN={HOST}",
             "issuer": "CN=Good Intermediate CA 2,O=Test PKI",
-            "not_after": chain.format_time(LEAF.not_valid_after_utc),
+            "not_after": format_time(LEAF.not_valid_after_utc),
             "sha256": chain.fingerprint(LEAF),
         }
     ]
@@ -636,7 +637,7 @@ def test_the_json_report_has_the_public_keys() -> None:
 
 def test_times_are_shown_in_utc_to_the_second() -> None:
     moment = datetime.datetime(2026, 5, 1, 14, 30, 15, 999, tzinfo=datetime.timezone(DAY / 12))
-    assert chain.format_time(moment) == "2026-05-01T12:30:15Z"
+    assert format_time(moment) == "2026-05-01T12:30:15Z"
 
 
 def test_a_sha1_signature_names_the_certificate_and_the_algorithm() -> None:

@@ -21,6 +21,7 @@ from tests import pki_factory
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.checking import chain, senders
@@ -196,7 +197,7 @@ def test_status_validation_records_the_check_time_protocol_chain_and_findings() 
             {
                 "subject": cert.subject.rfc4514_string(),
                 "issuer": cert.issuer.rfc4514_string(),
-                "notAfter": chain.format_time(cert.not_valid_after_utc),
+                "notAfter": format_time(cert.not_valid_after_utc),
                 "sha256": chain.fingerprint(cert),
             }
             for cert in PUBLIC.served()

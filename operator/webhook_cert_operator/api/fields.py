@@ -13,9 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from webhook_cert_operator.api.formats import is_ip_address, parse_duration
+from webhook_cert_operator.api.formats import is_https_url, is_ip_address, parse_duration
 from webhook_cert_operator.api.types import SpecError
 
 # A DNS-1123 subdomain (Secret, ConfigMap, IngressClass, Gateway names), at most 253.
@@ -23,7 +22,6 @@ _SUBDOMAIN_RE: Final = re.compile(
     r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
 )
 _DATA_KEY_RE: Final = re.compile(r"[-._a-zA-Z0-9]+")
-_MAX_URL: Final = 2048
 
 _MAX_SUBDOMAIN: Final = 253
 
@@ -111,21 +109,8 @@ def data_key(value: str, where: str) -> str:
 
 
 def https_url(value: str, where: str) -> str:
-    """`value` when it is an https:// URL with a host."""
-    try:
-        parts = urlsplit(value)
-        hostname = parts.hostname
-        _ = parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        hostname = None
-        parts = None
-    if (
-        parts is None
-        or parts.scheme != "https"
-        or not hostname
-        or len(value) > _MAX_URL
-        or any(c.isspace() for c in value)
-    ):
+    """`value` when it is an https:// URL with a host (`formats.is_https_url`)."""
+    if not is_https_url(value):
         raise SpecError(f"{where}: {value!r} is not an https:// URL with a host")
     return value
 

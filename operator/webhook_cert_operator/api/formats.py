@@ -1,5 +1,9 @@
 """Pure (no I/O, no clock, standard library only): the shared text formats, one home each.
-Durations, timestamps and IP addresses.
+Durations, timestamps, IP addresses, host:port, label values, https URLs and email
+addresses.
+
+The spec parser, the settings reader, naming, the CLI and the served-chain probe all
+read and write these through this module, so that each rule is written once.
 """
 
 from __future__ import annotations
@@ -7,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
+from urllib.parse import urlsplit
 
 # --- durations ---------------------------------------------------------------------------
 
@@ -108,3 +114,90 @@ def is_ip_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A host (a name, an IPv4 address, or an IPv6 address without brackets) and a port,
+    None when the text named none."""
+
+    host: str
+    port: int | None
+
+
+def split_host_port(text: str) -> HostPort:
+    """Read HOST, HOST:PORT, a bare IPv6 address, [IPv6] or [IPv6]:PORT (the host and port
+    of RFC 3986 section 3.2.2, where an IPv6 address with a port goes in brackets).
+
+    The host is not checked beyond that: callers that need an address test it with
+    `is_ip_address`. ValueError, with a reason, for an unclosed bracket, text after the
+    bracket other than ":PORT", brackets around anything but an IPv6 address, several
+    colons outside brackets that are not an IPv6 address, an empty host, and a port that
+    is not a decimal number from 1 to 65535 (also an empty one after the colon).
+    """
+    host, port = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("expected HOST:PORT or [IPv6]:PORT")
+        if ":" not in host or not is_ip_address(host):
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address")
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    elif text.count(":") > 1 and not is_ip_address(text):
+        raise ValueError("expected HOST:PORT or [IPv6]:PORT (several colons, not an IPv6 address)")
+    if not host:
+        raise ValueError("no host")
+    if port is None:
+        return HostPort(host, None)
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port {port!r} (expected 1 to 65535)")
+    return HostPort(host, int(port))
+
+
+def join_host_port(host: str, port: int) -> str:
+    """ "host:port", with an IPv6 address in brackets: what `split_host_port` reads back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --- Kubernetes label values ------------------------------------------------------------
+
+MAX_LABEL_VALUE: Final = 63
+_LABEL_VALUE_RE: Final = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+
+
+def is_label_value(text: str) -> bool:
+    """Whether the text is a valid Kubernetes label value as it is: at most 63 letters,
+    digits, '-', '_' or '.', starting and ending with a letter or digit, or empty."""
+    return len(text) <= MAX_LABEL_VALUE and _LABEL_VALUE_RE.fullmatch(text) is not None
+
+
+# --- URLs and email ----------------------------------------------------------------------
+
+_MAX_URL: Final = 2048
+# RFC 5321 section 4.5.3.1.3: a path (the address in angle brackets) is at most 256
+# octets, so an address is at most 254 characters.
+_MAX_EMAIL: Final = 254
+# One address, as an ACME contact (RFC 8555 section 7.3) takes it after "mailto:": no
+# scheme, no list, no spaces.
+_EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
+
+
+def is_https_url(text: str) -> bool:
+    """Whether the text is an https:// URL with a host and a valid port, if any, no white
+    space, at most 2048 characters. ACME runs over HTTPS only (RFC 8555 section 6.1)
+    and a webhook sender only calls https URLs."""
+    if len(text) > _MAX_URL or any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a malformed port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def is_email_address(text: str) -> bool:
+    """Whether the text is one email address such as ops@example.com (no "mailto:")."""
+    return len(text) <= _MAX_EMAIL and _EMAIL_RE.fullmatch(text) is not None

@@ -32,6 +32,7 @@ from webhook_cert_operator.api.fields import (
     string_field,
     subdomain,
 )
+from webhook_cert_operator.api.formats import is_email_address
 from webhook_cert_operator.api.parse_http01 import parse_http01
 from webhook_cert_operator.api.types import (
     DEFAULT_KEY_ALGORITHM,
@@ -84,7 +85,6 @@ class AcmeDefaults(Protocol):
 
 # --- patterns, kept identical to the CRD's CEL rules -------------------------------------
 
-_EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
 _PROFILE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 # The CRD's own pattern for spec.validation.connectTo (a port is required, no leading
@@ -223,7 +223,7 @@ def _parse_acme(acme: Mapping[str, Any], settings: AcmeDefaults) -> AcmeSpec:
     server = string_field(acme, "server", path)
     server = https_url(server, f"{path}.server") if server is not None else settings.acme_server
     email = string_field(acme, "email", path)
-    if email is not None and (len(email) > 254 or not _EMAIL_RE.fullmatch(email)):
+    if email is not None and not is_email_address(email):
         raise SpecError(
             f"{path}.email: {email!r} is not an email address such as ops@example.com "
             "(one address, without 'mailto:')"

@@ -22,6 +22,7 @@ from webhook_cert_operator.api.fields import (
     string_field,
     subdomain,
 )
+from webhook_cert_operator.api.formats import is_label_value
 from webhook_cert_operator.api.types import (
     DEFAULT_SERVICE_TYPE,
     MAX_PARENT_REFS,
@@ -35,7 +36,6 @@ from webhook_cert_operator.api.types import (
     SpecError,
 )
 
-_LABEL_VALUE_RE: Final = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _QUALIFIED_NAME_RE: Final = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 # resource.Quantity's syntax: a decimal number, then a binary (Ki..Ei) or decimal (n..E)
 # suffix or an exponent.
@@ -121,7 +121,7 @@ def _label_map(
             )
         if not isinstance(value, str):
             raise SpecError(f"{where}[{name!r}]: must be a string")
-        if values and (len(value) > 63 or not _LABEL_VALUE_RE.fullmatch(value)):
+        if values and not is_label_value(value):
             raise SpecError(
                 f"{where}[{name!r}]: {value!r} is not a valid label value (at most 63 "
                 "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"

@@ -298,7 +298,7 @@ def build_tls_secret(
         "annotations": {
             naming.ANNOTATION_ENDPOINT: owner_mark(namespace, endpoint_name),
             naming.ANNOTATION_SERIAL: info.serial_number,
-            naming.ANNOTATION_NOT_AFTER: info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            naming.ANNOTATION_NOT_AFTER: format_time(info.not_after),
             naming.ANNOTATION_ISSUER: info.issuer,
             **(issuance_annotations(issued_under) if issued_under is not None else {}),
         },

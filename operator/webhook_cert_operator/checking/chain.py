@@ -23,7 +23,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from cryptography import x509
@@ -38,6 +38,7 @@ from cryptography.x509.oid import (
     SignatureAlgorithmOID,
 )
 
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.target import ascii_host
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -299,11 +300,6 @@ def combine_reports(
         )
     base = next((r for r in reports if not r.ok), first)
     return dataclasses.replace(base, findings=tuple(findings), addresses=outcomes)
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC to the second, e.g. 2026-05-01T12:00:00Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- TLS versions -------------------------------------------------------------------

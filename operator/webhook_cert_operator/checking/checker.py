@@ -342,7 +342,7 @@ def validation_status(report: chain.ChainReport, checked_at: datetime) -> dict[s
             {
                 "subject": c.subject,
                 "issuer": c.issuer,
-                "notAfter": chain.format_time(c.not_after),
+                "notAfter": format_time(c.not_after),
                 "sha256": c.sha256,
             }
             for c in report.served_chain

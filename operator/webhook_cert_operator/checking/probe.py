@@ -47,7 +47,7 @@ from cryptography import x509
 from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
 
-from webhook_cert_operator.api.formats import is_ip_address
+from webhook_cert_operator.api.formats import is_ip_address, join_host_port, split_host_port
 from webhook_cert_operator.checking import senders
 from webhook_cert_operator.checking.resolve import Nameserver, ResolutionError, resolve_host
 from webhook_cert_operator.checking.target import ascii_host
@@ -169,7 +169,7 @@ MAX_ADDRESSES: Final = 8
 def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
     """Both handshakes with one address, within `timeout`."""
     deadline = time.monotonic() + timeout
-    where = _format_address(address, port)
+    where = join_host_port(address, port)
     try:
         return _probe(address, where, port, server_name, deadline, timeout)
     except ProbeError as error:
@@ -209,16 +209,12 @@ def _probe(
     )
 
 
-def _format_address(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def _connect(
     addresses: Sequence[str], port: int, deadline: float, timeout: float
 ) -> tuple[socket.socket, str]:
     error: ProbeError | None = None
     for address in addresses:
-        where = _format_address(address, port)
+        where = join_host_port(address, port)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
@@ -426,15 +422,15 @@ def send_validation_request(
     The certificate is not verified here: the chain is judged by `chain.analyse`, and
     this answers only what the sender's handshake request gets back.
     """
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]")
+    host_port = split_host_port(address)
+    host, port = host_port.host, host_port.port or 443
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     sni = None if is_ip_address(server_name.strip("[]")) else ascii_host(server_name)
-    connection = http.client.HTTPConnection(host, int(port_text), timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        raw = socket.create_connection((host, int(port_text)), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout)
         connection.sock = context.wrap_socket(raw, server_hostname=sni)
         headers = {"Host": ascii_host(server_name), **request.headers}
         started = time.monotonic()

@@ -19,6 +19,7 @@ from typing import TypeVar
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking import chain, resolve, trust
 from webhook_cert_operator.checking import checker as validation
 
@@ -211,7 +212,7 @@ def format_report(
             shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
             lines.append(f"  {index}  {shown}")
             lines.append(f"     issuer   {cert.issuer}")
-            lines.append(f"     expires  {chain.format_time(cert.not_after)}")
+            lines.append(f"     expires  {format_time(cert.not_after)}")
     if report.findings:
         lines.append("Findings:")
         for f in report.findings:

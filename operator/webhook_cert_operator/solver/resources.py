@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from webhook_cert_operator.api.types import to_plain
+
 CHALLENGES_ENV = "WEBHOOK_CERT_CHALLENGES"
 """Environment variable that hands the solver its challenges, as JSON {token: keyAuthorization}."""
 CHALLENGE_PATH_PREFIX = "/.well-known/acme-challenge/"
@@ -163,16 +165,6 @@ def owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
     ]
 
 
-def _plain(value: Any) -> Any:
-    """A deep copy made of dicts and lists, so built objects never share state with the spec
-    (or with each other) and serialize as JSON."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
 def _metadata(
     spec: SolverSpec, extra_labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -194,7 +186,7 @@ def _resources(spec: SolverSpec) -> dict[str, Any]:
     # server refuses. An empty mapping means "not set" (that is how the spec parser gives
     # an absent `resources`).
     source = spec.resources or DEFAULT_RESOURCES
-    return _plain(source)  # type: ignore[no-any-return]
+    return to_plain(source)  # type: ignore[no-any-return]
 
 
 def build_pod(spec: SolverSpec) -> dict[str, Any]:
@@ -240,7 +232,7 @@ def build_pod(spec: SolverSpec) -> dict[str, Any]:
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
-        pod_spec["tolerations"] = _plain(spec.tolerations)
+        pod_spec["tolerations"] = to_plain(spec.tolerations)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -292,7 +284,7 @@ def build_ingress(spec: SolverSpec) -> dict[str, Any]:
     ]
     hosts = list(dict.fromkeys(spec.hosts))
     ingress_spec: dict[str, Any] = {
-        "rules": [{"host": host, "http": {"paths": _plain(paths)}} for host in hosts]
+        "rules": [{"host": host, "http": {"paths": to_plain(paths)}} for host in hosts]
     }
     if spec.ingress_class_name:
         ingress_spec["ingressClassName"] = spec.ingress_class_name
@@ -316,7 +308,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
     rules = [
         {
             "matches": [{"path": {"type": "Exact", "value": challenge_path(token)}}],
-            "backendRefs": _plain(backend),
+            "backendRefs": to_plain(backend),
         }
         for token in spec.tokens
     ]
@@ -325,7 +317,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
         "kind": "HTTPRoute",
         "metadata": _metadata(spec, {}, {}),
         "spec": {
-            "parentRefs": _plain(list(spec.gateway_parent_refs)),
+            "parentRefs": to_plain(list(spec.gateway_parent_refs)),
             "hostnames": list(dict.fromkeys(spec.hosts)),
             "rules": rules,
         },

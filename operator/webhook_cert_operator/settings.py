@@ -23,6 +23,7 @@ from webhook_cert_operator.api.formats import (
     split_host_port,
 )
 from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
+from webhook_cert_operator.solver.resources import DEFAULT_PORT as DEFAULT_SOLVER_PORT
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -54,7 +55,7 @@ class Settings:
     acme_ca_bundle: str | None = None
     # Image of the HTTP-01 solver Pod: the operator's own image running `webhook-cert solve`.
     solver_image: str = DEFAULT_SOLVER_IMAGE
-    solver_port: int = 8089
+    solver_port: int = DEFAULT_SOLVER_PORT
     # DNS servers ("host" or "host:port") for the HTTP-01 self-check and the served-chain
     # probe; empty means the system resolver.
     nameservers: tuple[str, ...] = ()

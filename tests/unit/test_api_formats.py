@@ -1,5 +1,5 @@
-"""Unit tests for api/formats.py: durations, timestamps, host:port, label values, https
-URLs and email addresses."""
+"""Unit tests for api/formats.py: durations, timestamps, host:port, https URLs, email
+addresses and the HTTP-01 challenge path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from webhook_cert_operator.api.formats import (
+    CHALLENGE_PATH_PREFIX,
     HostPort,
+    challenge_path,
     format_duration,
     format_time,
     is_email_address,
@@ -209,3 +211,8 @@ def test_an_https_url_needs_a_host(text: str, expected: bool) -> None:
 )
 def test_an_email_address_is_one_plain_address(text: str, expected: bool) -> None:
     assert is_email_address(text) is expected
+
+
+def test_the_challenge_path_is_rfc_8555s_well_known_path() -> None:
+    assert CHALLENGE_PATH_PREFIX == "/.well-known/acme-challenge/"
+    assert challenge_path("tok_en-1") == "/.well-known/acme-challenge/tok_en-1"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from webhook_cert_operator.api import types
 from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.types import (
     AcmeSpec,
@@ -21,6 +22,7 @@ from webhook_cert_operator.api.types import (
     to_plain,
 )
 from webhook_cert_operator.settings import LETSENCRYPT_PRODUCTION, Settings
+from webhook_cert_operator.solver.resources import SolverSpec, SolverSpecError
 
 SETTINGS = Settings(acme_server="https://acme.test/directory", acme_email="ops@example.com")
 
@@ -755,3 +757,44 @@ def test_gateway_parent_refs_are_refused_with_the_field_named(
     http01: dict[str, Any], message: str
 ) -> None:
     assert message in refusal(http01=http01)
+
+
+# ---- the solver Service's type: the reader and the builder agree ------------------------
+
+
+def builds_a_service_of_type(service_type: str) -> bool:
+    token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+    try:
+        SolverSpec(
+            name="wco-solver-ringcentral-0123456789",
+            namespace="payments",
+            owner_api_version=types.API_VERSION,
+            owner_kind=types.KIND,
+            owner_name="ringcentral",
+            owner_uid="uid",
+            labels={"webhookcert.dev/role": "solver"},
+            image="webhook-cert-solver:0.1.0",
+            challenges={token: token + ".thumbprint"},
+            hosts=("hooks.example.com",),
+            service_type=service_type,
+        )
+    except SolverSpecError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("service_type", ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"])
+def test_the_spec_reader_and_the_solver_builder_accept_the_same_service_types(
+    service_type: str,
+) -> None:
+    try:
+        read = parse(http01={"serviceType": service_type}).http01.service_type == service_type
+    except SpecError:
+        read = False
+    assert builds_a_service_of_type(service_type) is read
+    assert read is (service_type in types.SERVICE_TYPES)
+
+
+def test_the_default_service_type_is_one_the_builder_accepts() -> None:
+    assert parse().http01.service_type == types.DEFAULT_SERVICE_TYPE == "ClusterIP"
+    assert builds_a_service_of_type(types.DEFAULT_SERVICE_TYPE)

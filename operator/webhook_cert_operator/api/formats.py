@@ -1,9 +1,10 @@
 """Pure (no I/O, no clock, standard library only): the shared text formats, one home each.
-Durations, timestamps, IP addresses, host:port, label values, https URLs and email
-addresses.
+Durations, timestamps, IP addresses, host:port, label values, https URLs, email
+addresses and the HTTP-01 challenge path.
 
-The spec parser, the settings reader, naming, the CLI and the served-chain probe all
-read and write these through this module, so that each rule is written once.
+The spec parser, the settings reader, the CLI, the served-chain probe, the ACME adapter
+and the solver all read and write these through this module, so that each rule is
+written once.
 """
 
 from __future__ import annotations
@@ -201,3 +202,14 @@ def is_https_url(text: str) -> bool:
 def is_email_address(text: str) -> bool:
     """Whether the text is one email address such as ops@example.com (no "mailto:")."""
     return len(text) <= _MAX_EMAIL and _EMAIL_RE.fullmatch(text) is not None
+
+
+# --- the HTTP-01 challenge ---------------------------------------------------------------
+
+CHALLENGE_PATH_PREFIX: Final = "/.well-known/acme-challenge/"
+"""The path under which RFC 8555 section 8.3 has the CA look for a token."""
+
+
+def challenge_path(token: str) -> str:
+    """The path the CA requests for a token (RFC 8555 section 8.3)."""
+    return CHALLENGE_PATH_PREFIX + token

@@ -29,6 +29,10 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 # Let's Encrypt accepts at most 100 names per certificate (Let's Encrypt rate limits doc).
 MAX_DNS_NAMES: Final = 100
 
+# The solver Service's types, read from the spec and accepted by the solver's builder:
+# ClusterIP, or NodePort for ingress controllers that route to node ports. Not
+# ExternalName (no selector, it cannot reach the Pod) and not LoadBalancer (it would put an
+# external load balancer in front of a Service that only the Ingress needs to reach).
 SERVICE_TYPES: Final = ("ClusterIP", "NodePort")
 ROTATION_POLICIES: Final = ("Always", "Never")
 TLS_VERSIONS: Final = ("1.2", "1.3")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.api.formats import is_ip_address
+from webhook_cert_operator.api.formats import CHALLENGE_PATH_PREFIX, challenge_path, is_ip_address
 from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, Http01Spec
 from webhook_cert_operator.checking.resolve import ResolutionError, parse_nameserver, resolve_host
 from webhook_cert_operator.kube import AlreadyExists, Kube, NotServed
@@ -59,7 +59,7 @@ class Answer:
     @property
     def shown_url(self) -> str:
         """The URL with the token left out: tokens never reach status, events or logs."""
-        return f"http://{self.host}{resources.CHALLENGE_PATH_PREFIX}<token>"
+        return f"http://{self.host}{CHALLENGE_PATH_PREFIX}<token>"
 
 
 #: Let's Encrypt follows at most 10 redirects, to http or https on ports 80 and 443 only.
@@ -317,7 +317,7 @@ class Http01Solver:
             for answer in answers:
                 if streak[answer] >= needed:
                     continue
-                path = resources.CHALLENGE_PATH_PREFIX + answer.token
+                path = challenge_path(answer.token)
                 status, body, reason = self.fetch(answer.host, path)
                 if status == 200 and body.strip() == answer.key_authorization.encode():
                     streak[answer] += 1

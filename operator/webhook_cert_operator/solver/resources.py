@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from webhook_cert_operator.api.types import to_plain
+from webhook_cert_operator.api.formats import challenge_path
+from webhook_cert_operator.api.types import DEFAULT_SERVICE_TYPE, SERVICE_TYPES, to_plain
 
 CHALLENGES_ENV = "WEBHOOK_CERT_CHALLENGES"
 """Environment variable that hands the solver its challenges, as JSON {token: keyAuthorization}."""
-CHALLENGE_PATH_PREFIX = "/.well-known/acme-challenge/"
-"""The path under which RFC 8555 section 8.3 has the CA look for the token."""
 HEALTH_PATH = "/healthz"
 
 DEFAULT_PORT = 8089
-"""Port the solver container listens on, and the port its Service exposes."""
-SERVICE_PORT = 8089
+"""Port the solver container listens on unless WEBHOOK_CERT_SOLVER_PORT says otherwise
+(the default of settings.solver_port and of `webhook-cert solve --port`)."""
+SERVICE_PORT = DEFAULT_PORT
+"""Port the solver Service exposes (the Ingress and HTTPRoute backend's port)."""
 CONTAINER_NAME = "solver"
 PORT_NAME = "http"
 
@@ -48,10 +49,6 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyType(
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 # Section 8.1: keyAuthorization = token || '.' || base64url(JWK thumbprint).
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]+")
-
-# ExternalName has no selector and cannot reach a Pod; the others all work behind an
-# Ingress (NodePort is what some cloud ingress controllers need).
-SERVICE_TYPES = frozenset({"ClusterIP", "NodePort", "LoadBalancer"})
 
 _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
@@ -112,7 +109,7 @@ class SolverSpec:
     port: int = DEFAULT_PORT
     image_pull_policy: str | None = None
     ingress_class_name: str | None = None
-    service_type: str = "ClusterIP"
+    service_type: str = DEFAULT_SERVICE_TYPE
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
     node_selector: Mapping[str, str] = field(default_factory=dict)
@@ -260,11 +257,6 @@ def build_service(spec: SolverSpec) -> dict[str, Any]:
             ],
         },
     }
-
-
-def challenge_path(token: str) -> str:
-    """The path the CA requests for a token (RFC 8555 section 8.3)."""
-    return CHALLENGE_PATH_PREFIX + token
 
 
 def build_ingress(spec: SolverSpec) -> dict[str, Any]:

@@ -9,11 +9,12 @@ for operators of the operator; keep the two in step.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, TypeVar
+from typing import Any, Final
 
 from webhook_cert_operator.api.formats import (
     is_email_address,
@@ -82,8 +83,6 @@ class Settings:
     # manifests/components/ingress-automation.
     ingress_automation: bool = False
 
-
-_T = TypeVar("_T")
 
 _NAMESPACE_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
@@ -208,12 +207,43 @@ def _is_nameserver(server: str) -> bool:
         return False
 
 
-def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], _T], default: _T) -> _T:
-    variable = PREFIX + name
-    value = env.get(variable)
-    if value is None or value.strip() == "":
-        return default
-    return parse(variable, value.strip())
+def _at_least(minimum: int) -> Callable[[str, str], int]:
+    return lambda variable, value: _integer(variable, value, minimum=minimum)
+
+
+def _lasting_at_least(minimum: timedelta) -> Callable[[str, str], timedelta]:
+    return lambda variable, value: _duration(variable, value, minimum=minimum)
+
+
+# Each variable's name after PREFIX, the Settings field it sets and how its value is read,
+# in the order of Settings' fields.
+_VARIABLES: Final[tuple[tuple[str, str, Callable[[str, str], Any]], ...]] = (
+    ("NAMESPACE", "namespace", _namespace),
+    ("ACME_SERVER", "acme_server", _https_url),
+    ("ACME_EMAIL", "acme_email", _email),
+    ("ACME_AGREE_TOS", "acme_agree_tos", _boolean),
+    ("ACME_CA_BUNDLE", "acme_ca_bundle", _absolute_path),
+    ("SOLVER_IMAGE", "solver_image", _text),
+    ("SOLVER_PORT", "solver_port", _port),
+    ("NAMESERVERS", "nameservers", _nameservers),
+    ("SELF_CHECK_SUCCESSES", "self_check_successes", _at_least(1)),
+    (
+        "SELF_CHECK_INTERVAL",
+        "self_check_interval",
+        _lasting_at_least(timedelta(milliseconds=100)),
+    ),
+    ("SELF_CHECK_TIMEOUT", "self_check_timeout", _lasting_at_least(timedelta(seconds=1))),
+    ("METRICS_PORT", "metrics_port", _port),
+    ("NAMESPACES", "watch_namespaces", _namespaces),
+    ("CHECK_CONCURRENCY", "check_concurrency", _at_least(1)),
+    ("HTTP01_PORT", "http01_port", _port),
+    ("FAILURE_BACKOFF", "failure_backoff", _durations),
+    ("PEERING_LIFETIME", "peering_lifetime", _lasting_at_least(timedelta(seconds=15))),
+    ("INGRESS_AUTOMATION", "ingress_automation", _boolean),
+)
+
+ENVIRONMENT_VARIABLES: Final = tuple(PREFIX + name for name, _, _ in _VARIABLES)
+"""The names settings_from_env reads, in the order of Settings' fields (for docs and tests)."""
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -231,7 +261,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_SOLVER_IMAGE       image of the HTTP-01 solver Pod; default
                                     webhook-cert-solver:0.1.0 (the Dockerfile's solver stage)
     WEBHOOK_CERT_SOLVER_PORT        port the solver listens on in its Pod; default 8089
-    WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "host" or "host:port", for the
+    WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "address" or "address:port", for
                                     self-check and the served-chain probe; default system
     WEBHOOK_CERT_SELF_CHECK_SUCCESSES  consecutive self-check successes needed; default 3
     WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check attempts; default 2s
@@ -248,78 +278,12 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     default false
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
-    its value when a value is malformed.
+    its value when a value is malformed. (The function is over 40 lines only because of
+    this table.)
     """
-    defaults = Settings()
-    nameservers = _read(env, "NAMESERVERS", _nameservers, defaults.nameservers)
-    return Settings(
-        namespace=_read(env, "NAMESPACE", _namespace, defaults.namespace),
-        acme_server=_read(env, "ACME_SERVER", _https_url, defaults.acme_server),
-        acme_email=_read(env, "ACME_EMAIL", _email, defaults.acme_email),
-        acme_agree_tos=_read(env, "ACME_AGREE_TOS", _boolean, defaults.acme_agree_tos),
-        acme_ca_bundle=_read(env, "ACME_CA_BUNDLE", _absolute_path, defaults.acme_ca_bundle),
-        solver_image=_read(env, "SOLVER_IMAGE", _text, defaults.solver_image),
-        solver_port=_read(env, "SOLVER_PORT", _port, defaults.solver_port),
-        nameservers=nameservers,
-        self_check_successes=_read(
-            env,
-            "SELF_CHECK_SUCCESSES",
-            lambda variable, value: _integer(variable, value, minimum=1),
-            defaults.self_check_successes,
-        ),
-        self_check_interval=_read(
-            env,
-            "SELF_CHECK_INTERVAL",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(milliseconds=100)),
-            defaults.self_check_interval,
-        ),
-        self_check_timeout=_read(
-            env,
-            "SELF_CHECK_TIMEOUT",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=1)),
-            defaults.self_check_timeout,
-        ),
-        metrics_port=_read(env, "METRICS_PORT", _port, defaults.metrics_port),
-        watch_namespaces=_read(env, "NAMESPACES", _namespaces, defaults.watch_namespaces),
-        check_concurrency=_read(
-            env,
-            "CHECK_CONCURRENCY",
-            lambda variable, value: _integer(variable, value, minimum=1),
-            defaults.check_concurrency,
-        ),
-        http01_port=_read(env, "HTTP01_PORT", _port, defaults.http01_port),
-        failure_backoff=_read(env, "FAILURE_BACKOFF", _durations, defaults.failure_backoff),
-        peering_lifetime=_read(
-            env,
-            "PEERING_LIFETIME",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=15)),
-            defaults.peering_lifetime,
-        ),
-        ingress_automation=_read(env, "INGRESS_AUTOMATION", _boolean, defaults.ingress_automation),
-    )
-
-
-# The names settings_from_env reads, in the order of Settings' fields (for docs and tests).
-ENVIRONMENT_VARIABLES: Final = tuple(
-    PREFIX + name
-    for name in (
-        "NAMESPACE",
-        "ACME_SERVER",
-        "ACME_EMAIL",
-        "ACME_AGREE_TOS",
-        "ACME_CA_BUNDLE",
-        "SOLVER_IMAGE",
-        "SOLVER_PORT",
-        "NAMESERVERS",
-        "SELF_CHECK_SUCCESSES",
-        "SELF_CHECK_INTERVAL",
-        "SELF_CHECK_TIMEOUT",
-        "METRICS_PORT",
-        "NAMESPACES",
-        "CHECK_CONCURRENCY",
-        "HTTP01_PORT",
-        "FAILURE_BACKOFF",
-        "PEERING_LIFETIME",
-        "INGRESS_AUTOMATION",
-    )
-)
+    changes: dict[str, Any] = {}
+    for name, field, read in _VARIABLES:
+        value = env.get(PREFIX + name, "").strip()
+        if value:
+            changes[field] = read(PREFIX + name, value)
+    return dataclasses.replace(Settings(), **changes)

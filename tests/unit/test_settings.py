@@ -1,4 +1,4 @@
-"""Unit tests for config.py: every setting's default, every variable read, every refusal."""
+"""Unit tests for settings.py: every setting's default, every variable read, every refusal."""
 
 from __future__ import annotations
 

@@ -77,10 +77,12 @@ class AcmeDefaults(Protocol):
     this protocol keeps the api package free of imports from the rest of the operator."""
 
     @property
-    def acme_server(self) -> str: ...
+    def acme_server(self) -> str:
+        """The ACME directory URL used when spec.acme.server is absent."""
 
     @property
-    def acme_email(self) -> str | None: ...
+    def acme_email(self) -> str | None:
+        """The account contact used when spec.acme.email is absent; None for none."""
 
 
 # --- patterns, kept identical to the CRD's CEL rules -------------------------------------

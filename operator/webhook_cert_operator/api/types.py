@@ -153,6 +153,7 @@ class OrderRef:
     dns_names: tuple[str, ...]
 
     def to_status(self) -> dict[str, Any]:
+        """status.order as written: url, state, attempts, dnsNames."""
         return {
             "url": self.url,
             "state": self.state,
@@ -288,6 +289,8 @@ class ExternalAccountBinding:
 
 @dataclass(frozen=True)
 class AcmeSpec:
+    """spec.acme: the ACME directory URL (RFC 8555 section 7.1.1) and the account's details."""
+
     server: str
     email: str | None = None
     external_account_binding: ExternalAccountBinding | None = None
@@ -330,6 +333,7 @@ class ParentReference:
     section_name: str | None = None
 
     def to_plain(self) -> dict[str, str]:
+        """The Gateway API ParentReference as in an HTTPRoute's spec.parentRefs."""
         ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": self.name}
         if self.namespace is not None:
             ref["namespace"] = self.namespace
@@ -340,6 +344,8 @@ class ParentReference:
 
 @dataclass(frozen=True)
 class Http01Spec:
+    """spec.http01: how the HTTP-01 solver's objects are made and routed."""
+
     ingress_class_name: str | None = None
     service_type: str = DEFAULT_SERVICE_TYPE
     pod_template: PodTemplate = field(default_factory=PodTemplate)
@@ -351,6 +357,8 @@ class Http01Spec:
 
 @dataclass(frozen=True)
 class PrivateKeySpec:
+    """spec.privateKey: algorithm (KEY_SIZES), size in bits, rotation policy."""
+
     algorithm: str = DEFAULT_KEY_ALGORITHM
     size: int = DEFAULT_KEY_SIZES[DEFAULT_KEY_ALGORITHM]
     rotation_policy: str = DEFAULT_ROTATION_POLICY
@@ -367,6 +375,8 @@ class TrustBundleRef:
 
 @dataclass(frozen=True)
 class ValidationSpec:
+    """spec.validation: what the served-chain check connects to, how often, and how strictly."""
+
     url: str
     interval: timedelta = DEFAULT_VALIDATION_INTERVAL
     connect_to: str | None = None

@@ -56,6 +56,8 @@ class Settings:
     acme_ca_bundle: str | None = None
     # Image of the HTTP-01 solver Pod: the operator's own image running `webhook-cert solve`.
     solver_image: str = DEFAULT_SOLVER_IMAGE
+    # Port the solver listens on. Its default lives with the solver's objects in
+    # solver.resources, which `webhook-cert solve` loads without the operator's dependencies.
     solver_port: int = DEFAULT_SOLVER_PORT
     # DNS servers ("host" or "host:port") for the HTTP-01 self-check and the served-chain
     # probe; empty means the system resolver.

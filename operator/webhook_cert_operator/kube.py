@@ -15,12 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-GROUP = "webhookcert.dev"
-VERSION = "v1alpha1"
-PLURAL = "webhookendpoints"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "WebhookEndpoint"
-
+from webhook_cert_operator.api.types import GROUP, PLURAL, VERSION
 
 # The Gateway API's HTTPRoute (group, version, plural), for the HTTP-01 solver.
 _HTTP_ROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")

@@ -1,6 +1,7 @@
-"""Names, labels and annotations of the objects the operator creates.
+"""Pure (no I/O, no clock): names, labels and annotations of the objects the operator
+creates.
 
-Pure: every name is a function of its inputs, so a restarted operator computes the same
+Every name is a function of its inputs, so a restarted operator computes the same
 names again and finds the objects it created before (the `ensure_x` step of each child).
 
 Kubernetes limits used here: a label value is at most 63 characters of
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+
+from webhook_cert_operator.api.formats import MAX_LABEL_VALUE, is_label_value
 
 LABEL_ENDPOINT = "webhookcert.dev/endpoint"
 """Label on child objects: the name of the WebhookEndpoint they belong to."""
@@ -54,7 +57,6 @@ The operator only ever updates a Secret that carries it, so it never overwrites 
 that someone else put under the same name.
 """
 
-MAX_LABEL_VALUE = 63
 MAX_DNS_LABEL = 63
 
 SOLVER_PREFIX = "wco-solver-"
@@ -64,18 +66,12 @@ _HASH_CHARS = 10  # 40 bits: enough to keep the names of one namespace apart
 _ORDER_HASH_CHARS = 20  # 80 bits: order URLs are looked up across all namespaces
 _ACCOUNT_HASH_CHARS = 16
 
-_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?")
 _NOT_LABEL_CHAR = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_DNS_CHAR = re.compile(r"[^a-z0-9-]+")
 
 
 def _hash(text: str, length: int) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
-
-
-def is_label_value(text: str) -> bool:
-    """Whether the text is a valid Kubernetes label value as it is."""
-    return len(text) <= MAX_LABEL_VALUE and _LABEL_VALUE.fullmatch(text) is not None
 
 
 def label_value(text: str) -> str:

@@ -1,21 +1,30 @@
-"""Operator settings: one frozen value read once at startup from WEBHOOK_CERT_* variables.
+"""Pure (no I/O, no clock): operator settings, one frozen value read once at startup from
+WEBHOOK_CERT_* variables.
 
 Settings are the operator-wide defaults and knobs; everything per endpoint lives in the
-WebhookEndpoint spec (see api.py). `settings_from_env` takes the environment as a mapping
-so it stays pure: the caller passes `os.environ`. docs/configuration.md lists the same
-variables for operators of the operator; keep the two in step.
+WebhookEndpoint spec (see api/parse.py). `settings_from_env` takes the environment as a
+mapping: the caller passes `os.environ`. docs/configuration.md lists the same variables
+for operators of the operator; keep the two in step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, TypeVar
+from typing import Any, Final
 
-from webhook_cert_operator.api.types import is_ip_address, parse_duration
+from webhook_cert_operator.api.formats import (
+    is_email_address,
+    is_https_url,
+    is_ip_address,
+    parse_duration,
+    split_host_port,
+)
 from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
+from webhook_cert_operator.solver.resources import DEFAULT_PORT as DEFAULT_SOLVER_PORT
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -47,7 +56,9 @@ class Settings:
     acme_ca_bundle: str | None = None
     # Image of the HTTP-01 solver Pod: the operator's own image running `webhook-cert solve`.
     solver_image: str = DEFAULT_SOLVER_IMAGE
-    solver_port: int = 8089
+    # Port the solver listens on. Its default lives with the solver's objects in
+    # solver.resources, which `webhook-cert solve` loads without the operator's dependencies.
+    solver_port: int = DEFAULT_SOLVER_PORT
     # DNS servers ("host" or "host:port") for the HTTP-01 self-check and the served-chain
     # probe; empty means the system resolver.
     nameservers: tuple[str, ...] = ()
@@ -75,10 +86,7 @@ class Settings:
     ingress_automation: bool = False
 
 
-_T = TypeVar("_T")
-
 _NAMESPACE_RE: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-_EMAIL_RE: Final = re.compile(r"[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
@@ -95,13 +103,13 @@ def _text(variable: str, value: str) -> str:
 
 def _https_url(variable: str, value: str) -> str:
     # RFC 8555 section 6.1: ACME runs over HTTPS only.
-    if not re.fullmatch(r"https://[^/\s?#]+(?:/\S*)?", value):
+    if not is_https_url(value):
         raise _fail(variable, value, "expected an https:// URL of an ACME directory")
     return value
 
 
 def _email(variable: str, value: str) -> str:
-    if not _EMAIL_RE.fullmatch(value):
+    if not is_email_address(value):
         raise _fail(variable, value, "expected one email address such as ops@example.com")
     return value
 
@@ -194,30 +202,50 @@ def _nameservers(variable: str, value: str) -> tuple[str, ...]:
 
 
 def _is_nameserver(server: str) -> bool:
-    host, port = server, None
-    if server.startswith("["):
-        host, bracket, rest = server[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return False
-        port = rest[1:] if rest else None
-        if not is_ip_address(host) or ":" not in host:
-            return False
-    elif server.count(":") == 1:
-        host, _, port = server.partition(":")
-    elif server.count(":") > 1:
-        return is_ip_address(server)  # a bare IPv6 address, default port
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
-        return False
     # An address, not a name: a resolver is needed to find the resolver otherwise.
-    return is_ip_address(host)
+    try:
+        return is_ip_address(split_host_port(server).host)
+    except ValueError:
+        return False
 
 
-def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], _T], default: _T) -> _T:
-    variable = PREFIX + name
-    value = env.get(variable)
-    if value is None or value.strip() == "":
-        return default
-    return parse(variable, value.strip())
+def _at_least(minimum: int) -> Callable[[str, str], int]:
+    return lambda variable, value: _integer(variable, value, minimum=minimum)
+
+
+def _lasting_at_least(minimum: timedelta) -> Callable[[str, str], timedelta]:
+    return lambda variable, value: _duration(variable, value, minimum=minimum)
+
+
+# Each variable's name after PREFIX, the Settings field it sets and how its value is read,
+# in the order of Settings' fields.
+_VARIABLES: Final[tuple[tuple[str, str, Callable[[str, str], Any]], ...]] = (
+    ("NAMESPACE", "namespace", _namespace),
+    ("ACME_SERVER", "acme_server", _https_url),
+    ("ACME_EMAIL", "acme_email", _email),
+    ("ACME_AGREE_TOS", "acme_agree_tos", _boolean),
+    ("ACME_CA_BUNDLE", "acme_ca_bundle", _absolute_path),
+    ("SOLVER_IMAGE", "solver_image", _text),
+    ("SOLVER_PORT", "solver_port", _port),
+    ("NAMESERVERS", "nameservers", _nameservers),
+    ("SELF_CHECK_SUCCESSES", "self_check_successes", _at_least(1)),
+    (
+        "SELF_CHECK_INTERVAL",
+        "self_check_interval",
+        _lasting_at_least(timedelta(milliseconds=100)),
+    ),
+    ("SELF_CHECK_TIMEOUT", "self_check_timeout", _lasting_at_least(timedelta(seconds=1))),
+    ("METRICS_PORT", "metrics_port", _port),
+    ("NAMESPACES", "watch_namespaces", _namespaces),
+    ("CHECK_CONCURRENCY", "check_concurrency", _at_least(1)),
+    ("HTTP01_PORT", "http01_port", _port),
+    ("FAILURE_BACKOFF", "failure_backoff", _durations),
+    ("PEERING_LIFETIME", "peering_lifetime", _lasting_at_least(timedelta(seconds=15))),
+    ("INGRESS_AUTOMATION", "ingress_automation", _boolean),
+)
+
+ENVIRONMENT_VARIABLES: Final = tuple(PREFIX + name for name, _, _ in _VARIABLES)
+"""The names settings_from_env reads, in the order of Settings' fields (for docs and tests)."""
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -235,7 +263,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_SOLVER_IMAGE       image of the HTTP-01 solver Pod; default
                                     webhook-cert-solver:0.1.0 (the Dockerfile's solver stage)
     WEBHOOK_CERT_SOLVER_PORT        port the solver listens on in its Pod; default 8089
-    WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "host" or "host:port", for the
+    WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "address" or "address:port", for
                                     self-check and the served-chain probe; default system
     WEBHOOK_CERT_SELF_CHECK_SUCCESSES  consecutive self-check successes needed; default 3
     WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check attempts; default 2s
@@ -252,78 +280,12 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     default false
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
-    its value when a value is malformed.
+    its value when a value is malformed. (The function is over 40 lines only because of
+    this table.)
     """
-    defaults = Settings()
-    nameservers = _read(env, "NAMESERVERS", _nameservers, defaults.nameservers)
-    return Settings(
-        namespace=_read(env, "NAMESPACE", _namespace, defaults.namespace),
-        acme_server=_read(env, "ACME_SERVER", _https_url, defaults.acme_server),
-        acme_email=_read(env, "ACME_EMAIL", _email, defaults.acme_email),
-        acme_agree_tos=_read(env, "ACME_AGREE_TOS", _boolean, defaults.acme_agree_tos),
-        acme_ca_bundle=_read(env, "ACME_CA_BUNDLE", _absolute_path, defaults.acme_ca_bundle),
-        solver_image=_read(env, "SOLVER_IMAGE", _text, defaults.solver_image),
-        solver_port=_read(env, "SOLVER_PORT", _port, defaults.solver_port),
-        nameservers=nameservers,
-        self_check_successes=_read(
-            env,
-            "SELF_CHECK_SUCCESSES",
-            lambda variable, value: _integer(variable, value, minimum=1),
-            defaults.self_check_successes,
-        ),
-        self_check_interval=_read(
-            env,
-            "SELF_CHECK_INTERVAL",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(milliseconds=100)),
-            defaults.self_check_interval,
-        ),
-        self_check_timeout=_read(
-            env,
-            "SELF_CHECK_TIMEOUT",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=1)),
-            defaults.self_check_timeout,
-        ),
-        metrics_port=_read(env, "METRICS_PORT", _port, defaults.metrics_port),
-        watch_namespaces=_read(env, "NAMESPACES", _namespaces, defaults.watch_namespaces),
-        check_concurrency=_read(
-            env,
-            "CHECK_CONCURRENCY",
-            lambda variable, value: _integer(variable, value, minimum=1),
-            defaults.check_concurrency,
-        ),
-        http01_port=_read(env, "HTTP01_PORT", _port, defaults.http01_port),
-        failure_backoff=_read(env, "FAILURE_BACKOFF", _durations, defaults.failure_backoff),
-        peering_lifetime=_read(
-            env,
-            "PEERING_LIFETIME",
-            lambda variable, value: _duration(variable, value, minimum=timedelta(seconds=15)),
-            defaults.peering_lifetime,
-        ),
-        ingress_automation=_read(env, "INGRESS_AUTOMATION", _boolean, defaults.ingress_automation),
-    )
-
-
-# The names settings_from_env reads, in the order of Settings' fields (for docs and tests).
-ENVIRONMENT_VARIABLES: Final = tuple(
-    PREFIX + name
-    for name in (
-        "NAMESPACE",
-        "ACME_SERVER",
-        "ACME_EMAIL",
-        "ACME_AGREE_TOS",
-        "ACME_CA_BUNDLE",
-        "SOLVER_IMAGE",
-        "SOLVER_PORT",
-        "NAMESERVERS",
-        "SELF_CHECK_SUCCESSES",
-        "SELF_CHECK_INTERVAL",
-        "SELF_CHECK_TIMEOUT",
-        "METRICS_PORT",
-        "NAMESPACES",
-        "CHECK_CONCURRENCY",
-        "HTTP01_PORT",
-        "FAILURE_BACKOFF",
-        "PEERING_LIFETIME",
-        "INGRESS_AUTOMATION",
-    )
-)
+    changes: dict[str, Any] = {}
+    for name, field, read in _VARIABLES:
+        value = env.get(PREFIX + name, "").strip()
+        if value:
+            changes[field] = read(PREFIX + name, value)
+    return dataclasses.replace(Settings(), **changes)

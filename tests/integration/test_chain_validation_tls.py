@@ -22,6 +22,7 @@ from tests.tls_server import SilentServer, TLSServer, WebhookReceiver
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.checking.checker import ChainChecker
 from webhook_cert_operator.checking.condition import CheckResult
 from webhook_cert_operator.metrics import Metrics
@@ -78,7 +79,7 @@ def spec(server: TLSServer | SilentServer, **validation: Any) -> api.EndpointSpe
         "trustBundle": BUNDLE,
         **validation,
     }
-    return api.parse_spec(
+    return parse_spec(
         {"dnsNames": [HOST], "secretName": SECRET, "validation": fields},
         name=ENDPOINT,
         settings=Settings(),
@@ -157,7 +158,7 @@ def test_the_host_resolves_through_the_configured_nameservers(
         result = checker(kube, nameservers=(dns_server.address,)).check(
             NAMESPACE,
             ENDPOINT,
-            api.parse_spec(
+            parse_spec(
                 {
                     "dnsNames": [HOST],
                     "validation": {

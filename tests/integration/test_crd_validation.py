@@ -1,6 +1,6 @@
 """The API server itself enforces the WebhookEndpoint CRD: refusals, messages and defaults.
 
-Each refused spec is also refused by api.parse_spec, so an object stored under an older
+Each refused spec is also refused by parse.parse_spec, so an object stored under an older
 CRD (or on a server without CEL) meets the same rules in the operator. Accepted specs are
 created with a server-side dry run: the server validates and defaults them exactly as for
 a real create, and no operator that may be watching gets to act on them.
@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import parse_time
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.settings import Settings
 
 pytestmark = pytest.mark.cluster
@@ -282,7 +284,7 @@ def test_the_operator_refuses_what_the_api_server_refuses(
 ) -> None:
     # No cluster needed, but kept beside the table it mirrors.
     with pytest.raises(api.SpecError):
-        api.parse_spec(spec, name="hooks", settings=Settings())
+        parse_spec(spec, name="hooks", settings=Settings())
 
 
 def test_a_name_too_long_for_the_default_secret_name_is_refused(
@@ -308,7 +310,7 @@ def test_a_minimal_spec_is_accepted_and_gets_the_schema_defaults(
         "secretDeletionPolicy": "Retain",
     }
     # What the API server stores, the operator reads, filling in the rest.
-    spec = api.parse_spec(stored["spec"], name="hooks", settings=Settings())
+    spec = parse_spec(stored["spec"], name="hooks", settings=Settings())
     assert spec.secret_name == "hooks-tls"
     assert spec.private_key.size == 256
     assert spec.validation.url == f"https://{HOST}/"
@@ -361,7 +363,7 @@ def test_a_full_spec_is_accepted_as_written(cluster: Any, namespace: str, crd: N
     expected = json.loads(json.dumps(spec))
     expected["validation"]["trustBundle"]["key"] = "ca.crt"
     assert stored["spec"] == expected
-    parsed = api.parse_spec(stored["spec"], name="hooks", settings=Settings())
+    parsed = parse_spec(stored["spec"], name="hooks", settings=Settings())
     assert parsed.private_key == api.PrivateKeySpec("RSA", 3072, "Never")
     assert parsed.validation.sender == "ringcentral"
     assert parsed.secret_deletion_policy == "Delete"
@@ -389,12 +391,12 @@ def test_the_status_subresource_keeps_the_renewal_fields(
         "renewal": api.RenewalStatus(
             cert_id="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
             ari_window=(
-                api.parse_time("2026-04-20T12:00:00Z"),
-                api.parse_time("2026-04-22T12:00:00Z"),
+                parse_time("2026-04-20T12:00:00Z"),
+                parse_time("2026-04-22T12:00:00Z"),
             ),
-            ari_selected_time=api.parse_time("2026-04-21T07:00:00Z"),
-            ari_fetched=api.parse_time("2026-03-01T12:00:00Z"),
-            ari_next_fetch=api.parse_time("2026-03-01T18:00:00Z"),
+            ari_selected_time=parse_time("2026-04-21T07:00:00Z"),
+            ari_fetched=parse_time("2026-03-01T12:00:00Z"),
+            ari_next_fetch=parse_time("2026-03-01T18:00:00Z"),
             ari_explanation_url="https://ca.test/ari",
             ari_error="the CA could not be reached",
             last_renew_request="2026-03-01",
@@ -448,5 +450,5 @@ def test_a_two_line_check_only_spec_is_accepted_and_read_as_check_only(
     spec = {"dnsNames": [HOST], "checkOnly": {"secretRef": {"name": "hooks-example-tls"}}}
     stored = accepted(cluster, namespace, spec, name="h" * 250)  # no default Secret name
 
-    parsed = api.parse_spec(stored["spec"], name="h" * 250, settings=Settings())
+    parsed = parse_spec(stored["spec"], name="h" * 250, settings=Settings())
     assert parsed.check_only == api.CheckOnlySpec(secret_name="hooks-example-tls")

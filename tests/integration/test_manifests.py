@@ -30,6 +30,7 @@ from kubernetes import client
 from tests.integration import k8s
 from tests.integration.conftest import Cluster
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.glue import run as run_command
 from webhook_cert_operator.settings import DEFAULT_NAMESPACE, ENVIRONMENT_VARIABLES, Settings
 
@@ -283,7 +284,7 @@ def test_the_example_webhook_endpoint_is_accepted_by_a_server_side_dry_run(
 
 def test_the_example_webhook_endpoint_is_also_a_spec_the_operator_accepts() -> None:
     example = yaml.safe_load(EXAMPLE.read_text())
-    spec = api.parse_spec(example["spec"], name=example["metadata"]["name"], settings=Settings())
+    spec = parse_spec(example["spec"], name=example["metadata"]["name"], settings=Settings())
     assert spec.dns_names == ("hooks.example.com",)
     assert "namespace" not in example["metadata"], "the example goes where `-n` says"
 

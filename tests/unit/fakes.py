@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from tests import pki_factory
 from webhook_cert_operator.acme.client import AcmeClient, Http01Challenge, Order
-from webhook_cert_operator.api.types import Http01Spec, OrderRef
+from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube, Secret
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Answer, Endpoint, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer, Http01Solver
 
 Call = tuple[Any, ...]
 

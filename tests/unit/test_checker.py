@@ -21,7 +21,8 @@ from tests import pki_factory
 from tests.unit.fakes import FakeKube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.checking import senders
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
@@ -122,7 +123,7 @@ class Ticks:
 
 
 def spec(**validation_fields: Any) -> api.EndpointSpec:
-    return api.parse_spec(
+    return parse_spec(
         {"dnsNames": [HOST], "secretName": SECRET, "validation": validation_fields},
         name=ENDPOINT,
         settings=Settings(),
@@ -256,7 +257,7 @@ def test_a_secret_the_endpoint_does_not_own_sets_no_expectation(owner: str | Non
 
 def check_only_spec(secret_name: str | None = SECRET) -> api.EndpointSpec:
     check_only = {"secretRef": {"name": secret_name}} if secret_name else {}
-    return api.parse_spec(
+    return parse_spec(
         {"dnsNames": [HOST], "checkOnly": check_only}, name=ENDPOINT, settings=Settings()
     )
 

@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import parse_duration
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking.condition import (
     REASON_TRUST_BUNDLE_UNAVAILABLE,
@@ -194,7 +196,7 @@ def dns_name_rule_accepts(name: str) -> bool:
 def api_accepts(**spec: Any) -> bool:
     spec.setdefault("dnsNames", ["hooks.example.com"])
     try:
-        api.parse_spec(spec, name="x", settings=Settings())
+        parse_spec(spec, name="x", settings=Settings())
     except api.SpecError:
         return False
     return True
@@ -250,7 +252,7 @@ def test_the_crd_and_api_py_agree_on_the_duration_syntax(text: str) -> None:
     (pattern,) = cel_patterns(rules("spec.renewBefore")[0]["rule"])
     assert cel_patterns(rules("spec.validation.interval")[0]["rule"]) == [pattern]
     try:
-        api.parse_duration(text)
+        parse_duration(text)
         parses = True
     except ValueError:
         parses = False
@@ -330,7 +332,7 @@ def test_constant_defaults_match_api_py(path: str, default: str) -> None:
 
 def test_the_default_interval_matches_api_py() -> None:
     interval = node("spec.validation.interval")["default"]
-    assert api.parse_duration(interval) == api.DEFAULT_VALIDATION_INTERVAL
+    assert parse_duration(interval) == api.DEFAULT_VALIDATION_INTERVAL
 
 
 @pytest.mark.parametrize("path", ["spec.http01", "spec.privateKey", "spec.validation"])

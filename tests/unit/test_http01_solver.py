@@ -23,13 +23,12 @@ from tests.fake_dns import FakeDNS
 from tests.unit.fakes import FakeClock, FakeKube, key_authorization_for, settings, token_for
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.types import Http01Spec
+from webhook_cert_operator.api.types import Endpoint, Http01Spec
 from webhook_cert_operator.kube import NotServed
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 from webhook_cert_operator.solver.http01 import (
     Answer,
-    Endpoint,
     Http01Solver,
     SelfCheckFailed,
     fetch_over_http,

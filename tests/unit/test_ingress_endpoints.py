@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.fakes import FakeKube
 from tools import install_manifest
-from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.ingress.endpoints import (
     ANNOTATION_CHECK_ONLY,
@@ -94,7 +94,7 @@ def test_each_tls_entry_becomes_an_endpoint_for_its_hosts_and_secret() -> None:
 
 def test_every_endpoint_made_is_one_the_operator_accepts() -> None:
     for endpoint in desired_endpoints(ingress()).endpoints:
-        api.parse_spec(endpoint["spec"], name=endpoint["metadata"]["name"], settings=Settings())
+        parse_spec(endpoint["spec"], name=endpoint["metadata"]["name"], settings=Settings())
 
 
 def test_the_endpoint_is_owned_by_the_ingress_so_it_goes_with_it() -> None:

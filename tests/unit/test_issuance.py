@@ -29,13 +29,14 @@ from tests.unit.fakes import (
 from webhook_cert_operator import naming
 from webhook_cert_operator.acme.client import AcmeError, AcmeTimeout, AcmeUnavailable
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.types import OrderRef
+from webhook_cert_operator.api.parse import parse_spec
+from webhook_cert_operator.api.types import Endpoint, OrderRef
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Endpoint, SelfCheckFailed
+from webhook_cert_operator.solver.http01 import SelfCheckFailed
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOST = "hooks.example.test"
@@ -74,7 +75,7 @@ def test_additional_output_formats_reach_the_secret() -> None:
 
 def spec_of(**fields: Any) -> api.EndpointSpec:
     body: dict[str, Any] = {"dnsNames": [HOST], "secretName": SECRET, **fields}
-    return api.parse_spec(body, name=ENDPOINT.name, settings=Settings())
+    return parse_spec(body, name=ENDPOINT.name, settings=Settings())
 
 
 @dataclass

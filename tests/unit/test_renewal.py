@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from tests import pki_factory
 from tests.pki_factory import DAY, Validity
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.types import RenewalStatus
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates.renewal import (
@@ -49,7 +50,7 @@ OTHER_HOST = "api.example.test"
 
 def spec_of(**fields: Any) -> api.EndpointSpec:
     body: dict[str, Any] = {"dnsNames": [HOST], **fields}
-    return api.parse_spec(body, name="ringcentral", settings=Settings())
+    return parse_spec(body, name="ringcentral", settings=Settings())
 
 
 def stored_for(

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Sequence
 
 from tests.unit.chain_cases import CASES, DAY, HOST, LEAF, UPPER, analyse
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.findings import Code, Finding, finding
 from webhook_cert_operator.checking.report import (

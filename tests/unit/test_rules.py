@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.chain_cases import CASES, DAY, HOST, SHA1_CA, analyse, only
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.findings import Code
 from webhook_cert_operator.checking.rules import parse_tls_version
 

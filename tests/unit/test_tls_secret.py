@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests import pki_factory
 from webhook_cert_operator import naming
+from webhook_cert_operator.api.formats import is_label_value
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates.secret import (
     RESTART_ANNOTATION,
@@ -122,7 +123,7 @@ def test_a_long_endpoint_name_still_gives_a_valid_label() -> None:
         chain_pem=CHAIN_PEM,
         owner=None,
     )
-    assert naming.is_label_value(secret["metadata"]["labels"][naming.LABEL_ENDPOINT])
+    assert is_label_value(secret["metadata"]["labels"][naming.LABEL_ENDPOINT])
     assert secret["metadata"]["annotations"][naming.ANNOTATION_ENDPOINT] == (
         f"{NAMESPACE}/{long_name}"
     )
@@ -187,7 +188,7 @@ def test_a_chain_without_intermediates_gives_an_empty_chain_pem_not_a_crash() ->
 
 
 def test_an_unknown_output_format_is_a_programming_error() -> None:
-    # api.parse_spec refuses it first; reaching here means a caller bypassed the spec.
+    # parse.parse_spec refuses it first; reaching here means a caller bypassed the spec.
     with pytest.raises(ValueError, match="unknown output format 'DER'"):
         body(output_formats=("DER",))
 

@@ -50,6 +50,7 @@ from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.utils import parse_header_links
 
 from webhook_cert_operator import __version__
+from webhook_cert_operator.api.formats import CHALLENGE_PATH_PREFIX, challenge_path
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ _REDACTED: Final = "[redacted]"
 # 43-character SHA-256 thumbprint, RFC 8555 section 8.1) or a challenge path's token is
 # cut out: a misrouted request may have been answered with another challenge's secret.
 _KEY_AUTHORIZATION_RE: Final = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
-_CHALLENGE_PATH_RE: Final = re.compile(r"(/\.well-known/acme-challenge/)[A-Za-z0-9_-]+")
+_CHALLENGE_PATH_RE: Final = re.compile(f"({re.escape(CHALLENGE_PATH_PREFIX)})[A-Za-z0-9_-]+")
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class Http01Challenge:
     @property
     def path(self) -> str:
         """The request path the CA will fetch."""
-        return f"/.well-known/acme-challenge/{self.token}"
+        return challenge_path(self.token)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from webhook_cert_operator.acme.client import (
     Order,
     RenewalInfo,
 )
-from webhook_cert_operator.api.types import EndpointSpec, OrderRef
+from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, EndpointSpec, OrderRef
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube
+from webhook_cert_operator.kube import AlreadyExists, Kube
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Answer, Endpoint, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer, Http01Solver
 
 # Bounds on waiting for the CA; Pebble answers in seconds, Let's Encrypt in well under a
 # minute, so these only stop a stuck order from holding a worker forever.

@@ -17,13 +17,17 @@ from typing import Any
 
 from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
+from webhook_cert_operator.api.parse import parse_spec
+from webhook_cert_operator.api.status import get_condition, set_condition
+from webhook_cert_operator.api.types import Endpoint
 from webhook_cert_operator.certificates import pki, renewal
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict, Kube
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Endpoint, SelfCheckFailed
+from webhook_cert_operator.solver.http01 import SelfCheckFailed
 
 # A Secret held by someone else is looked at again this often (it costs no ACME request).
 SECRET_CONFLICT_DELAY = 300.0
@@ -92,7 +96,7 @@ class StatusWriter:
                 return  # deleted meanwhile
             conditions = list((current.get("status") or {}).get("conditions") or [])
             for condition in self.pending.values():
-                conditions = api.set_condition(
+                conditions = set_condition(
                     conditions, condition, now=life.clock(), generation=self.generation
                 )
             status = {"conditions": conditions, "observedGeneration": self.generation}
@@ -115,22 +119,20 @@ class StatusWriter:
 
 def certificate_status(info: pki.CertificateInfo, renewal_time: datetime | None) -> dict[str, Any]:
     fields = {
-        "notBefore": api.format_time(info.not_before),
-        "notAfter": api.format_time(info.not_after),
+        "notBefore": format_time(info.not_before),
+        "notAfter": format_time(info.not_after),
         "serialNumber": info.serial_number,
         "issuer": info.issuer,
         "dnsNames": list(info.dns_names),
     }
     if renewal_time is not None:
-        fields["renewalTime"] = api.format_time(renewal_time)
+        fields["renewalTime"] = format_time(renewal_time)
     return fields
 
 
 def parse(life: Lifecycle, writer: StatusWriter, body: Mapping[str, Any]) -> api.EndpointSpec:
     try:
-        return api.parse_spec(
-            body.get("spec") or {}, name=writer.endpoint.name, settings=life.settings
-        )
+        return parse_spec(body.get("spec") or {}, name=writer.endpoint.name, settings=life.settings)
     except api.SpecError as error:
         writer.condition(api.READY, "False", "InvalidSpec", str(error))
         writer.condition(api.ISSUING, "False", "InvalidSpec", str(error))
@@ -262,9 +264,9 @@ def _ensure(
             api.READY,
             "True",
             "CertificateValid",
-            f"certificate valid until {api.format_time(info.not_after)}",
+            f"certificate valid until {format_time(info.not_after)}",
         )
-        if api.get_condition(writer.conditions, api.ISSUING) is None:
+        if get_condition(writer.conditions, api.ISSUING) is None:
             writer.condition(api.ISSUING, "False", "UpToDate", "no issuance needed")
         writer.write(**certificate_status(info, decision.renewal_time), **renewal_fields)
         life.metrics.observe_certificate(
@@ -410,10 +412,10 @@ def _fail(life: Lifecycle, writer: StatusWriter, error: Exception, failed_attemp
     writer.condition(api.ISSUING, "False", reason, message)
     writer.write(
         failedAttempts=failed_attempts + 1,
-        lastFailureTime=api.format_time(now),
+        lastFailureTime=format_time(now),
         lastFailureReason=message,
-        nextAttemptTime=api.format_time(next_attempt),
-        retryAfter=api.format_time(retry_after) if retry_after else None,
+        nextAttemptTime=format_time(next_attempt),
+        retryAfter=format_time(retry_after) if retry_after else None,
     )
     writer.post_event("Warning", reason, message)
     life.metrics.issuance_attempts.labels("failure", reason).inc()
@@ -432,7 +434,7 @@ def _succeed(
     info = issued.certificate
     endpoint = writer.endpoint
     due = renewal.renewal_time(info.not_before, info.not_after, spec)
-    message = f"certificate valid until {api.format_time(info.not_after)}"
+    message = f"certificate valid until {format_time(info.not_after)}"
     writer.condition(api.READY, "True", "CertificateValid", message)
     writer.condition(
         api.ISSUING,

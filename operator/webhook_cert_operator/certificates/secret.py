@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.certificates import pki
 
 TLS_CERT: Final = "tls.crt"
@@ -183,20 +184,20 @@ def judge_referenced(
         return Verdict(
             False,
             REASON_NOT_YET_VALID,
-            f"{where}: the certificate is valid from {api.format_time(leaf.not_valid_before_utc)}",
+            f"{where}: the certificate is valid from {format_time(leaf.not_valid_before_utc)}",
             leaf,
         )
     if now >= leaf.not_valid_after_utc:
         return Verdict(
             False,
             REASON_EXPIRED,
-            f"{where}: the certificate expired at {api.format_time(leaf.not_valid_after_utc)}",
+            f"{where}: the certificate expired at {format_time(leaf.not_valid_after_utc)}",
             leaf,
         )
     return Verdict(
         True,
         REASON_CERTIFICATE_VALID,
-        f"{where}: certificate valid until {api.format_time(leaf.not_valid_after_utc)}",
+        f"{where}: certificate valid until {format_time(leaf.not_valid_after_utc)}",
         leaf,
     )
 
@@ -297,7 +298,7 @@ def build_tls_secret(
         "annotations": {
             naming.ANNOTATION_ENDPOINT: owner_mark(namespace, endpoint_name),
             naming.ANNOTATION_SERIAL: info.serial_number,
-            naming.ANNOTATION_NOT_AFTER: info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            naming.ANNOTATION_NOT_AFTER: format_time(info.not_after),
             naming.ANNOTATION_ISSUER: info.issuer,
             **(issuance_annotations(issued_under) if issued_under is not None else {}),
         },

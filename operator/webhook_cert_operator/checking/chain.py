@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.certs import describe, describe_name, fingerprint, label
 from webhook_cert_operator.checking.findings import Code, Finding, finding, sort_findings
 from webhook_cert_operator.checking.path import (

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from webhook_cert_operator.api.types import CHAIN_VALID, FALSE, TRUE, Condition, format_time
+from webhook_cert_operator.api.formats import format_time
+from webhook_cert_operator.api.types import CHAIN_VALID, FALSE, TRUE, Condition
 from webhook_cert_operator.checking.findings import Code, Severity
 from webhook_cert_operator.checking.report import (
     ChainReport,

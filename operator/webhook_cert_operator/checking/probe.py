@@ -46,7 +46,7 @@ from cryptography import x509
 from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
 
-from webhook_cert_operator.api.types import is_ip_address
+from webhook_cert_operator.api.formats import is_ip_address, join_host_port
 from webhook_cert_operator.checking.resolve import Nameserver, ResolutionError, resolve_host
 from webhook_cert_operator.checking.served import (
     Failure,
@@ -119,7 +119,7 @@ def _probe_addresses(
 def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
     """Both handshakes with one address, within `timeout`."""
     deadline = time.monotonic() + timeout
-    where = _format_address(address, port)
+    where = join_host_port(address, port)
     try:
         return _probe(address, where, port, server_name, deadline, timeout)
     except ProbeError as error:
@@ -159,16 +159,12 @@ def _probe(
     )
 
 
-def _format_address(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def _connect(
     addresses: Sequence[str], port: int, deadline: float, timeout: float
 ) -> tuple[socket.socket, str]:
     error: ProbeError | None = None
     for address in addresses:
-        where = _format_address(address, port)
+        where = join_host_port(address, port)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break

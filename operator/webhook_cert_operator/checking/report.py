@@ -19,7 +19,7 @@ from typing import Final
 
 from cryptography import x509
 
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.certs import fingerprint, san_dns_names
 from webhook_cert_operator.checking.chain import analyse
 from webhook_cert_operator.checking.findings import (

@@ -21,6 +21,8 @@ import dns.name
 import dns.nameserver
 import dns.resolver
 
+from webhook_cert_operator.api.formats import is_ip_address, join_host_port, split_host_port
+
 
 class ResolutionError(Exception):
     """The host has no address we could find; `reason` is stable text for status messages."""
@@ -39,8 +41,7 @@ class Nameserver:
     port: int = 53
 
     def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return join_host_port(self.address, self.port)
 
 
 def parse_nameserver(text: str) -> Nameserver:
@@ -49,21 +50,13 @@ def parse_nameserver(text: str) -> Nameserver:
     ValueError when it is not an IP address with an optional port.
     """
     text = text.strip()
-    host, port = text, "53"
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(f"invalid DNS server {text!r}: expected [IPv6]:PORT")
-        port = rest[1:] or "53"
-    elif text.count(":") == 1:
-        host, port = text.split(":")
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"invalid DNS server {text!r}: not an IP address") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"invalid DNS server {text!r}: bad port {port!r}")
-    return Nameserver(str(address), int(port))
+        host_port = split_host_port(text)
+    except ValueError as error:
+        raise ValueError(f"invalid DNS server {text!r}: {error}") from None
+    if not is_ip_address(host_port.host):
+        raise ValueError(f"invalid DNS server {text!r}: not an IP address")
+    return Nameserver(str(ipaddress.ip_address(host_port.host)), host_port.port or 53)
 
 
 def resolve_host(

@@ -23,7 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from webhook_cert_operator.api.types import format_time
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking.certs import describe, subject_alt_names
 from webhook_cert_operator.checking.findings import Code, Finding, finding
 from webhook_cert_operator.checking.target import ascii_host

@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 
-from webhook_cert_operator.api.types import is_ip_address
+from webhook_cert_operator.api.formats import is_ip_address, split_host_port
 from webhook_cert_operator.checking import senders
 from webhook_cert_operator.checking.target import ascii_host
 
@@ -28,15 +28,15 @@ def send_validation_request(
     The certificate is not verified here: the chain is judged by `chain.analyse`, and
     this answers only what the sender's handshake request gets back.
     """
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]")
+    host_port = split_host_port(address)
+    host, port = host_port.host, host_port.port or 443
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     sni = None if is_ip_address(server_name.strip("[]")) else ascii_host(server_name)
-    connection = http.client.HTTPConnection(host, int(port_text), timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        raw = socket.create_connection((host, int(port_text)), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout)
         connection.sock = context.wrap_socket(raw, server_hostname=sni)
         return _exchange(connection, server_name, request)
     except TimeoutError:

@@ -10,11 +10,12 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
 import idna
+
+from webhook_cert_operator.api.formats import split_host_port
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,8 @@ def parse_url(text: str) -> Target:
 def parse_dial(text: str) -> Dial:
     """HOST, HOST:PORT, IPv6 or [IPv6]:PORT; ValueError otherwise."""
     text = text.strip()
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(f"{text!r}: expected HOST:PORT or [IPv6]:PORT")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    elif text.count(":") > 1:
-        ipaddress.ip_address(text)  # a bare IPv6 address, or ValueError
-    if not host:
-        raise ValueError(f"{text!r}: no host")
-    if not port_text:
-        return Dial(host, None)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r}: bad port {port_text!r}")
-    return Dial(host, int(port_text))
+    try:
+        host_port = split_host_port(text)
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
+    return Dial(host_port.host, host_port.port)

@@ -19,6 +19,7 @@ from typing import TypeVar
 from cryptography import x509
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.checking import checker, resolve, target, trust
 from webhook_cert_operator.checking.findings import Severity
 from webhook_cert_operator.checking.report import ChainReport, report_to_json
@@ -240,7 +241,7 @@ def _chain_lines(report: ChainReport) -> list[str]:
         shown = cert.subject or f"(no subject) DNS:{', DNS:'.join(cert.dns_names)}"
         lines.append(f"  {index}  {shown}")
         lines.append(f"     issuer   {cert.issuer}")
-        lines.append(f"     expires  {api.format_time(cert.not_after)}")
+        lines.append(f"     expires  {format_time(cert.not_after)}")
     return lines
 
 

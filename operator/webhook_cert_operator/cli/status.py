@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
 from webhook_cert_operator.checking.certs import fingerprint
@@ -198,7 +199,7 @@ def _when(text: str | None, now: datetime) -> str:
     if not text:
         return "-"
     try:
-        moment = api.parse_time(text)
+        moment = parse_time(text)
     except ValueError:
         return text
     seconds = int((moment - now).total_seconds())

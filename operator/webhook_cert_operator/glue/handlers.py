@@ -21,6 +21,10 @@ from typing import Any
 import kopf
 
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.formats import parse_time
+from webhook_cert_operator.api.parse import parse_spec
+from webhook_cert_operator.api.status import get_condition
+from webhook_cert_operator.api.types import GROUP, PLURAL, VERSION, Endpoint
 from webhook_cert_operator.certificates import lifecycle, renewal
 from webhook_cert_operator.certificates.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.checking import checker as validation
@@ -29,14 +33,10 @@ from webhook_cert_operator.checking.condition import CheckResult, transition_eve
 from webhook_cert_operator.glue import peering
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import (
-    GROUP,
-    PLURAL,
-    VERSION,
     AlreadyExists,
     Forbidden,
     NotServed,
 )
-from webhook_cert_operator.solver.http01 import Endpoint
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
@@ -179,7 +179,7 @@ def forget_series_on_stop(forget: Callable[[str, str], None], meta: Mapping[str,
 
 def _status_time(value: Any) -> datetime | None:
     try:
-        return api.parse_time(value) if isinstance(value, str) else None
+        return parse_time(value) if isinstance(value, str) else None
     except ValueError:
         return None
 
@@ -278,13 +278,11 @@ def run_chain_check(deps: Dependencies, body: kopf.Body) -> tuple[CheckResult, t
     Returns the result and the endpoint's check interval; None for an invalid spec."""
     meta = body["metadata"]
     try:
-        spec = api.parse_spec(
-            body.get("spec") or {}, name=meta["name"], settings=deps.life.settings
-        )
+        spec = parse_spec(body.get("spec") or {}, name=meta["name"], settings=deps.life.settings)
     except api.SpecError:
         return None
     writer = writer_for(deps, body)
-    previous = api.get_condition(writer.conditions, api.CHAIN_VALID)
+    previous = get_condition(writer.conditions, api.CHAIN_VALID)
     result = deps.checker.check(meta["namespace"], meta["name"], spec)
     condition = result.condition
     writer.condition(condition.type, condition.status, condition.reason, condition.message)

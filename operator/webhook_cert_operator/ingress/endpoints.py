@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.fields import dns_name_error
 
 ANNOTATION_ENABLED: Final = "webhookcert.dev/webhook-endpoint"
 """Ingress annotation: "true" makes the operator keep a WebhookEndpoint per tls entry."""
@@ -92,7 +93,7 @@ def _entry_problem(hosts: Sequence[Any]) -> str | None:
     if len(hosts) > api.MAX_DNS_NAMES:
         return f"lists more than the {api.MAX_DNS_NAMES} hosts a certificate may hold"
     for host in hosts:
-        error = api.dns_name_error(host, f"host {host!r}")
+        error = dns_name_error(host, f"host {host!r}")
         if error is not None:
             return error
     return None
@@ -153,7 +154,7 @@ def _endpoint(
     with the hash of its spec."""
     meta = ingress["metadata"]
     return {
-        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "apiVersion": api.API_VERSION,
         "kind": api.KIND,
         "metadata": {
             "name": name,

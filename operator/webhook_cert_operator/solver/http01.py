@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.api.types import Http01Spec, is_ip_address
+from webhook_cert_operator.api.formats import CHALLENGE_PATH_PREFIX, challenge_path, is_ip_address
+from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, Http01Spec
 from webhook_cert_operator.checking.resolve import ResolutionError, parse_nameserver, resolve_host
-from webhook_cert_operator.kube import API_VERSION, KIND, AlreadyExists, Kube, NotServed
+from webhook_cert_operator.kube import AlreadyExists, Kube, NotServed
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 
@@ -48,15 +49,6 @@ class SelfCheckFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """The WebhookEndpoint that owns the solver objects."""
-
-    namespace: str
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
 class Answer:
     """One challenge to serve: the host the CA will ask, and what it must get back."""
 
@@ -67,7 +59,7 @@ class Answer:
     @property
     def shown_url(self) -> str:
         """The URL with the token left out: tokens never reach status, events or logs."""
-        return f"http://{self.host}{resources.CHALLENGE_PATH_PREFIX}<token>"
+        return f"http://{self.host}{CHALLENGE_PATH_PREFIX}<token>"
 
 
 #: Let's Encrypt follows at most 10 redirects, to http or https on ports 80 and 443 only.
@@ -339,7 +331,7 @@ class Http01Solver:
             for answer in answers:
                 if streak[answer] >= needed:
                     continue
-                path = resources.CHALLENGE_PATH_PREFIX + answer.token
+                path = challenge_path(answer.token)
                 status, body, reason = self.fetch(answer.host, path)
                 if status == 200 and body.strip() == answer.key_authorization.encode():
                     streak[answer] += 1

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from webhook_cert_operator.api.formats import challenge_path
+from webhook_cert_operator.api.types import DEFAULT_SERVICE_TYPE, SERVICE_TYPES, to_plain
+
 CHALLENGES_ENV = "WEBHOOK_CERT_CHALLENGES"
 """Environment variable that hands the solver its challenges, as JSON {token: keyAuthorization}."""
-CHALLENGE_PATH_PREFIX = "/.well-known/acme-challenge/"
-"""The path under which RFC 8555 section 8.3 has the CA look for the token."""
 HEALTH_PATH = "/healthz"
 
 DEFAULT_PORT = 8089
-"""Port the solver container listens on, and the port its Service exposes."""
-SERVICE_PORT = 8089
+"""Port the solver container listens on unless WEBHOOK_CERT_SOLVER_PORT says otherwise
+(the default of settings.solver_port and of `webhook-cert solve --port`)."""
+SERVICE_PORT = DEFAULT_PORT
+"""Port the solver Service exposes (the Ingress and HTTPRoute backend's port)."""
 CONTAINER_NAME = "solver"
 PORT_NAME = "http"
 
@@ -46,10 +49,6 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyType(
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 # Section 8.1: keyAuthorization = token || '.' || base64url(JWK thumbprint).
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]+")
-
-# ExternalName has no selector and cannot reach a Pod; the others all work behind an
-# Ingress (NodePort is what some cloud ingress controllers need).
-SERVICE_TYPES = frozenset({"ClusterIP", "NodePort", "LoadBalancer"})
 
 _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
@@ -110,7 +109,7 @@ class SolverSpec:
     port: int = DEFAULT_PORT
     image_pull_policy: str | None = None
     ingress_class_name: str | None = None
-    service_type: str = "ClusterIP"
+    service_type: str = DEFAULT_SERVICE_TYPE
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
     node_selector: Mapping[str, str] = field(default_factory=dict)
@@ -163,16 +162,6 @@ def owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
     ]
 
 
-def _plain(value: Any) -> Any:
-    """A deep copy made of dicts and lists, so built objects never share state with the spec
-    (or with each other) and serialize as JSON."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
 def _metadata(
     spec: SolverSpec, extra_labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -194,7 +183,7 @@ def _resources(spec: SolverSpec) -> dict[str, Any]:
     # server refuses. An empty mapping means "not set" (that is how the spec parser gives
     # an absent `resources`).
     source = spec.resources or DEFAULT_RESOURCES
-    return _plain(source)  # type: ignore[no-any-return]
+    return to_plain(source)  # type: ignore[no-any-return]
 
 
 def build_pod(spec: SolverSpec) -> dict[str, Any]:
@@ -215,7 +204,7 @@ def build_pod(spec: SolverSpec) -> dict[str, Any]:
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
-        pod_spec["tolerations"] = _plain(spec.tolerations)
+        pod_spec["tolerations"] = to_plain(spec.tolerations)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -275,11 +264,6 @@ def build_service(spec: SolverSpec) -> dict[str, Any]:
     }
 
 
-def challenge_path(token: str) -> str:
-    """The path the CA requests for a token (RFC 8555 section 8.3)."""
-    return CHALLENGE_PATH_PREFIX + token
-
-
 def build_ingress(spec: SolverSpec) -> dict[str, Any]:
     """The Ingress that sends each challenge path of each host to the solver Service.
 
@@ -297,7 +281,7 @@ def build_ingress(spec: SolverSpec) -> dict[str, Any]:
     ]
     hosts = list(dict.fromkeys(spec.hosts))
     ingress_spec: dict[str, Any] = {
-        "rules": [{"host": host, "http": {"paths": _plain(paths)}} for host in hosts]
+        "rules": [{"host": host, "http": {"paths": to_plain(paths)}} for host in hosts]
     }
     if spec.ingress_class_name:
         ingress_spec["ingressClassName"] = spec.ingress_class_name
@@ -321,7 +305,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
     rules = [
         {
             "matches": [{"path": {"type": "Exact", "value": challenge_path(token)}}],
-            "backendRefs": _plain(backend),
+            "backendRefs": to_plain(backend),
         }
         for token in spec.tokens
     ]
@@ -330,7 +314,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
         "kind": "HTTPRoute",
         "metadata": _metadata(spec, {}, {}),
         "spec": {
-            "parentRefs": _plain(list(spec.gateway_parent_refs)),
+            "parentRefs": to_plain(list(spec.gateway_parent_refs)),
             "hostnames": list(dict.fromkeys(spec.hosts)),
             "rules": rules,
         },

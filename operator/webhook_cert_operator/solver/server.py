@@ -31,8 +31,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from webhook_cert_operator.api.formats import CHALLENGE_PATH_PREFIX
 from webhook_cert_operator.solver.resources import (
-    CHALLENGE_PATH_PREFIX,
     CHALLENGES_ENV,
     DEFAULT_PORT,
     HEALTH_PATH,

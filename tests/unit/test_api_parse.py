@@ -1,39 +1,28 @@
-"""Unit tests for api.py: spec defaults and refusals, durations, conditions, status.order and
-status.renewal."""
+"""Unit tests for api/parse.py and api/parse_http01.py: every default a spec gets, every
+refusal naming its field, check-only endpoints, Gateway API parentRefs."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api import types
+from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.types import (
-    CHAIN_VALID,
-    ISSUING,
-    READY,
     AcmeSpec,
-    Condition,
     ExternalAccountBinding,
-    OrderRef,
+    ParentReference,
     PrivateKeySpec,
-    RenewalStatus,
     RestartTarget,
     SecretKeyRef,
     SpecError,
     TrustBundleRef,
-    format_duration,
-    format_time,
-    get_condition,
-    parse_duration,
-    parse_spec,
-    parse_time,
-    set_condition,
     to_plain,
 )
 from webhook_cert_operator.settings import LETSENCRYPT_PRODUCTION, Settings
+from webhook_cert_operator.solver.resources import SolverSpec, SolverSpecError
 
 SETTINGS = Settings(acme_server="https://acme.test/directory", acme_email="ops@example.com")
 
@@ -201,7 +190,7 @@ def test_the_parsed_spec_does_not_share_mutable_state_with_the_input() -> None:
     assert spec.http01.pod_template.labels["team"] == "payments"
     assert spec.dns_names == ("hooks.example.com",)
     with pytest.raises(TypeError):
-        spec.http01.pod_template.labels["x"] = "y"  # type: ignore[index]
+        spec.http01.pod_template.labels["x"] = "y"
 
 
 def test_equal_specs_compare_equal() -> None:
@@ -681,319 +670,6 @@ def test_a_spec_error_never_echoes_anything_but_the_offending_value() -> None:
     assert message.startswith("spec.acme.externalAccountBinding.keySecretRef.name: 'Bad_Name'")
 
 
-# --- durations ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1h", timedelta(hours=1)),
-        ("90m", timedelta(minutes=90)),
-        ("720h", timedelta(days=30)),
-        ("1h30m", timedelta(hours=1, minutes=30)),
-        ("2h45m30s", timedelta(hours=2, minutes=45, seconds=30)),
-        ("1.5h", timedelta(minutes=90)),
-        ("500ms", timedelta(milliseconds=500)),
-        ("1s500ms", timedelta(seconds=1, milliseconds=500)),
-        ("0", timedelta(0)),
-        ("0s", timedelta(0)),
-        ("+5m", timedelta(minutes=5)),
-        ("-5m", timedelta(minutes=-5)),
-        ("1m1m", timedelta(minutes=2)),
-    ],
-)
-def test_go_durations_parse(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["", "1", "1d", "1w", "h", "1 h", "1H", "1h ", ".5h", "1.h", "1us", "1ns", "--1h", "1h-5m"],
-)
-def test_other_durations_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="is not a duration"):
-        parse_duration(text)
-
-
-def test_a_duration_beyond_gos_limit_is_refused() -> None:
-    assert parse_duration("2562047h") == timedelta(hours=2562047)
-    with pytest.raises(ValueError, match="too long"):
-        parse_duration("2562048h")
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (timedelta(0), "0s"),
-        (timedelta(hours=1), "1h"),
-        (timedelta(minutes=90), "1h30m"),
-        (timedelta(days=30), "720h"),
-        (timedelta(seconds=45), "45s"),
-        (timedelta(milliseconds=250), "250ms"),
-        (timedelta(seconds=1, milliseconds=500), "1.5s"),
-        (timedelta(hours=1, seconds=1), "1h1s"),
-        (timedelta(microseconds=1), "0.000001s"),
-        (timedelta(minutes=-5), "-5m"),
-    ],
-)
-def test_durations_format_go_style(value: timedelta, expected: str) -> None:
-    assert format_duration(value) == expected
-
-
-@pytest.mark.parametrize(
-    "value",
-    [timedelta(hours=26, minutes=3, seconds=7, microseconds=120), timedelta(milliseconds=-1)],
-)
-def test_formatted_durations_parse_back(value: timedelta) -> None:
-    assert parse_duration(format_duration(value)) == value
-
-
-# --- timestamps --------------------------------------------------------------------------
-
-
-def test_times_are_written_in_utc_with_z_and_whole_seconds() -> None:
-    moment = datetime(2026, 3, 1, 14, 30, 5, 999_999, tzinfo=timezone(timedelta(hours=2)))
-    assert format_time(moment) == "2026-03-01T12:30:05Z"
-
-
-def test_a_naive_time_is_refused() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        format_time(datetime(2026, 3, 1))
-
-
-def test_times_parse_back_as_aware_utc() -> None:
-    assert parse_time("2026-03-01T12:30:05Z") == datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
-    with pytest.raises(ValueError, match="no time zone"):
-        parse_time("2026-03-01T12:30:05")
-
-
-# --- conditions --------------------------------------------------------------------------
-
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-T1 = T0 + timedelta(minutes=5)
-
-
-def test_condition_types_are_the_documented_names() -> None:
-    assert (READY, ISSUING, CHAIN_VALID) == ("Ready", "Issuing", "ChainValid")
-
-
-def test_a_new_condition_is_appended_with_the_time_and_generation() -> None:
-    conditions = set_condition(
-        [], Condition(READY, "False", "Issuing", "Waiting for the CA"), now=T0, generation=3
-    )
-    assert conditions == [
-        {
-            "type": "Ready",
-            "status": "False",
-            "reason": "Issuing",
-            "message": "Waiting for the CA",
-            "lastTransitionTime": "2026-03-01T12:00:00Z",
-            "observedGeneration": 3,
-        }
-    ]
-
-
-def test_the_same_status_keeps_the_transition_time_so_the_patch_is_stable() -> None:
-    first = set_condition([], Condition(READY, "True", "Issued", "ok"), now=T0, generation=1)
-    again = set_condition(first, Condition(READY, "True", "Issued", "ok"), now=T1, generation=1)
-    assert again == first
-
-
-def test_a_new_reason_with_the_same_status_keeps_the_transition_time() -> None:
-    first = set_condition([], Condition(READY, "False", "Issuing"), now=T0, generation=1)
-    later = set_condition(
-        first, Condition(READY, "False", "OrderFailed", "x"), now=T1, generation=2
-    )
-    assert later[0]["lastTransitionTime"] == "2026-03-01T12:00:00Z"
-    assert later[0]["reason"] == "OrderFailed"
-    assert later[0]["observedGeneration"] == 2
-
-
-def test_a_status_change_moves_the_transition_time() -> None:
-    first = set_condition([], Condition(READY, "False", "Issuing"), now=T0, generation=1)
-    later = set_condition(first, Condition(READY, "True", "Issued"), now=T1, generation=1)
-    assert later[0]["lastTransitionTime"] == "2026-03-01T12:05:00Z"
-    assert later[0]["status"] == "True"
-
-
-def test_other_conditions_keep_their_place_and_content() -> None:
-    conditions = set_condition([], Condition(READY, "True", "Issued"), now=T0, generation=1)
-    conditions = set_condition(
-        conditions, Condition(CHAIN_VALID, "True", "Ok"), now=T0, generation=1
-    )
-    updated = set_condition(conditions, Condition(READY, "False", "Expired"), now=T1, generation=1)
-
-    assert [c["type"] for c in updated] == ["Ready", "ChainValid"]
-    assert updated[1] == conditions[1]
-
-
-def test_set_condition_does_not_change_its_input() -> None:
-    original = [{"type": "Ready", "status": "True", "reason": "Issued", "message": ""}]
-    set_condition(original, Condition(READY, "False", "Expired"), now=T0, generation=1)
-    assert original == [{"type": "Ready", "status": "True", "reason": "Issued", "message": ""}]
-
-
-def test_duplicate_entries_of_a_type_collapse_into_one() -> None:
-    stored = [
-        {"type": "Ready", "status": "True", "reason": "A", "lastTransitionTime": "x"},
-        {"type": "Ready", "status": "False", "reason": "B", "lastTransitionTime": "y"},
-    ]
-    updated = set_condition(stored, Condition(READY, "True", "A"), now=T1, generation=1)
-    assert len(updated) == 1
-    assert updated[0]["lastTransitionTime"] == "x"
-
-
-def test_a_stored_condition_without_a_time_gets_one() -> None:
-    stored = [{"type": "Ready", "status": "True", "reason": "Issued"}]
-    updated = set_condition(stored, Condition(READY, "True", "Issued"), now=T1, generation=1)
-    assert updated[0]["lastTransitionTime"] == "2026-03-01T12:05:00Z"
-
-
-@pytest.mark.parametrize(
-    ("status", "reason"),
-    [
-        pytest.param("true", "Issued", id="lowercase-status"),
-        pytest.param("True", "", id="empty-reason"),
-        pytest.param("True", "not camel", id="reason-with-space"),
-        pytest.param("True", "Ends_with,", id="reason-trailing-comma"),
-    ],
-)
-def test_a_malformed_condition_is_a_programming_error(status: str, reason: str) -> None:
-    with pytest.raises(ValueError, match="condition"):
-        Condition(READY, status, reason)
-
-
-def test_get_condition_reads_back_what_set_condition_wrote() -> None:
-    written = Condition(CHAIN_VALID, "False", "MissingIntermediate", "Send the intermediates")
-    conditions = set_condition([], written, now=T0, generation=1)
-    assert get_condition(conditions, CHAIN_VALID) == written
-    assert get_condition(conditions, READY) is None
-
-
-def test_get_condition_ignores_a_malformed_entry() -> None:
-    assert get_condition([{"type": "Ready", "status": "Maybe", "reason": "X"}], READY) is None
-
-
-# --- status.order ------------------------------------------------------------------------
-
-
-def test_an_order_round_trips_through_status() -> None:
-    order = OrderRef(
-        url="https://ca.test/order/1",
-        state="pending",
-        attempts=2,
-        dns_names=("a.example.com", "b.example.com"),
-    )
-    status = order.to_status()
-    assert status == {
-        "url": "https://ca.test/order/1",
-        "state": "pending",
-        "attempts": 2,
-        "dnsNames": ["a.example.com", "b.example.com"],
-    }
-    assert OrderRef.from_status(status) == order
-
-
-@pytest.mark.parametrize(
-    "stored",
-    [
-        pytest.param(None, id="absent"),
-        pytest.param({}, id="empty"),
-        pytest.param({"state": "pending", "attempts": 1}, id="no-url"),
-        pytest.param({"url": "https://x/o", "attempts": 1}, id="no-state"),
-        pytest.param({"url": "https://x/o", "state": "pending", "attempts": -1}, id="negative"),
-        pytest.param({"url": "https://x/o", "state": "ready", "attempts": "1"}, id="text-count"),
-        pytest.param({"url": "https://x/o", "state": "ready", "dnsNames": "a"}, id="names-text"),
-        pytest.param("https://x/o", id="not-an-object"),
-    ],
-)
-def test_an_unusable_stored_order_reads_as_none(stored: Any) -> None:
-    assert OrderRef.from_status(stored) is None
-
-
-def test_a_stored_order_without_attempts_or_names_reads_with_defaults() -> None:
-    order = OrderRef.from_status({"url": "https://x/o", "state": "ready"})
-    assert order == OrderRef(url="https://x/o", state="ready", attempts=0, dns_names=())
-
-
-def test_to_plain_turns_read_only_views_into_json_types() -> None:
-    spec = parse(http01={"podTemplate": {"tolerations": [{"key": "k", "operator": "Exists"}]}})
-    plain = to_plain(spec.http01.pod_template.tolerations)
-    assert plain == [{"key": "k", "operator": "Exists"}]
-    assert type(plain) is list
-    assert type(plain[0]) is dict
-
-
-# --- status.renewal ----------------------------------------------------------------------
-
-HOUR = timedelta(hours=1)
-FULL_RENEWAL = RenewalStatus(
-    cert_id="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
-    ari_window=(T0 + 50 * 24 * HOUR, T0 + 52 * 24 * HOUR),
-    ari_selected_time=T0 + 51 * 24 * HOUR,
-    ari_fetched=T0,
-    ari_next_fetch=T0 + 6 * HOUR,
-    ari_explanation_url="https://ca.test/docs/ari",
-    ari_error=None,
-    last_renew_request="2026-03-01",
-)
-
-
-def test_the_renewal_status_round_trips_through_status() -> None:
-    written = FULL_RENEWAL.to_status()
-    assert written == {
-        "certID": "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
-        "ariWindowStart": "2026-04-20T12:00:00Z",
-        "ariWindowEnd": "2026-04-22T12:00:00Z",
-        "ariSelectedTime": "2026-04-21T12:00:00Z",
-        "ariFetched": "2026-03-01T12:00:00Z",
-        "ariNextFetch": "2026-03-01T18:00:00Z",
-        "ariExplanationURL": "https://ca.test/docs/ari",
-        "ariError": None,
-        "lastRenewRequest": "2026-03-01",
-    }
-    assert RenewalStatus.from_status(written) == FULL_RENEWAL
-
-
-def test_an_empty_renewal_status_writes_every_key_as_null_so_a_patch_clears_them() -> None:
-    written = RenewalStatus().to_status()
-    assert set(written) == set(FULL_RENEWAL.to_status())
-    assert set(written.values()) == {None}
-
-
-@pytest.mark.parametrize(
-    ("stored", "expected"),
-    [
-        pytest.param(None, RenewalStatus(), id="absent"),
-        pytest.param("x", RenewalStatus(), id="not-an-object"),
-        pytest.param(
-            {**FULL_RENEWAL.to_status(), "ariWindowEnd": "2026-04-20T12:00:00Z"},
-            replace(FULL_RENEWAL, ari_window=None, ari_selected_time=None),
-            id="window-ends-at-its-start",
-        ),
-        pytest.param(
-            {**FULL_RENEWAL.to_status(), "ariWindowStart": "soon"},
-            replace(FULL_RENEWAL, ari_window=None, ari_selected_time=None),
-            id="window-start-unparsable",
-        ),
-        pytest.param(
-            {**FULL_RENEWAL.to_status(), "ariNextFetch": "2026-03-01T18:00:00"},
-            replace(FULL_RENEWAL, ari_next_fetch=None),
-            id="time-without-zone",
-        ),
-        pytest.param(
-            {**FULL_RENEWAL.to_status(), "certID": 7, "lastRenewRequest": ""},
-            replace(FULL_RENEWAL, cert_id=None, last_renew_request=None),
-            id="wrong-types",
-        ),
-    ],
-)
-def test_a_damaged_renewal_status_reads_leniently(stored: Any, expected: RenewalStatus) -> None:
-    # Hand-edited status must not stop the operator: what does not parse is unknown, and
-    # the operator asks the CA again.
-    assert RenewalStatus.from_status(stored) == expected
-
-
 # ---- check-only endpoints -------------------------------------------------------------
 
 # What the API server stores for a check-only spec: its defaults for http01 and privateKey.
@@ -1055,8 +731,8 @@ def test_gateway_parent_refs_are_read_with_their_namespace_and_listener() -> Non
         }
     )
     assert spec.http01.gateway_parent_refs == (
-        api.ParentReference("public", "gateways", "http"),
-        api.ParentReference("local"),
+        ParentReference("public", "gateways", "http"),
+        ParentReference("local"),
     )
     assert spec.http01.ingress_class_name is None
 
@@ -1081,3 +757,44 @@ def test_gateway_parent_refs_are_refused_with_the_field_named(
     http01: dict[str, Any], message: str
 ) -> None:
     assert message in refusal(http01=http01)
+
+
+# ---- the solver Service's type: the reader and the builder agree ------------------------
+
+
+def builds_a_service_of_type(service_type: str) -> bool:
+    token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+    try:
+        SolverSpec(
+            name="wco-solver-ringcentral-0123456789",
+            namespace="payments",
+            owner_api_version=types.API_VERSION,
+            owner_kind=types.KIND,
+            owner_name="ringcentral",
+            owner_uid="uid",
+            labels={"webhookcert.dev/role": "solver"},
+            image="webhook-cert-solver:0.1.0",
+            challenges={token: token + ".thumbprint"},
+            hosts=("hooks.example.com",),
+            service_type=service_type,
+        )
+    except SolverSpecError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("service_type", ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"])
+def test_the_spec_reader_and_the_solver_builder_accept_the_same_service_types(
+    service_type: str,
+) -> None:
+    try:
+        read = parse(http01={"serviceType": service_type}).http01.service_type == service_type
+    except SpecError:
+        read = False
+    assert builds_a_service_of_type(service_type) is read
+    assert read is (service_type in types.SERVICE_TYPES)
+
+
+def test_the_default_service_type_is_one_the_builder_accepts() -> None:
+    assert parse().http01.service_type == types.DEFAULT_SERVICE_TYPE == "ClusterIP"
+    assert builds_a_service_of_type(types.DEFAULT_SERVICE_TYPE)

@@ -1,4 +1,4 @@
-"""Unit tests for config.py: every setting's default, every variable read, every refusal."""
+"""Unit tests for settings.py: every setting's default, every variable read, every refusal."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from webhook_cert_operator.settings import (
     Settings,
     settings_from_env,
 )
+from webhook_cert_operator.solver import resources
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -33,6 +34,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.acme_ca_bundle is None
     assert settings.solver_image == "webhook-cert-solver:0.1.0"
     assert settings.solver_port == 8089
+    assert settings.solver_port == resources.DEFAULT_PORT  # the solver's own default
     assert settings.nameservers == ()
     assert settings.self_check_successes == 3
     assert settings.self_check_interval == timedelta(seconds=2)

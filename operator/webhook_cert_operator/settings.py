@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Final, TypeVar
 
 from webhook_cert_operator.api.types import is_ip_address, parse_duration
-from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
+from webhook_cert_operator.certificates.timing import FAILURE_DELAYS
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING: Final = "https://acme-staging-v02.api.letsencrypt.org/directory"

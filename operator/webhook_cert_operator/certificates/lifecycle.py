@@ -2,7 +2,7 @@
 
 Orchestration without kopf: `glue/handlers.py` builds the `StatusWriter` (with an event poster)
 and maps `RetryLater` and `InvalidSpec` to kopf's errors. The decision itself is pure
-(`renewal.decide`); this module gathers what it needs: the Secret, the CA's renewal
+(`policies.decide`); this module gathers what it needs: the Secret, the CA's renewal
 information (RFC 9773, fetched only when due), the `webhookcert.dev/renew` annotation.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.certificates import pki, renewal
+from webhook_cert_operator.certificates import pki, policies, timing
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict, Kube
@@ -230,31 +230,24 @@ def _ensure(
     stored = tls_secret.parse_stored(secret.data) if secret is not None else None
     # What the stored certificate was issued under, as recorded on the Secret: a restarted
     # operator reaches the same verdict as the one that saw the spec change.
-    changed = (
-        renewal.issuer_change(secret.annotations, tls_secret.issuance_annotations(spec.acme))
-        if secret is not None
-        else None
-    )
     renewal_status = api.RenewalStatus.from_status(status.get("renewal"))
+    annotations = body["metadata"].get("annotations") or {}
+    renew_request = annotations.get(policies.RENEW_ANNOTATION)
+    gathered = policies.Input(
+        spec=spec,
+        now=now,
+        stored=stored,
+        secret_annotations=secret.annotations if secret is not None else None,
+        renewal=renewal_status,
+        renew_annotation=renew_request,
+    )
     leaf_id = None
-    if isinstance(stored, tls_secret.StoredCertificate) and changed is None:
+    if isinstance(stored, tls_secret.StoredCertificate) and gathered.acme_settings_change is None:
         # Not when it is to be replaced anyway: the CA now named may never have issued it.
         leaf_id, renewal_status = _renewal_information(
             life, endpoint, spec, stored, renewal_status, now
         )
-    annotations = body["metadata"].get("annotations") or {}
-    renew_request = annotations.get(renewal.RENEW_ANNOTATION)
-    decision = renewal.decide(
-        stored,
-        spec,
-        now,
-        cert_id=leaf_id,
-        renewal=renewal_status,
-        renew_request_pending=renewal.renew_requested(
-            renew_request, renewal_status.last_renew_request
-        ),
-        changed=changed,
-    )
+    decision = policies.decide(replace(gathered, cert_id=leaf_id, renewal=renewal_status))
     renewal_fields = {"renewal": renewal_status.to_status()}
     if decision.reason is None and isinstance(stored, tls_secret.StoredCertificate):
         info = pki.describe_certificate(stored.leaf)
@@ -272,7 +265,7 @@ def _ensure(
         )
         roll_restart_targets(life, writer, spec, info.serial_number)
         return
-    reason = decision.reason or renewal.REASON_NO_CERTIFICATE
+    reason = decision.reason or policies.REASON_NO_CERTIFICATE
     if not (
         isinstance(stored, tls_secret.StoredCertificate) and stored.leaf.not_valid_after_utc > now
     ):
@@ -309,7 +302,7 @@ def _renewal_information(
         leaf_id = cert_id(leaf_pem)
     except ValueError:  # no authority key identifier: ARI cannot name this certificate
         return None, previous
-    due = renewal.ari_fetch_due(
+    due = timing.ari_fetch_due(
         previous, cert_id=leaf_id, not_after=stored.leaf.not_valid_after_utc, spec=spec, now=now
     )
     if not due:
@@ -317,7 +310,7 @@ def _renewal_information(
     try:
         info = life.issuer.renewal_info(endpoint, spec, leaf_pem)
     except (AcmeError, AccountError) as error:
-        return leaf_id, renewal.record_ari_failure(
+        return leaf_id, timing.record_ari_failure(
             previous,
             cert_id=leaf_id,
             error=f"renewal information unavailable: {error}",
@@ -325,10 +318,10 @@ def _renewal_information(
             poll_random=life.unit_random(),
         )
     if info is None:
-        return leaf_id, renewal.record_ari_failure(
+        return leaf_id, timing.record_ari_failure(
             previous, cert_id=leaf_id, error=None, now=now, poll_random=life.unit_random()
         )
-    return leaf_id, renewal.record_ari_window(
+    return leaf_id, timing.record_ari_window(
         previous,
         cert_id=leaf_id,
         window_start=info.start,
@@ -399,7 +392,7 @@ def _fail(life: Lifecycle, writer: StatusWriter, error: Exception, failed_attemp
     now = life.clock()
     retry_after = getattr(error, "retry_after", None)
     retry_after = retry_after if isinstance(retry_after, datetime) else None
-    delay = renewal.failure_delay(
+    delay = timing.failure_delay(
         failed_attempts + 1,
         unit_random=life.unit_random(),
         retry_after=retry_after,
@@ -431,7 +424,7 @@ def _succeed(
 ) -> None:
     info = issued.certificate
     endpoint = writer.endpoint
-    due = renewal.renewal_time(info.not_before, info.not_after, spec)
+    due = timing.renewal_time(info.not_before, info.not_after, spec)
     message = f"certificate valid until {api.format_time(info.not_after)}"
     writer.condition(api.READY, "True", "CertificateValid", message)
     writer.condition(

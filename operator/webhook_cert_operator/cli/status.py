@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.certificates.policies import RENEW_ANNOTATION
 from webhook_cert_operator.checking import chain
 from webhook_cert_operator.cli import references as cli_kube
 

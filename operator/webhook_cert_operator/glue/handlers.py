@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.certificates import lifecycle, renewal
+from webhook_cert_operator.certificates import lifecycle, policies
 from webhook_cert_operator.certificates.lifecycle import Lifecycle, StatusWriter
 from webhook_cert_operator.checking import checker as validation
 from webhook_cert_operator.glue import peering
@@ -127,7 +127,7 @@ async def size_check_threads(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-@kopf.on.field(*RESOURCE, field=("metadata", "annotations", renewal.RENEW_ANNOTATION))
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", policies.RENEW_ANNOTATION))
 def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ensure_certificate(memo.deps, body)
 

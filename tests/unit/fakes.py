@@ -1,11 +1,11 @@
-"""Hand-written fakes for the adapters the orchestration talks to: Kubernetes, the ACME
-CA, the HTTP-01 solver, the clock, and the progress reporter.
+"""Hand-written fakes for the ports the orchestration talks to: Kubernetes, the ACME CA,
+the HTTP-01 solver, the status report, the clock, and the progress reporter.
 
-Each fake keeps the state a test asserts on (objects, Secrets, orders) and a log of the
-calls made, in order, so that a test can say "the CA was never asked" or "the solver was
-cleaned up before the client was closed". The fakes subclass the real adapters only to
-share their types; they never call the real constructors, so nothing here touches the
-network.
+Each fake keeps the state a test asserts on (objects, Secrets, orders, status) and a log
+of the calls made, in order, so that a test can say "the CA was never asked" or "the
+solver was cleaned up before the client was closed". The fakes implement the protocols
+of `certificates.ports` (declared as their bases, so mypy checks every signature) and
+share nothing with the real adapters: nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests import pki_factory
-from webhook_cert_operator.acme.client import AcmeClient, Http01Challenge, Order
+from webhook_cert_operator.acme.client import Http01Challenge, Order, RenewalInfo
+from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.types import Http01Spec, OrderRef
-from webhook_cert_operator.certificates import pki
-from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube, Secret
+from webhook_cert_operator.certificates import pki, ports
+from webhook_cert_operator.kube import AlreadyExists, Conflict, Secret
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Answer, Endpoint, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer, Endpoint
 
 Call = tuple[Any, ...]
 
@@ -66,12 +67,13 @@ def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-class FakeKube(Kube):
+class FakeKube(ports.Kubernetes):
     """The Kubernetes API as a dict of objects, with a log of every call.
 
     `before` holds one-shot hooks per method name, run at the start of the next call of
     that method: the way a test lets "someone else" act between two of the operator's
-    requests.
+    requests. `workloads` maps (kind, namespace, name) to a workload's pod template
+    annotations.
     """
 
     def __init__(self) -> None:  # no API client: nothing here leaves the process
@@ -83,8 +85,9 @@ class FakeKube(Kube):
             "Ingress": [],
             "HTTPRoute": [],
         }
+        self.workloads: dict[tuple[str, str, str], dict[str, str]] = {}
         self.calls: list[Call] = []
-        self.before: dict[str, list[Callable[[], None]]] = {}
+        self.before: dict[str, list[Callable[[], object]]] = {}
         self._versions = itertools.count(1)
 
     def _hook(self, method: str) -> None:
@@ -195,6 +198,22 @@ class FakeKube(Kube):
             self.objects[kind].remove(item)
         return len(doomed)
 
+    # ---- workloads -------------------------------------------------------------------
+
+    def pod_template_annotations(
+        self, kind: str, namespace: str, name: str
+    ) -> dict[str, str] | None:
+        self.calls.append(("pod_template_annotations", kind, name))
+        found = self.workloads.get((kind, namespace, name))
+        return dict(found) if found is not None else None
+
+    def patch_workload(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        self.calls.append(("patch_workload", kind, name))
+        template = patch["spec"]["template"]["metadata"]["annotations"]
+        self.workloads[kind, namespace, name].update(template)
+
     def names(self, kind: str) -> list[str]:
         return sorted(item["metadata"]["name"] for item in self.objects[kind])
 
@@ -236,7 +255,7 @@ class FakeCa:
 
 
 @dataclass
-class FakeAcme(AcmeClient):
+class FakeAcme(ports.AcmeSession):
     """One ACME client session against FakeCa, logging each call into `log`.
 
     `orders` is what the CA knows (get_order reads it); `fail` maps a method name to the
@@ -244,6 +263,7 @@ class FakeAcme(AcmeClient):
     just before the CA answers that call; `new_order_status` is the status of newly created orders
     ("ready" when every authorization is already valid). Pending orders have one pending
     HTTP-01 challenge per name, unless `authorizations_valid` says they are all valid.
+    `renewal` is the CA's answer to a renewalInfo request (None: the CA has no ARI).
     """
 
     ca: FakeCa
@@ -253,6 +273,7 @@ class FakeAcme(AcmeClient):
     hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
     new_order_status: str = "pending"
     authorizations_valid: bool = False
+    renewal: RenewalInfo | None = None
     csrs: list[bytes] = field(default_factory=list)
     closed: bool = False
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -348,6 +369,10 @@ class FakeAcme(AcmeClient):
         chain = self.ca.sign(self.csrs[-1])
         return pki.chain_to_pem(chain).decode()
 
+    def renewal_info(self, cert_pem: bytes) -> RenewalInfo | None:
+        self._call("renewal_info")
+        return self.renewal
+
     def close(self) -> None:
         self.log.append(("acme", "close"))
         self.closed = True
@@ -363,7 +388,7 @@ class FakeAcmeFactory:
         self.client = client
         self.calls: list[tuple[str, bytes]] = []
 
-    def __call__(self, server: str, account_key_pem: bytes) -> AcmeClient:
+    def __call__(self, server: str, account_key_pem: bytes) -> ports.AcmeSession:
         self.client.log.append(("acme", "connect", server))
         self.calls.append((server, account_key_pem))
         return self.client
@@ -372,7 +397,7 @@ class FakeAcmeFactory:
 # ---- the HTTP-01 solver -----------------------------------------------------------------
 
 
-class FakeSolver(Http01Solver):
+class FakeSolver(ports.Solver):
     """Records present / self_check / clean_up into `log`; `fail` maps a method to an error."""
 
     def __init__(self, log: list[Call]) -> None:  # no Kube, no HTTP
@@ -399,11 +424,11 @@ class FakeSolver(Http01Solver):
         return 0
 
 
-# ---- progress ---------------------------------------------------------------------------
+# ---- progress and status ------------------------------------------------------------------
 
 
-class RecordingProgress:
-    """issuance.Progress that keeps what it was told."""
+class RecordingProgress(ports.Progress):
+    """ports.Progress that keeps what it was told."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[str, str]] = []
@@ -417,6 +442,52 @@ class RecordingProgress:
 
     def reasons(self) -> list[str]:
         return [reason for reason, _ in self.steps]
+
+
+class FakeReport(ports.Report):
+    """ports.Report as an endpoint's status in memory: `status` holds every field written
+    (a merge, as the status patch is), `conditions` the conditions as written (set with
+    `api.set_condition` at `now`), `events` each (type, reason, message) posted, and
+    `writes` how many status writes were made."""
+
+    def __init__(
+        self, endpoint: Endpoint, status: Mapping[str, Any] | None = None, *, now: datetime
+    ) -> None:
+        self.endpoint = endpoint
+        self.now = now
+        self.status: dict[str, Any] = dict(status or {})
+        self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
+        self.pending: dict[str, api.Condition] = {}
+        self.events: list[tuple[str, str, str]] = []
+        self.writes = 0
+
+    def condition(self, type: str, status: str, reason: str, message: str) -> None:
+        self.pending[type] = api.Condition(type, status, reason, message)
+
+    def write(self, **fields: Any) -> None:
+        for condition in self.pending.values():
+            self.conditions = api.set_condition(
+                self.conditions, condition, now=self.now, generation=1
+            )
+        self.pending.clear()
+        self.status.update(fields, conditions=self.conditions)
+        self.writes += 1
+
+    def step(self, reason: str, message: str, **fields: Any) -> None:
+        self.condition(api.ISSUING, "True", reason, message)
+        self.write(**fields)
+        self.post_event("Normal", reason, message)
+
+    def order(self, order: OrderRef) -> None:
+        self.write(order=order.to_status())
+
+    def post_event(self, type: str, reason: str, message: str) -> None:
+        self.events.append((type, reason, message))
+
+    def get(self, type: str) -> tuple[str, str] | None:
+        """The (status, reason) of the condition `type`, None when it is not set."""
+        found = api.get_condition(self.conditions, type)
+        return (found.status, found.reason) if found is not None else None
 
 
 # ---- helpers ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
@@ -65,7 +65,7 @@ def stored_for(
     chain = pki_factory.build_chain(dns_names, now=T0, leaf_validity=validity)
     return StoredCertificate(
         chain=(chain.leaf.cert, chain.intermediates[0].cert),
-        key=key if key is not None else chain.leaf.key,
+        key=key if key is not None else cast(pki.PrivateKey, chain.leaf.key),
     )
 
 
@@ -127,7 +127,7 @@ def test_a_certificate_with_an_empty_validity_period_is_unusable_not_a_crash() -
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
         .sign(chain.intermediates[0].key, hashes.SHA256())
     )
-    stored = StoredCertificate(chain=(leaf,), key=chain.leaf.key)
+    stored = StoredCertificate(chain=(leaf,), key=cast(pki.PrivateKey, chain.leaf.key))
     decision = decide(stored, spec_of(), T0 - DAY)
     assert decision.reason is not None
     assert decision.reason.startswith("the stored certificate is unusable: ")

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from webhook_cert_operator.certificates.lifecycle import Lifecycle
     from webhook_cert_operator.checking.checker import ChainChecker
     from webhook_cert_operator.glue import handlers
+    from webhook_cert_operator.glue.deps import Deps, EndpointLocks
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.settings import ConfigError, settings_from_env
@@ -107,14 +108,23 @@ def run(args: argparse.Namespace) -> int:
         )
 
     issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
+    locks = EndpointLocks()
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     life = Lifecycle(
+        settings=settings, kube=kube, issuer=issuer, metrics=metrics, locks=locks, clock=clock
+    )
+    deps = Deps(
         settings=settings,
         kube=kube,
-        issuer=issuer,
         metrics=metrics,
-        clock=lambda: datetime.now(UTC),
+        locks=locks,
+        lifecycle=life,
+        checker=ChainChecker(kube, settings, metrics),
+        clock=clock,
     )
-    deps = handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))
     if settings.ingress_automation:
         handlers.register_ingress_automation()
     kopf.run(
@@ -124,6 +134,6 @@ def run(args: argparse.Namespace) -> int:
         peering_name=args.peering or None,
         priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
         liveness_endpoint=args.liveness or None,
-        memo=kopf.Memo(deps=deps),
+        memo=deps,
     )
     return 0

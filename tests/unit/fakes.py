@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -249,6 +250,13 @@ class FakeCa:
             .not_valid_before(not_before)
             .not_valid_after(not_before + self.lifetime)
             .add_extension(san, critical=True)
+            .add_extension(
+                # Real CAs name their key; ARI's certificate identifier needs it (RFC 9773).
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.intermediate.cert.public_key()  # type: ignore[arg-type]
+                ),
+                critical=False,
+            )
             .sign(self.intermediate.key, hashes.SHA256())
         )
         return [leaf, self.intermediate.cert]
@@ -274,6 +282,7 @@ class FakeAcme(ports.AcmeSession):
     new_order_status: str = "pending"
     authorizations_valid: bool = False
     renewal: RenewalInfo | None = None
+    replaces_sent: list[str | None] = field(default_factory=list)
     csrs: list[bytes] = field(default_factory=list)
     closed: bool = False
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -310,6 +319,7 @@ class FakeAcme(ports.AcmeSession):
         profile: str | None = None,
     ) -> Order:
         self._call("new_order", tuple(dns_names), profile)
+        self.replaces_sent.append(replaces)
         url = f"https://ca.test/order/new-{next(self._numbers)}"
         return self.add_order(url, self.new_order_status, dns_names)
 
@@ -488,6 +498,16 @@ class FakeReport(ports.Report):
         """The (status, reason) of the condition `type`, None when it is not set."""
         found = api.get_condition(self.conditions, type)
         return (found.status, found.reason) if found is not None else None
+
+
+class FakeLocks(ports.Locks):
+    """ports.Locks: one lock per (purpose, uid), kept in `locks` for a test to hold."""
+
+    def __init__(self) -> None:
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def lock(self, purpose: str, uid: str) -> threading.Lock:
+        return self.locks.setdefault((purpose, uid), threading.Lock())
 
 
 # ---- helpers ----------------------------------------------------------------------------

@@ -15,11 +15,13 @@ from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.types import RenewalStatus
 from webhook_cert_operator.certificates.timing import (
     FAILURE_DELAYS,
+    RENEWAL_CHECK_INTERVAL,
     ari_fetch_due,
     choose_ari_time,
     failure_delay,
     keep_or_choose,
     next_ari_poll,
+    next_renewal_check,
     record_ari_failure,
     record_ari_window,
 )
@@ -421,3 +423,33 @@ def test_a_delay_needs_a_failure_and_a_draw_below_one(
 ) -> None:
     with pytest.raises(ValueError):
         failure_delay(failed_attempts, unit_random=unit_random, retry_after=None, now=T0)
+
+
+# ---- when the renewal daemon looks again -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("renewal_time", "next_attempt", "wake"),
+    [
+        pytest.param(None, None, T0 + 5 * MINUTE, id="every-five-minutes"),
+        pytest.param(T0 + DAY, None, T0 + 5 * MINUTE, id="renewal-far-off"),
+        pytest.param(T0 + 2 * MINUTE, None, T0 + 2 * MINUTE, id="renewal-time-sooner"),
+        pytest.param(T0 - HOUR, None, T0 - HOUR, id="renewal-time-passed-means-now"),
+        pytest.param(T0 - HOUR, T0 + HOUR, T0 + HOUR, id="never-before-the-back-off"),
+        pytest.param(None, T0 + MINUTE, T0 + 5 * MINUTE, id="back-off-over-before-the-interval"),
+        pytest.param(T0 + DAY, T0 + 2 * DAY, T0 + 2 * DAY, id="a-retry-after-beyond-all"),
+    ],
+)
+def test_the_renewal_daemon_looks_at_the_renewal_time_or_the_interval_not_before_the_back_off(
+    renewal_time: datetime | None, next_attempt: datetime | None, wake: datetime
+) -> None:
+    assert next_renewal_check(T0, renewal_time, next_attempt) == wake
+    assert RENEWAL_CHECK_INTERVAL == 5 * MINUTE
+
+
+def test_a_retry_after_past_the_back_off_sets_the_next_look() -> None:
+    """The CA's Retry-After (RFC 8555 section 6.6) floors the back-off, and with it the
+    daemon's next look: nextAttemptTime is written from `failure_delay`."""
+    retry_after = T0 + 3 * HOUR
+    delay = failure_delay(1, unit_random=0.5, retry_after=retry_after, now=T0)
+    assert next_renewal_check(T0, T0, T0 + delay) == retry_after

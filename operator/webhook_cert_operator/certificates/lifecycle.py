@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
+from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, RenewalInfo, cert_id
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import pki, policies, ports, referenced, timing
 from webhook_cert_operator.certificates import secret as tls_secret
@@ -117,6 +117,7 @@ class Lifecycle:
     def _ensure(
         self, report: ports.Report, spec: api.EndpointSpec, body: Mapping[str, Any]
     ) -> None:
+        """Gather, decide (`policies.decide`), act: keep the certificate, or issue."""
         endpoint = report.endpoint
         failed_attempts = int((body.get("status") or {}).get("failedAttempts") or 0)
         # From status, so that a restarted operator reports the back-off it resumes.
@@ -187,27 +188,40 @@ class Lifecycle:
         try:
             info = self.issuer.renewal_info(endpoint, spec, leaf_pem)
         except (AcmeError, AccountError) as error:
-            message: str | None = f"renewal information unavailable: {error}"
-            info = None
-        else:
-            message = None
-        if info is None:
             recorded = timing.record_ari_failure(
-                previous, cert_id=leaf_id, error=message, now=now, poll_random=self.unit_random()
-            )
-        else:
-            recorded = timing.record_ari_window(
                 previous,
                 cert_id=leaf_id,
-                window_start=info.start,
-                window_end=info.end,
-                explanation_url=info.explanation_url,
-                retry_after_seconds=info.retry_after_seconds,
+                error=f"renewal information unavailable: {error}",
                 now=now,
-                choice_random=self.unit_random(),
                 poll_random=self.unit_random(),
             )
+        else:
+            recorded = self._record(previous, leaf_id, info, now)
         return replace(observed, cert_id=leaf_id, renewal=recorded)
+
+    def _record(
+        self,
+        previous: api.RenewalStatus | None,
+        leaf_id: str,
+        info: RenewalInfo | None,
+        now: datetime,
+    ) -> api.RenewalStatus:
+        """status.renewal after the CA answered (None: it offers no renewal information)."""
+        if info is None:
+            return timing.record_ari_failure(
+                previous, cert_id=leaf_id, error=None, now=now, poll_random=self.unit_random()
+            )
+        return timing.record_ari_window(
+            previous,
+            cert_id=leaf_id,
+            window_start=info.start,
+            window_end=info.end,
+            explanation_url=info.explanation_url,
+            retry_after_seconds=info.retry_after_seconds,
+            now=now,
+            choice_random=self.unit_random(),
+            poll_random=self.unit_random(),
+        )
 
     def _keep(
         self,

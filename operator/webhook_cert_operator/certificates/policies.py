@@ -1,6 +1,6 @@
-"""Whether an endpoint needs a new certificate now, and why: an ordered chain of policies.
+"""Pure: whether an endpoint needs a new certificate now, and why, as a chain of policies.
 
-Pure (no I/O, no clock: the time is part of the input). Modelled on cert-manager's
+No I/O and no clock: the time is part of the input. Modelled on cert-manager's
 certificate trigger policies (pkg/controller/certificates/trigger/policies): lifecycle
 gathers one `Input` (the Secret's certificate and annotations, the spec, status.renewal,
 the renew annotation, the time), each policy is a small function from it to a `Reissue`

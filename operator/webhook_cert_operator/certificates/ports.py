@@ -1,6 +1,6 @@
-"""Ports: what the certificate orchestration needs from the world, as `typing.Protocol`s.
+"""Orchestration ports: what issuance and lifecycle need from the world, as Protocols.
 
-Interfaces only, no behaviour. `issuance` and `lifecycle` (orchestration) talk to
+Interfaces only (`typing.Protocol`), no behaviour. `issuance` and `lifecycle` talk to
 Kubernetes, the ACME CA, the HTTP-01 solver and the status writer through these; the
 real adapters (`kube.Kube`, `acme.client.AcmeClient`, `solver.http01.Http01Solver`,
 `glue.status_writer.StatusWriter`) satisfy them structurally, and the unit tests' fakes

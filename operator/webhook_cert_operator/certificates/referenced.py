@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.metrics import Metrics
+
+# The certificate fields of status when the referenced Secret holds no certificate.
+_NO_CERTIFICATE: Final = MappingProxyType(
+    {"notBefore": None, "notAfter": None, "serialNumber": None, "issuer": None, "dnsNames": None}
+)
 
 
 def certificate_status(info: pki.CertificateInfo, renewal_time: datetime | None) -> dict[str, Any]:
@@ -69,10 +75,7 @@ def observe(
         fields.update(certificate_status(info, None))
         metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, None)
     else:
-        fields.update(
-            {"notBefore": None, "notAfter": None, "serialNumber": None, "issuer": None,
-             "dnsNames": None}
-        )  # fmt: skip
+        fields.update(_NO_CERTIFICATE)
     report.write(**fields)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import platform
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -135,16 +136,20 @@ class StatusKube:
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         return {"status": {}} if self.exists else None
 
-    def patch_endpoint_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patches.append(status)
+    def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self.patches.append(dict(status))
+
+
+class Locks:
+    def lock(self, purpose: str, uid: str) -> threading.Lock:
+        return threading.Lock()
 
 
 def writer(metrics: Metrics, kube: StatusKube) -> StatusWriter:
-    locks = SimpleNamespace(lock=lambda purpose, uid: threading.Lock())
     body = {"metadata": {"namespace": "payments", "name": "ringcentral", "uid": "u1"}}
     return StatusWriter(
-        body, lambda *_: None, kube=kube, locks=locks, metrics=metrics, clock=lambda: NOW
-    )  # type: ignore[arg-type]
+        body, lambda *_: None, kube=kube, locks=Locks(), metrics=metrics, clock=lambda: NOW
+    )
 
 
 def test_writing_the_ready_condition_sets_the_ready_gauge() -> None:

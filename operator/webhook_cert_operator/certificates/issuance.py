@@ -239,8 +239,9 @@ class Issuer:
 
         The Secret's ownership is checked before any ACME request: a name that belongs to
         someone else must not cost an order. `replaces` is the ARI identifier of the
-        certificate being renewed (RFC 9773 section 5). Over 40 lines because the solver
-        clean-up and the client's close must wrap every ACME step in one place.
+        certificate being renewed (RFC 9773 section 5).
+
+        Long because: the solver clean-up and the client's close wrap every ACME step.
         """
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is not None:

@@ -151,8 +151,8 @@ def judge_referenced(
     Without a reference (`secret_name` None) nothing is kept, so nothing can be wrong:
     Ready is True and ChainValid carries the whole verdict.
 
-    One verdict per case, in the order they are checked (the first that applies wins),
-    which is why this is longer than 40 lines.
+    Long because: one verdict per case, in the order they are checked (the first that
+    applies wins); split, the order would no longer read in one place.
     """
     if secret_name is None:
         return Verdict(
@@ -286,8 +286,9 @@ def build_tls_secret(
     `secret_owner(spec.secret_deletion_policy, ...)`. `output_formats` are
     `spec.additional_output_formats`; `ca_pem` the issuing root, when known;
     `issued_under` the ACME settings the certificate was obtained with
-    (`issuance_annotations`). Over 40 lines only for its ten keyword parameters and the one
-    body it spells out.
+    (`issuance_annotations`).
+
+    Long because: ten keyword parameters and the one Secret body it spells out.
     """
     chain = pki.split_pem_chain(chain_pem)
     info = pki.describe_certificate(chain[0])

@@ -189,8 +189,9 @@ def record_ari_window(
 
     The chosen time is kept if the same certificate had the same window before. An
     invalid window (end not after start) is recorded as a failed fetch, as RFC 9773
-    section 4.2 asks, so the last valid window, if any, stays in use. (Over 40 lines only
-    because each of status.renewal's fields is set by name.)
+    section 4.2 asks, so the last valid window, if any, stays in use.
+
+    Long because: each of status.renewal's fields is set by name.
     """
     try:
         _check_window(window_start, window_end)

@@ -5,7 +5,7 @@ pool, so the blocking Kubernetes and ACME clients never run on the event loop. T
 served-chain daemon is a coroutine per endpoint that hands each check to a thread.
 Dependencies are kopf's memo: a `deps.Deps`, built once by `webhook-cert run`. When the
 daemons wake next is decided by pure rules (`timing.next_renewal_check`,
-`schedule.CheckSchedule`).
+`check_schedule.CheckSchedule`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import lifecycle, policies, timing
 from webhook_cert_operator.checking import checker as validation
 from webhook_cert_operator.glue import peering
+from webhook_cert_operator.glue.check_schedule import DAEMON_POLL, Checked, CheckSchedule
 from webhook_cert_operator.glue.deps import Deps
-from webhook_cert_operator.glue.schedule import DAEMON_POLL, Checked, CheckSchedule
 from webhook_cert_operator.glue.status_writer import StatusWriter
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import (

@@ -1,4 +1,4 @@
-"""Unit tests for glue.schedule: when the served-chain daemon checks an endpoint next."""
+"""Unit tests for glue.check_schedule: when the served-chain daemon checks an endpoint next."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from webhook_cert_operator.glue.schedule import (
+from webhook_cert_operator.glue.check_schedule import (
     DAEMON_POLL,
     RECHECK_FAILED,
     STALE_RETRIES,

@@ -7,7 +7,7 @@ poster) and maps `RetryLater` and `InvalidSpec` to kopf's errors.
   status, the `webhookcert.dev/renew` annotation, and the CA's renewal information
   (RFC 9773), fetched only when due;
 - decide (pure): `policies.decide` over the gathered `policies.Input`;
-- act: report the certificate valid and roll restart targets, or issue, then report the
+- act: report the certificate valid and roll restart targets (`restarts`), or issue, then report the
   new certificate or the failure and its back-off (`timing.failure_delay`).
 
 Check-only endpoints are reported by `certificates.referenced` instead.
@@ -23,7 +23,14 @@ from typing import Any, NoReturn
 
 from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, RenewalInfo, cert_id
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.certificates import pki, policies, ports, referenced, timing
+from webhook_cert_operator.certificates import (
+    pki,
+    policies,
+    ports,
+    referenced,
+    restarts,
+    timing,
+)
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict
@@ -247,7 +254,7 @@ class Lifecycle:
         self.metrics.observe_certificate(
             endpoint.namespace, endpoint.name, info.not_after, decision.renewal_time
         )
-        self._roll_restart_targets(report, gathered.input.spec, info.serial_number)
+        restarts.roll(self.kube, report, gathered.input.spec, info.serial_number)
 
     def _issue(self, report: ports.Report, gathered: Gathered, decision: policies.Decision) -> None:
         """Issue now; Ready stays True while the stored certificate is still valid."""
@@ -274,33 +281,6 @@ class Lifecycle:
             self._succeed(report, spec, issued, gathered.input.renew_annotation)
 
     # ---- act: outcomes -------------------------------------------------------------------
-
-    def _roll_restart_targets(
-        self, report: ports.Report, spec: api.EndpointSpec, serial_number: str
-    ) -> None:
-        """Roll each restart target once per certificate: its pod template records the serial."""
-        namespace = report.endpoint.namespace
-        for target in spec.restart_targets:
-            annotations = self.kube.pod_template_annotations(target.kind, namespace, target.name)
-            if annotations is None:
-                report.post_event(
-                    "Warning",
-                    "RestartTargetMissing",
-                    f"{target.kind} {target.name} does not exist; nothing to restart",
-                )
-                continue
-            if tls_secret.restart_needed(annotations, serial_number):
-                self.kube.patch_workload(
-                    target.kind,
-                    namespace,
-                    target.name,
-                    tls_secret.restart_annotation_patch(serial_number),
-                )
-                report.post_event(
-                    "Normal",
-                    "Restarted",
-                    f"rolled {target.kind} {target.name} onto certificate {serial_number}",
-                )
 
     def _refuse_secret(self, report: ports.Report, error: tls_secret.SecretNotOwned) -> NoReturn:
         """Never overwrite someone else's Secret: say so, and look again later."""
@@ -378,7 +358,7 @@ class Lifecycle:
         self.metrics.issuance_attempts.labels("success", "Issued").inc()
         self.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, due)
         self.metrics.observe_failures(endpoint.namespace, endpoint.name, 0)
-        self._roll_restart_targets(report, spec, info.serial_number)
+        restarts.roll(self.kube, report, spec, info.serial_number)
 
 
 def _renewal(gathered: Gathered) -> dict[str, Any]:

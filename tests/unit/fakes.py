@@ -457,8 +457,7 @@ class RecordingProgress(ports.Progress):
 class FakeReport(ports.Report):
     """ports.Report as an endpoint's status in memory: `status` holds every field written
     (a merge, as the status patch is), `conditions` the conditions as written (set with
-    `api.set_condition` at `now`), `events` each (type, reason, message) posted, and
-    `writes` how many status writes were made."""
+    `api.set_condition` at `now`), and `events` each (type, reason, message) posted."""
 
     def __init__(
         self, endpoint: Endpoint, status: Mapping[str, Any] | None = None, *, now: datetime
@@ -469,7 +468,6 @@ class FakeReport(ports.Report):
         self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
         self.pending: dict[str, api.Condition] = {}
         self.events: list[tuple[str, str, str]] = []
-        self.writes = 0
 
     def condition(self, type: str, status: str, reason: str, message: str) -> None:
         self.pending[type] = api.Condition(type, status, reason, message)
@@ -481,7 +479,6 @@ class FakeReport(ports.Report):
             )
         self.pending.clear()
         self.status.update(fields, conditions=self.conditions)
-        self.writes += 1
 
     def step(self, reason: str, message: str, **fields: Any) -> None:
         self.condition(api.ISSUING, "True", reason, message)

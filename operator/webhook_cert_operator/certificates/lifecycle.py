@@ -7,8 +7,9 @@ poster) and maps `RetryLater` and `InvalidSpec` to kopf's errors.
   status, the `webhookcert.dev/renew` annotation, and the CA's renewal information
   (RFC 9773), fetched only when due;
 - decide (pure): `policies.decide` over the gathered `policies.Input`;
-- act: report the certificate valid and roll restart targets (`restarts`), or issue, then report the
-  new certificate or the failure and its back-off (`timing.failure_delay`).
+- act: report the certificate valid and roll restart targets (`restarts`), or issue,
+  then report the new certificate or the failure and its back-off
+  (`timing.failure_delay`).
 
 Check-only endpoints are reported by `certificates.referenced` instead.
 """

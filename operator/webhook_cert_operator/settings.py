@@ -23,7 +23,7 @@ from webhook_cert_operator.api.formats import (
     parse_duration,
     split_host_port,
 )
-from webhook_cert_operator.certificates.renewal import FAILURE_DELAYS
+from webhook_cert_operator.certificates.timing import FAILURE_DELAYS
 from webhook_cert_operator.solver.resources import DEFAULT_PORT as DEFAULT_SOLVER_PORT
 
 LETSENCRYPT_PRODUCTION: Final = "https://acme-v02.api.letsencrypt.org/directory"

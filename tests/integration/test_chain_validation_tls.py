@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
 from tests.tls_server import SilentServer, TLSServer, WebhookReceiver
-from tests.unit.fakes import FakeKube
+from tests.unit.fakes import FakeKube, as_kube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.parse import parse_spec
@@ -87,7 +87,7 @@ def spec(server: TLSServer | SilentServer, **validation: Any) -> api.EndpointSpe
 
 
 def checker(kube: Kube, *, timeout: float = 5.0, **settings: Any) -> ChainChecker:
-    return ChainChecker(kube, Settings(**settings), Metrics(), timeout=timeout)
+    return ChainChecker(as_kube(kube), Settings(**settings), Metrics(), timeout=timeout)
 
 
 def check(kube: Kube, server: TLSServer | SilentServer, **validation: Any) -> CheckResult:

@@ -1,11 +1,11 @@
-"""Hand-written fakes for the adapters the orchestration talks to: Kubernetes, the ACME
-CA, the HTTP-01 solver, the clock, and the progress reporter.
+"""Hand-written fakes for the ports the orchestration talks to: Kubernetes, the ACME CA,
+the HTTP-01 solver, the status report, the clock, and the progress reporter.
 
-Each fake keeps the state a test asserts on (objects, Secrets, orders) and a log of the
-calls made, in order, so that a test can say "the CA was never asked" or "the solver was
-cleaned up before the client was closed". The fakes subclass the real adapters only to
-share their types; they never call the real constructors, so nothing here touches the
-network.
+Each fake keeps the state a test asserts on (objects, Secrets, orders, status) and a log
+of the calls made, in order, so that a test can say "the CA was never asked" or "the
+solver was cleaned up before the client was closed". The fakes implement the protocols
+of `certificates.ports` (declared as their bases, so mypy checks every signature) and
+share nothing with the real adapters: nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -13,21 +13,24 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests import pki_factory
-from webhook_cert_operator.acme.client import AcmeClient, Http01Challenge, Order
+from webhook_cert_operator.acme.client import Http01Challenge, Order, RenewalInfo
+from webhook_cert_operator.api import types as api
+from webhook_cert_operator.api.status import get_condition, set_condition
 from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
-from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube, Secret
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Answer, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer
 
 Call = tuple[Any, ...]
 
@@ -66,12 +69,13 @@ def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-class FakeKube(Kube):
+class FakeKube(ports.Kubernetes):
     """The Kubernetes API as a dict of objects, with a log of every call.
 
     `before` holds one-shot hooks per method name, run at the start of the next call of
     that method: the way a test lets "someone else" act between two of the operator's
-    requests.
+    requests. `workloads` maps (kind, namespace, name) to a workload's pod template
+    annotations.
     """
 
     def __init__(self) -> None:  # no API client: nothing here leaves the process
@@ -83,8 +87,9 @@ class FakeKube(Kube):
             "Ingress": [],
             "HTTPRoute": [],
         }
+        self.workloads: dict[tuple[str, str, str], dict[str, str]] = {}
         self.calls: list[Call] = []
-        self.before: dict[str, list[Callable[[], None]]] = {}
+        self.before: dict[str, list[Callable[[], object]]] = {}
         self._versions = itertools.count(1)
 
     def _hook(self, method: str) -> None:
@@ -195,6 +200,22 @@ class FakeKube(Kube):
             self.objects[kind].remove(item)
         return len(doomed)
 
+    # ---- workloads -------------------------------------------------------------------
+
+    def pod_template_annotations(
+        self, kind: str, namespace: str, name: str
+    ) -> dict[str, str] | None:
+        self.calls.append(("pod_template_annotations", kind, name))
+        found = self.workloads.get((kind, namespace, name))
+        return dict(found) if found is not None else None
+
+    def patch_workload(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        self.calls.append(("patch_workload", kind, name))
+        template = patch["spec"]["template"]["metadata"]["annotations"]
+        self.workloads[kind, namespace, name].update(template)
+
     def names(self, kind: str) -> list[str]:
         return sorted(item["metadata"]["name"] for item in self.objects[kind])
 
@@ -230,13 +251,20 @@ class FakeCa:
             .not_valid_before(not_before)
             .not_valid_after(not_before + self.lifetime)
             .add_extension(san, critical=True)
+            .add_extension(
+                # Real CAs name their key; ARI's certificate identifier needs it (RFC 9773).
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.intermediate.cert.public_key()  # type: ignore[arg-type]
+                ),
+                critical=False,
+            )
             .sign(self.intermediate.key, hashes.SHA256())
         )
         return [leaf, self.intermediate.cert]
 
 
 @dataclass
-class FakeAcme(AcmeClient):
+class FakeAcme(ports.AcmeSession):
     """One ACME client session against FakeCa, logging each call into `log`.
 
     `orders` is what the CA knows (get_order reads it); `fail` maps a method name to the
@@ -244,6 +272,7 @@ class FakeAcme(AcmeClient):
     just before the CA answers that call; `new_order_status` is the status of newly created orders
     ("ready" when every authorization is already valid). Pending orders have one pending
     HTTP-01 challenge per name, unless `authorizations_valid` says they are all valid.
+    `renewal` is the CA's answer to a renewalInfo request (None: the CA has no ARI).
     """
 
     ca: FakeCa
@@ -253,6 +282,8 @@ class FakeAcme(AcmeClient):
     hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
     new_order_status: str = "pending"
     authorizations_valid: bool = False
+    renewal: RenewalInfo | None = None
+    replaces_sent: list[str | None] = field(default_factory=list)
     csrs: list[bytes] = field(default_factory=list)
     closed: bool = False
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -289,6 +320,7 @@ class FakeAcme(AcmeClient):
         profile: str | None = None,
     ) -> Order:
         self._call("new_order", tuple(dns_names), profile)
+        self.replaces_sent.append(replaces)
         url = f"https://ca.test/order/new-{next(self._numbers)}"
         return self.add_order(url, self.new_order_status, dns_names)
 
@@ -348,6 +380,10 @@ class FakeAcme(AcmeClient):
         chain = self.ca.sign(self.csrs[-1])
         return pki.chain_to_pem(chain).decode()
 
+    def renewal_info(self, cert_pem: bytes) -> RenewalInfo | None:
+        self._call("renewal_info")
+        return self.renewal
+
     def close(self) -> None:
         self.log.append(("acme", "close"))
         self.closed = True
@@ -363,7 +399,7 @@ class FakeAcmeFactory:
         self.client = client
         self.calls: list[tuple[str, bytes]] = []
 
-    def __call__(self, server: str, account_key_pem: bytes) -> AcmeClient:
+    def __call__(self, server: str, account_key_pem: bytes) -> ports.AcmeSession:
         self.client.log.append(("acme", "connect", server))
         self.calls.append((server, account_key_pem))
         return self.client
@@ -372,7 +408,7 @@ class FakeAcmeFactory:
 # ---- the HTTP-01 solver -----------------------------------------------------------------
 
 
-class FakeSolver(Http01Solver):
+class FakeSolver(ports.Solver):
     """Records present / self_check / clean_up into `log`; `fail` maps a method to an error."""
 
     def __init__(self, log: list[Call]) -> None:  # no Kube, no HTTP
@@ -399,11 +435,11 @@ class FakeSolver(Http01Solver):
         return 0
 
 
-# ---- progress ---------------------------------------------------------------------------
+# ---- progress and status ------------------------------------------------------------------
 
 
-class RecordingProgress:
-    """issuance.Progress that keeps what it was told."""
+class RecordingProgress(ports.Progress):
+    """ports.Progress that keeps what it was told."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[str, str]] = []
@@ -419,7 +455,66 @@ class RecordingProgress:
         return [reason for reason, _ in self.steps]
 
 
+class FakeReport(ports.Report):
+    """ports.Report as an endpoint's status in memory: `status` holds every field written
+    (a merge, as the status patch is), `conditions` the conditions as written (set with
+    `set_condition` at `now`), and `events` each (type, reason, message) posted."""
+
+    def __init__(
+        self, endpoint: Endpoint, status: Mapping[str, Any] | None = None, *, now: datetime
+    ) -> None:
+        self.endpoint = endpoint
+        self.now = now
+        self.status: dict[str, Any] = dict(status or {})
+        self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
+        self.pending: dict[str, api.Condition] = {}
+        self.events: list[tuple[str, str, str]] = []
+
+    def condition(self, type: str, status: str, reason: str, message: str) -> None:
+        self.pending[type] = api.Condition(type, status, reason, message)
+
+    def write(self, **fields: Any) -> None:
+        for condition in self.pending.values():
+            self.conditions = set_condition(self.conditions, condition, now=self.now, generation=1)
+        self.pending.clear()
+        self.status.update(fields, conditions=self.conditions)
+
+    def step(self, reason: str, message: str, **fields: Any) -> None:
+        self.condition(api.ISSUING, "True", reason, message)
+        self.write(**fields)
+        self.post_event("Normal", reason, message)
+
+    def order(self, order: OrderRef) -> None:
+        self.write(order=order.to_status())
+
+    def post_event(self, type: str, reason: str, message: str) -> None:
+        self.events.append((type, reason, message))
+
+    def get(self, type: str) -> tuple[str, str] | None:
+        """The (status, reason) of the condition `type`, None when it is not set."""
+        found = get_condition(self.conditions, type)
+        return (found.status, found.reason) if found is not None else None
+
+
+class FakeLocks(ports.Locks):
+    """ports.Locks: one lock per (purpose, uid), kept in `locks` for a test to hold."""
+
+    def __init__(self) -> None:
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def lock(self, purpose: str, uid: str) -> threading.Lock:
+        return self.locks.setdefault((purpose, uid), threading.Lock())
+
+
 # ---- helpers ----------------------------------------------------------------------------
+
+
+def as_kube(fake: FakeKube) -> Kube:
+    """`fake` where an adapter takes the concrete `kube.Kube` client: the HTTP-01 solver,
+    the chain checker and the Ingress sync are adapters over it with no port of their
+    own. mypy cannot check the fake against them; a method the fake lacks fails the test.
+    """
+    return cast(Kube, fake)
 
 
 def settings(**changes: Any) -> Settings:

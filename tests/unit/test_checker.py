@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from prometheus_client import generate_latest
 
 from tests import pki_factory
-from tests.unit.fakes import FakeKube
+from tests.unit.fakes import FakeKube, as_kube
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
@@ -156,7 +156,7 @@ def make_checker(
 ) -> tuple[ChainChecker, FakeProbe]:
     fake = FakeProbe(answer)
     checker = ChainChecker(
-        kube or Kube(),
+        as_kube(kube or Kube()),
         settings or Settings(),
         metrics or Metrics(),
         probe=fake,
@@ -664,7 +664,7 @@ class BlockingProbe:
 
 def blocking_checker(fake: BlockingProbe, concurrency: int) -> ChainChecker:
     return ChainChecker(
-        Kube(),
+        as_kube(Kube()),
         Settings(check_concurrency=concurrency),
         Metrics(),
         probe=fake,
@@ -778,7 +778,7 @@ class FakeSend:
 def sender_checker(send: FakeSend) -> ChainChecker:
     """A checker whose probe sees the full public chain and whose receiver is `send`."""
     return ChainChecker(
-        Kube(),
+        as_kube(Kube()),
         Settings(),
         Metrics(),
         probe=FakeProbe(served(*PUBLIC.served())),

@@ -20,7 +20,14 @@ import pytest
 
 from tests import pki_factory as pki
 from tests.fake_dns import FakeDNS
-from tests.unit.fakes import FakeClock, FakeKube, key_authorization_for, settings, token_for
+from tests.unit.fakes import (
+    FakeClock,
+    FakeKube,
+    as_kube,
+    key_authorization_for,
+    settings,
+    token_for,
+)
 from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.types import Endpoint, Http01Spec
@@ -79,7 +86,7 @@ def checker(
     timeout: float = 60,
 ) -> Http01Solver:
     return Http01Solver(
-        FakeKube(),
+        as_kube(FakeKube()),
         settings(
             self_check_successes=successes,
             self_check_interval=timedelta(seconds=interval),
@@ -214,7 +221,7 @@ def test_an_answer_never_shows_its_token_or_key_authorization() -> None:
 
 
 def solver(kube: FakeKube) -> Http01Solver:
-    return Http01Solver(kube, Settings(solver_image="registry.test/webhook-cert:1"))
+    return Http01Solver(as_kube(kube), Settings(solver_image="registry.test/webhook-cert:1"))
 
 
 def test_present_creates_one_pod_service_and_ingress_for_the_order() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.fakes import FakeKube
+from tests.unit.fakes import FakeKube, as_kube
 from tools import install_manifest
 from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.ingress import sync as ingress_sync
@@ -194,7 +194,7 @@ class EndpointStore(FakeKube):
 
 def run(store: EndpointStore, body: dict[str, Any]) -> list[tuple[str, str, str]]:
     events: list[tuple[str, str, str]] = []
-    ingress_sync.sync(store, body, lambda *event: events.append(event))
+    ingress_sync.sync(as_kube(store), body, lambda *event: events.append(event))
     return events
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import platform
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -15,8 +16,8 @@ import pytest
 from prometheus_client import generate_latest
 
 from webhook_cert_operator import __version__
-from webhook_cert_operator.certificates.lifecycle import StatusWriter
 from webhook_cert_operator.glue import handlers
+from webhook_cert_operator.glue.status_writer import StatusWriter
 from webhook_cert_operator.metrics import Metrics
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -135,19 +136,20 @@ class StatusKube:
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         return {"status": {}} if self.exists else None
 
-    def patch_endpoint_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patches.append(status)
+    def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self.patches.append(dict(status))
+
+
+class Locks:
+    def lock(self, purpose: str, uid: str) -> threading.Lock:
+        return threading.Lock()
 
 
 def writer(metrics: Metrics, kube: StatusKube) -> StatusWriter:
-    life = SimpleNamespace(
-        kube=kube,
-        metrics=metrics,
-        clock=lambda: NOW,
-        lock=lambda purpose, uid: threading.Lock(),
-    )
     body = {"metadata": {"namespace": "payments", "name": "ringcentral", "uid": "u1"}}
-    return StatusWriter(life, body, lambda *_: None)  # type: ignore[arg-type]
+    return StatusWriter(
+        body, lambda *_: None, kube=kube, locks=Locks(), metrics=metrics, clock=lambda: NOW
+    )
 
 
 def test_writing_the_ready_condition_sets_the_ready_gauge() -> None:
@@ -211,8 +213,7 @@ def test_no_metric_has_a_label_that_could_carry_private_data() -> None:
 def stopped_daemon(daemon: Any, metrics: Metrics, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run a per-endpoint daemon until it waits, then stop it as kopf does (cancel)."""
     monkeypatch.setattr(handlers, "run_chain_check", lambda deps, body: None)
-    life = SimpleNamespace(metrics=metrics, clock=lambda: NOW)
-    memo = kopf.Memo(deps=SimpleNamespace(life=life))
+    memo = SimpleNamespace(metrics=metrics, clock=lambda: NOW)
     body = kopf.Body(
         {"metadata": {"namespace": "payments", "name": "ringcentral", "uid": "u1"}, "status": {}}
     )

@@ -62,8 +62,7 @@ def run_create_peering(
     settings.peering.standalone = standalone
     settings.peering.clusterwide = not namespaces
     settings.peering.name = "webhook-cert-operator"
-    life = SimpleNamespace(kube=kube, settings=Settings(watch_namespaces=namespaces))
-    memo = kopf.Memo(deps=SimpleNamespace(life=life))
+    memo = SimpleNamespace(kube=kube, settings=Settings(watch_namespaces=namespaces))
     handlers.create_peering(
         settings=settings,
         memo=memo,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from webhook_cert_operator import __main__
-from webhook_cert_operator.certificates import renewal
+from webhook_cert_operator.certificates import policies
 from webhook_cert_operator.cli import renew as renew_command
 from webhook_cert_operator.cli.references import parse_reference
 from webhook_cert_operator.cli.renew import request_value
@@ -83,17 +83,17 @@ def test_renew_sets_only_the_annotation_and_says_so(capsys: pytest.CaptureFixtur
         (
             "payments",
             "ringcentral",
-            {"metadata": {"annotations": {renewal.RENEW_ANNOTATION: "1796058000"}}},
+            {"metadata": {"annotations": {policies.RENEW_ANNOTATION: "1796058000"}}},
         )
     ]
     assert "renewal requested for payments/ringcentral" in capsys.readouterr().out
 
 
 def test_each_request_is_a_new_value_the_operator_honours_once() -> None:
-    endpoints = Endpoints(ringcentral={renewal.RENEW_ANNOTATION: "1796058000"})
+    endpoints = Endpoints(ringcentral={policies.RENEW_ANNOTATION: "1796058000"})
     run(endpoints, "payments/ringcentral")
-    value = endpoints.patches[0][2]["metadata"]["annotations"][renewal.RENEW_ANNOTATION]
-    assert renewal.renew_requested(value, last_honoured="1796058000")
+    value = endpoints.patches[0][2]["metadata"]["annotations"][policies.RENEW_ANNOTATION]
+    assert policies.renew_requested(value, last_honoured="1796058000")
 
 
 def test_json_output_names_the_annotation_and_value(capsys: pytest.CaptureFixture[str]) -> None:

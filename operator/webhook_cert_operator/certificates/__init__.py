@@ -1,1 +1,2 @@
-"""Certificates: keys and chains, the TLS Secret, renewal timing, issuance and lifecycle."""
+"""Certificates: keys and chains, the TLS Secret, renewal timing, reissue policies,
+issuance and lifecycle."""

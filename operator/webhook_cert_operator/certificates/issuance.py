@@ -1,7 +1,7 @@
-"""Issuance for one WebhookEndpoint: account -> order -> solve -> finalize -> store.
+"""Orchestration: issuance for one WebhookEndpoint, account -> order -> solve -> finalize -> store.
 
-Blocking, run in a worker thread. It talks to the CA through `acme_client`, to the
-cluster through `kube` and `solver.http01`, and reports each step through `Progress`,
+Blocking, run in a worker thread. It talks to the CA, the cluster and the HTTP-01 solver
+through the ports in `certificates.ports`, and reports each step through `Progress`,
 which the kopf glue turns into status conditions and events. The ACME order URL is
 reported as soon as it exists, so an operator restarted mid-issuance resumes that order
 instead of starting another (RFC 8555 section 7.4 orders stay usable until they expire).
@@ -12,38 +12,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.acme.client import (
-    AcmeClient,
-    AcmeError,
-    AcmeUnavailable,
-    Order,
-    RenewalInfo,
-)
+from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, Order, RenewalInfo
 from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, EndpointSpec, OrderRef
-from webhook_cert_operator.certificates import pki
+from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.kube import AlreadyExists, Kube
+from webhook_cert_operator.certificates.ports import AcmeSession, Progress
+from webhook_cert_operator.kube import AlreadyExists
 from webhook_cert_operator.settings import Settings
-from webhook_cert_operator.solver.http01 import Answer, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer
 
 # Bounds on waiting for the CA; Pebble answers in seconds, Let's Encrypt in well under a
 # minute, so these only stop a stuck order from holding a worker forever.
 AUTHORIZATION_TIMEOUT = 180.0
 FINALIZE_TIMEOUT = 180.0
 _RESUMABLE = ("pending", "ready")
-
-AcmeFactory = Callable[[str, bytes], AcmeClient]
-
-
-class Progress(Protocol):
-    """Where issuance reports what it does (status condition + event, in the glue)."""
-
-    def step(self, reason: str, message: str) -> None: ...
-
-    def order(self, order: OrderRef) -> None: ...
 
 
 class AccountError(Exception):
@@ -71,10 +56,10 @@ def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
 class Issuer:
     def __init__(
         self,
-        kube: Kube,
+        kube: ports.Secrets,
         settings: Settings,
-        solver: Http01Solver,
-        acme_factory: AcmeFactory,
+        solver: ports.Solver,
+        acme_factory: ports.AcmeConnect,
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -83,6 +68,10 @@ class Issuer:
         self.solver = solver
         self.acme_factory = acme_factory
         self.monotonic = monotonic
+
+    def clean_up(self, endpoint: Endpoint) -> None:
+        """Delete the endpoint's HTTP-01 solver objects now (owner references would later)."""
+        self.solver.clean_up(endpoint)
 
     # ---- account ------------------------------------------------------------------------
 
@@ -136,7 +125,7 @@ class Issuer:
             )
         return binding.key_id, secret.data[ref.key].strip()
 
-    def account(self, endpoint: Endpoint, spec: EndpointSpec) -> AcmeClient:
+    def account(self, endpoint: Endpoint, spec: EndpointSpec) -> AcmeSession:
         server, email = spec.acme.server, spec.acme.email
         binding = spec.acme.external_account_binding
         key_id = binding.key_id if binding is not None else None
@@ -154,7 +143,7 @@ class Issuer:
 
     def _order(
         self,
-        acme: AcmeClient,
+        acme: AcmeSession,
         spec: EndpointSpec,
         previous: OrderRef | None,
         progress: Progress,
@@ -188,7 +177,7 @@ class Issuer:
         return order
 
     @staticmethod
-    def _new_order(acme: AcmeClient, spec: EndpointSpec, replaces: str | None) -> Order:
+    def _new_order(acme: AcmeSession, spec: EndpointSpec, replaces: str | None) -> Order:
         """RFC 9773 section 5: name the certificate this one replaces, so the CA can exempt
         the renewal from rate limits. A CA may refuse it (already replaced, or issued to
         another account); the order itself is still wanted, so ask again without it."""
@@ -214,7 +203,7 @@ class Issuer:
 
     def _authorize(
         self,
-        acme: AcmeClient,
+        acme: AcmeSession,
         endpoint: Endpoint,
         spec: EndpointSpec,
         order: Order,
@@ -251,6 +240,8 @@ class Issuer:
         The Secret's ownership is checked before any ACME request: a name that belongs to
         someone else must not cost an order. `replaces` is the ARI identifier of the
         certificate being renewed (RFC 9773 section 5).
+
+        Long because: the solver clean-up and the client's close wrap every ACME step.
         """
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is not None:

@@ -1,30 +1,44 @@
-"""Keep one endpoint's certificate: decide whether to issue, issue, report, roll restarts.
+"""Orchestration: keep one endpoint's certificate, as gather -> decide -> act.
 
-Orchestration without kopf: `glue/handlers.py` builds the `StatusWriter` (with an event poster)
-and maps `RetryLater` and `InvalidSpec` to kopf's errors. The decision itself is pure
-(`renewal.decide`); this module gathers what it needs: the Secret, the CA's renewal
-information (RFC 9773, fetched only when due), the `webhookcert.dev/renew` annotation.
+No kopf: `glue/handlers.py` builds the `ports.Report` (a status writer with an event
+poster) and maps `RetryLater` and `InvalidSpec` to kopf's errors.
+
+- gather (I/O through the ports): the Secret (refusing one that is not this endpoint's),
+  status, the `webhookcert.dev/renew` annotation, and the CA's renewal information
+  (RFC 9773), fetched only when due;
+- decide (pure): `policies.decide` over the gathered `policies.Input`;
+- act: report the certificate valid and roll restart targets (`restarts`), or issue,
+  then report the new certificate or the failure and its back-off
+  (`timing.failure_delay`).
+
+Check-only endpoints are reported by `certificates.referenced` instead.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
+from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, RenewalInfo, cert_id
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.api.status import get_condition, set_condition
+from webhook_cert_operator.api.status import get_condition
 from webhook_cert_operator.api.types import Endpoint
-from webhook_cert_operator.certificates import pki, renewal
+from webhook_cert_operator.certificates import (
+    pki,
+    policies,
+    ports,
+    referenced,
+    restarts,
+    timing,
+)
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
-from webhook_cert_operator.kube import Conflict, Kube
+from webhook_cert_operator.kube import Conflict
 from webhook_cert_operator.metrics import Metrics
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import SelfCheckFailed
@@ -32,10 +46,10 @@ from webhook_cert_operator.solver.http01 import SelfCheckFailed
 # A Secret held by someone else is looked at again this often (it costs no ACME request).
 SECRET_CONFLICT_DELAY = 300.0
 
-PostEvent = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
-
 
 class RetryLater(Exception):
+    """Nothing more to do now; try again in `delay` seconds."""
+
     def __init__(self, message: str, delay: float) -> None:
         super().__init__(message)
         self.delay = delay
@@ -45,343 +59,320 @@ class InvalidSpec(Exception):
     """The spec cannot be acted on until the user changes it (message says why)."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Gathered:
+    """What one reconcile knows before deciding: the policies' input, plus from status
+    the failures in a row (status.failedAttempts) and the order to resume (status.order)."""
+
+    input: policies.Input
+    failed_attempts: int
+    order: api.OrderRef | None
+
+
+@dataclass(frozen=True)
 class Lifecycle:
+    """Keeps endpoints' certificates; built once at startup (`glue/deps.py`).
+
+    `clock` gives timezone-aware UTC datetimes; `unit_random` numbers in [0, 1) for the
+    jitter of ARI polls and back-off.
+    """
+
     settings: Settings
-    kube: Kube
+    kube: ports.Kubernetes
     issuer: Issuer
     metrics: Metrics
+    locks: ports.Locks
     clock: Callable[[], datetime]
     unit_random: Callable[[], float] = random.random
-    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
-    _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def lock(self, purpose: str, uid: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((purpose, uid), threading.Lock())
+    # ---- what the glue calls -------------------------------------------------------------
 
-    def forget(self, uid: str) -> None:
-        with self._guard:
-            for key in [k for k in self._locks if k[1] == uid]:
-                del self._locks[key]
+    def ensure_certificate(self, report: ports.Report, body: Mapping[str, Any]) -> None:
+        """Make the endpoint's Secret hold a fitting, current certificate.
 
-
-class StatusWriter:
-    """Writes an endpoint's status: conditions set since the last write, plus fields.
-
-    The issuance handler and the served-chain daemon both set conditions, and a merge
-    patch replaces the whole list; so each write re-reads the current list under a
-    per-endpoint lock and changes only the conditions it was given.
-    """
-
-    def __init__(self, life: Lifecycle, body: Mapping[str, Any], post_event: PostEvent) -> None:
-        self.life = life
-        self.post_event = post_event
-        meta = body["metadata"]
-        self.endpoint = Endpoint(meta["namespace"], meta["name"], meta["uid"])
-        self.generation = int(meta.get("generation") or 0)
-        self.conditions: list[dict[str, Any]] = list(
-            (body.get("status") or {}).get("conditions") or []
-        )
-        self.pending: dict[str, api.Condition] = {}
-
-    def condition(self, type: str, status: str, reason: str, message: str) -> None:
-        self.pending[type] = api.Condition(type, status, reason, message)
-
-    def write(self, **fields: Any) -> None:
-        endpoint, life = self.endpoint, self.life
-        with life.lock("status", endpoint.uid):
-            current = life.kube.get_endpoint(endpoint.namespace, endpoint.name)
-            if current is None:
-                return  # deleted meanwhile
-            conditions = list((current.get("status") or {}).get("conditions") or [])
-            for condition in self.pending.values():
-                conditions = set_condition(
-                    conditions, condition, now=life.clock(), generation=self.generation
-                )
-            status = {"conditions": conditions, "observedGeneration": self.generation}
-            life.kube.patch_endpoint_status(endpoint.namespace, endpoint.name, {**status, **fields})
-        ready = self.pending.get(api.READY)
-        if ready is not None:
-            life.metrics.observe_ready(endpoint.namespace, endpoint.name, ready.status == "True")
-        self.conditions = conditions
-        self.pending.clear()
-
-    # issuance.Progress
-    def step(self, reason: str, message: str, **fields: Any) -> None:
-        self.condition(api.ISSUING, "True", reason, message)
-        self.write(**fields)
-        self.post_event("Normal", reason, message)
-
-    def order(self, order: api.OrderRef) -> None:
-        self.write(order=order.to_status())
-
-
-def certificate_status(info: pki.CertificateInfo, renewal_time: datetime | None) -> dict[str, Any]:
-    fields = {
-        "notBefore": format_time(info.not_before),
-        "notAfter": format_time(info.not_after),
-        "serialNumber": info.serial_number,
-        "issuer": info.issuer,
-        "dnsNames": list(info.dns_names),
-    }
-    if renewal_time is not None:
-        fields["renewalTime"] = format_time(renewal_time)
-    return fields
-
-
-def parse(life: Lifecycle, writer: StatusWriter, body: Mapping[str, Any]) -> api.EndpointSpec:
-    try:
-        return parse_spec(body.get("spec") or {}, name=writer.endpoint.name, settings=life.settings)
-    except api.SpecError as error:
-        writer.condition(api.READY, "False", "InvalidSpec", str(error))
-        writer.condition(api.ISSUING, "False", "InvalidSpec", str(error))
-        writer.write()
-        raise InvalidSpec(str(error)) from None
-
-
-def ensure_certificate(life: Lifecycle, writer: StatusWriter, body: Mapping[str, Any]) -> None:
-    """Make the endpoint's Secret hold a fitting, current certificate; RetryLater if not yet."""
-    spec = parse(life, writer, body)
-    if spec.check_only is not None:
-        observe_referenced_secret(life, writer, spec)
-        return
-    lock = life.lock("issuance", writer.endpoint.uid)
-    if not lock.acquire(blocking=False):
-        return  # another worker is issuing for this endpoint right now
-    try:
-        _ensure(life, writer, spec, body)
-    finally:
-        lock.release()
-
-
-def observe_referenced_secret(
-    life: Lifecycle, writer: StatusWriter, spec: api.EndpointSpec
-) -> None:
-    """A check-only endpoint: report the referenced Secret's certificate, never write it.
-
-    `status.secretResourceVersion` is the version judged: the served-chain daemon checks
-    again as soon as it changes (cert-manager renewed, someone fixed the chain).
-    """
-    assert spec.check_only is not None
-    endpoint = writer.endpoint
-    name = spec.check_only.secret_name
-    secret = life.kube.get_secret(endpoint.namespace, name) if name is not None else None
-    verdict = tls_secret.judge_referenced(
-        name,
-        secret.type if secret is not None else None,
-        secret.data if secret is not None else None,
-        now=life.clock(),
-    )
-    writer.condition(
-        api.READY, "True" if verdict.ready else "False", verdict.reason, verdict.message
-    )
-    writer.condition(
-        api.ISSUING, "False", "CheckOnly", "check-only endpoint: the operator issues nothing"
-    )
-    fields: dict[str, Any] = {
-        "secretResourceVersion": secret.resource_version if secret is not None else None,
-        "renewalTime": None,  # nothing is renewed here
-    }
-    if verdict.leaf is not None:
-        info = pki.describe_certificate(verdict.leaf)
-        fields.update(certificate_status(info, None))
-        life.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, None)
-    else:
-        fields.update(
-            {"notBefore": None, "notAfter": None, "serialNumber": None, "issuer": None,
-             "dnsNames": None}
-        )  # fmt: skip
-    writer.write(**fields)
-
-
-def referenced_secret_changed(life: Lifecycle, body: Mapping[str, Any]) -> bool:
-    """Whether a check-only endpoint's Secret is not the version last judged (one GET by
-    name: no list or watch of Secrets is needed). False for any other endpoint."""
-    check_only = (body.get("spec") or {}).get("checkOnly")
-    ref = check_only.get("secretRef") if isinstance(check_only, Mapping) else None
-    name = ref.get("name") if isinstance(ref, Mapping) else None
-    if not isinstance(name, str) or not name:
-        return False
-    secret = life.kube.get_secret(body["metadata"]["namespace"], name)
-    version = secret.resource_version if secret is not None else None
-    return version != (body.get("status") or {}).get("secretResourceVersion")
-
-
-def _ensure(
-    life: Lifecycle, writer: StatusWriter, spec: api.EndpointSpec, body: Mapping[str, Any]
-) -> None:
-    endpoint = writer.endpoint
-    status = body.get("status") or {}
-    now = life.clock()
-    # From status, so that a restarted operator reports the back-off it resumes.
-    life.metrics.observe_failures(
-        endpoint.namespace, endpoint.name, int(status.get("failedAttempts") or 0)
-    )
-    secret = life.kube.get_secret(endpoint.namespace, spec.secret_name)
-    if secret is not None:
+        Raises `InvalidSpec` for a spec that cannot be acted on, `RetryLater` when the
+        issuance failed (after the back-off) or the Secret belongs to someone else.
+        """
+        spec = self._parse(report, body)
+        if spec.check_only is not None:
+            referenced.observe(self.kube, self.metrics, report, spec, now=self.clock())
+            return
+        lock = self.locks.lock("issuance", report.endpoint.uid)
+        if not lock.acquire(blocking=False):
+            return  # another worker is issuing for this endpoint right now
         try:
+            self._ensure(report, spec, body)
+        finally:
+            lock.release()
+
+    def referenced_secret_changed(self, body: Mapping[str, Any]) -> bool:
+        """Whether a check-only endpoint's Secret is not the version last judged."""
+        return referenced.changed(self.kube, body)
+
+    def clean_up(self, endpoint: Endpoint) -> None:
+        """Delete the endpoint's HTTP-01 solver objects now (owner references would later)."""
+        self.issuer.clean_up(endpoint)
+
+    # ---- gather -> decide -> act ---------------------------------------------------------
+
+    def _parse(self, report: ports.Report, body: Mapping[str, Any]) -> api.EndpointSpec:
+        try:
+            return parse_spec(
+                body.get("spec") or {}, name=report.endpoint.name, settings=self.settings
+            )
+        except api.SpecError as error:
+            report.condition(api.READY, "False", "InvalidSpec", str(error))
+            report.condition(api.ISSUING, "False", "InvalidSpec", str(error))
+            report.write()
+            raise InvalidSpec(str(error)) from None
+
+    def _ensure(
+        self, report: ports.Report, spec: api.EndpointSpec, body: Mapping[str, Any]
+    ) -> None:
+        """Gather, decide (`policies.decide`), act: keep the certificate, or issue."""
+        endpoint = report.endpoint
+        failed_attempts = int((body.get("status") or {}).get("failedAttempts") or 0)
+        # From status, so that a restarted operator reports the back-off it resumes.
+        self.metrics.observe_failures(endpoint.namespace, endpoint.name, failed_attempts)
+        try:
+            gathered = self.gather(endpoint, spec, body)
+        except tls_secret.SecretNotOwned as error:
+            self._refuse_secret(report, error)
+        decision = policies.decide(gathered.input)
+        stored = gathered.input.stored
+        if decision.reason is None and isinstance(stored, tls_secret.StoredCertificate):
+            self._keep(report, gathered, stored, decision)
+        else:
+            self._issue(report, gathered, decision)
+
+    def gather(
+        self, endpoint: Endpoint, spec: api.EndpointSpec, body: Mapping[str, Any]
+    ) -> Gathered:
+        """Read what the decision needs. `tls_secret.SecretNotOwned` for a Secret that is
+        not this endpoint's, before any request to the CA."""
+        status = body.get("status") or {}
+        now = self.clock()
+        secret = self.kube.get_secret(endpoint.namespace, spec.secret_name)
+        if secret is not None:
             tls_secret.check_owned(
                 secret.annotations,
                 namespace=endpoint.namespace,
                 secret_name=spec.secret_name,
                 endpoint_name=endpoint.name,
             )
-        except tls_secret.SecretNotOwned as error:
-            _refuse_secret(life, writer, error)
-    stored = tls_secret.parse_stored(secret.data) if secret is not None else None
-    # What the stored certificate was issued under, as recorded on the Secret: a restarted
-    # operator reaches the same verdict as the one that saw the spec change.
-    changed = (
-        renewal.issuer_change(secret.annotations, tls_secret.issuance_annotations(spec.acme))
-        if secret is not None
-        else None
-    )
-    renewal_status = api.RenewalStatus.from_status(status.get("renewal"))
-    leaf_id = None
-    if isinstance(stored, tls_secret.StoredCertificate) and changed is None:
-        # Not when it is to be replaced anyway: the CA now named may never have issued it.
-        leaf_id, renewal_status = _renewal_information(
-            life, endpoint, spec, stored, renewal_status, now
+        annotations = body["metadata"].get("annotations") or {}
+        observed = policies.Input(
+            spec=spec,
+            now=now,
+            stored=tls_secret.parse_stored(secret.data) if secret is not None else None,
+            # What the stored certificate was issued under, as recorded on the Secret: a
+            # restarted operator reaches the same verdict as the one that saw the change.
+            secret_annotations=secret.annotations if secret is not None else None,
+            renewal=api.RenewalStatus.from_status(status.get("renewal")),
+            renew_annotation=annotations.get(policies.RENEW_ANNOTATION),
         )
-    annotations = body["metadata"].get("annotations") or {}
-    renew_request = annotations.get(renewal.RENEW_ANNOTATION)
-    decision = renewal.decide(
-        stored,
-        spec,
-        now,
-        cert_id=leaf_id,
-        renewal=renewal_status,
-        renew_request_pending=renewal.renew_requested(
-            renew_request, renewal_status.last_renew_request
-        ),
-        changed=changed,
-    )
-    renewal_fields = {"renewal": renewal_status.to_status()}
-    if decision.reason is None and isinstance(stored, tls_secret.StoredCertificate):
+        # Not when it is to be replaced anyway: the CA now named may never have issued it.
+        if observed.acme_settings_change is None:
+            observed = self._renewal_information(endpoint, observed)
+        return Gathered(
+            observed,
+            failed_attempts=int(status.get("failedAttempts") or 0),
+            order=api.OrderRef.from_status(status.get("order")),
+        )
+
+    def _renewal_information(self, endpoint: Endpoint, observed: policies.Input) -> policies.Input:
+        """The input with the leaf's ARI identifier and renewal status, asking the CA
+        (RFC 9773 section 4) when a fetch is due; a failed fetch is recorded, not raised."""
+        stored, previous, now = observed.stored, observed.renewal, observed.now
+        if not isinstance(stored, tls_secret.StoredCertificate):
+            return observed
+        leaf_pem = pki.chain_to_pem([stored.leaf])
+        try:
+            leaf_id = cert_id(leaf_pem)
+        except ValueError:  # no authority key identifier: ARI cannot name this certificate
+            return observed
+        not_after = stored.leaf.not_valid_after_utc
+        spec = observed.spec
+        if not timing.ari_fetch_due(
+            previous, cert_id=leaf_id, not_after=not_after, spec=spec, now=now
+        ):
+            return replace(observed, cert_id=leaf_id)
+        try:
+            info = self.issuer.renewal_info(endpoint, spec, leaf_pem)
+        except (AcmeError, AccountError) as error:
+            recorded = timing.record_ari_failure(
+                previous,
+                cert_id=leaf_id,
+                error=f"renewal information unavailable: {error}",
+                now=now,
+                poll_random=self.unit_random(),
+            )
+        else:
+            recorded = self._record(previous, leaf_id, info, now)
+        return replace(observed, cert_id=leaf_id, renewal=recorded)
+
+    def _record(
+        self,
+        previous: api.RenewalStatus | None,
+        leaf_id: str,
+        info: RenewalInfo | None,
+        now: datetime,
+    ) -> api.RenewalStatus:
+        """status.renewal after the CA answered (None: it offers no renewal information)."""
+        if info is None:
+            return timing.record_ari_failure(
+                previous, cert_id=leaf_id, error=None, now=now, poll_random=self.unit_random()
+            )
+        return timing.record_ari_window(
+            previous,
+            cert_id=leaf_id,
+            window_start=info.start,
+            window_end=info.end,
+            explanation_url=info.explanation_url,
+            retry_after_seconds=info.retry_after_seconds,
+            now=now,
+            choice_random=self.unit_random(),
+            poll_random=self.unit_random(),
+        )
+
+    def _keep(
+        self,
+        report: ports.Report,
+        gathered: Gathered,
+        stored: tls_secret.StoredCertificate,
+        decision: policies.Decision,
+    ) -> None:
+        """The stored certificate stands: report it valid and its renewal time."""
+        endpoint = report.endpoint
         info = pki.describe_certificate(stored.leaf)
-        writer.condition(
+        report.condition(
             api.READY,
             "True",
             "CertificateValid",
             f"certificate valid until {format_time(info.not_after)}",
         )
-        if get_condition(writer.conditions, api.ISSUING) is None:
-            writer.condition(api.ISSUING, "False", "UpToDate", "no issuance needed")
-        writer.write(**certificate_status(info, decision.renewal_time), **renewal_fields)
-        life.metrics.observe_certificate(
+        if get_condition(report.conditions, api.ISSUING) is None:
+            report.condition(api.ISSUING, "False", "UpToDate", "no issuance needed")
+        report.write(
+            **referenced.certificate_status(info, decision.renewal_time), **_renewal(gathered)
+        )
+        self.metrics.observe_certificate(
             endpoint.namespace, endpoint.name, info.not_after, decision.renewal_time
         )
-        roll_restart_targets(life, writer, spec, info.serial_number)
-        return
-    reason = decision.reason or renewal.REASON_NO_CERTIFICATE
-    if not (
-        isinstance(stored, tls_secret.StoredCertificate) and stored.leaf.not_valid_after_utc > now
-    ):
-        writer.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
-    writer.step(decision.trigger or "Issuing", f"issuing a certificate: {reason}", **renewal_fields)
-    failed_attempts = int(status.get("failedAttempts") or 0)
-    try:
-        issued = life.issuer.issue(
-            endpoint,
-            spec,
-            api.OrderRef.from_status(status.get("order")),
-            writer,
-            replaces=decision.replaces,
+        restarts.roll(self.kube, report, gathered.input.spec, info.serial_number)
+
+    def _issue(self, report: ports.Report, gathered: Gathered, decision: policies.Decision) -> None:
+        """Issue now; Ready stays True while the stored certificate is still valid."""
+        stored, spec = gathered.input.stored, gathered.input.spec
+        reason = decision.reason or policies.REASON_NO_CERTIFICATE
+        still_valid = (
+            isinstance(stored, tls_secret.StoredCertificate)
+            and stored.leaf.not_valid_after_utc > gathered.input.now
         )
-    except tls_secret.SecretNotOwned as error:
-        _refuse_secret(life, writer, error)
-    except (SelfCheckFailed, AcmeError, AccountError, Conflict) as error:
-        _fail(life, writer, error, failed_attempts)
-    else:
-        _succeed(life, writer, spec, issued, renew_request)
+        if not still_valid:
+            report.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
+        report.step(
+            decision.trigger or "Issuing", f"issuing a certificate: {reason}", **_renewal(gathered)
+        )
+        try:
+            issued = self.issuer.issue(
+                report.endpoint, spec, gathered.order, report, replaces=decision.replaces
+            )
+        except tls_secret.SecretNotOwned as error:
+            self._refuse_secret(report, error)
+        except (SelfCheckFailed, AcmeError, AccountError, Conflict) as error:
+            self._fail(report, error, gathered.failed_attempts)
+        else:
+            self._succeed(report, spec, issued, gathered.input.renew_annotation)
 
+    # ---- act: outcomes -------------------------------------------------------------------
 
-def _renewal_information(
-    life: Lifecycle,
-    endpoint: Endpoint,
-    spec: api.EndpointSpec,
-    stored: tls_secret.StoredCertificate,
-    previous: api.RenewalStatus,
-    now: datetime,
-) -> tuple[str | None, api.RenewalStatus]:
-    """The leaf's ARI identifier and renewal status, asking the CA when a fetch is due."""
-    leaf_pem = pki.chain_to_pem([stored.leaf])
-    try:
-        leaf_id = cert_id(leaf_pem)
-    except ValueError:  # no authority key identifier: ARI cannot name this certificate
-        return None, previous
-    due = renewal.ari_fetch_due(
-        previous, cert_id=leaf_id, not_after=stored.leaf.not_valid_after_utc, spec=spec, now=now
-    )
-    if not due:
-        return leaf_id, previous
-    try:
-        info = life.issuer.renewal_info(endpoint, spec, leaf_pem)
-    except (AcmeError, AccountError) as error:
-        return leaf_id, renewal.record_ari_failure(
-            previous,
-            cert_id=leaf_id,
-            error=f"renewal information unavailable: {error}",
+    def _refuse_secret(self, report: ports.Report, error: tls_secret.SecretNotOwned) -> NoReturn:
+        """Never overwrite someone else's Secret: say so, and look again later."""
+        message = str(error)
+        report.condition(api.READY, "False", "SecretNotOwned", message)
+        report.condition(api.ISSUING, "False", "SecretNotOwned", message)
+        report.write()
+        report.post_event("Warning", "SecretNotOwned", message)
+        self.metrics.issuance_attempts.labels("refused", "SecretNotOwned").inc()
+        raise RetryLater(message, SECRET_CONFLICT_DELAY)
+
+    def _fail(self, report: ports.Report, error: Exception, failed_attempts: int) -> NoReturn:
+        """Back off (by default 1 min, 10 min, 100 min, then daily, with jitter; never before
+        the CA's Retry-After). The stored certificate stays in place, and Ready with it."""
+        reason = failure_reason(error)
+        message = str(error)
+        now = self.clock()
+        retry_after = getattr(error, "retry_after", None)
+        retry_after = retry_after if isinstance(retry_after, datetime) else None
+        delay = timing.failure_delay(
+            failed_attempts + 1,
+            unit_random=self.unit_random(),
+            retry_after=retry_after,
             now=now,
-            poll_random=life.unit_random(),
+            delays=self.settings.failure_backoff,
         )
-    if info is None:
-        return leaf_id, renewal.record_ari_failure(
-            previous, cert_id=leaf_id, error=None, now=now, poll_random=life.unit_random()
+        report.condition(api.ISSUING, "False", reason, message)
+        report.write(
+            failedAttempts=failed_attempts + 1,
+            lastFailureTime=format_time(now),
+            lastFailureReason=message,
+            nextAttemptTime=format_time(now + delay),
+            retryAfter=format_time(retry_after) if retry_after else None,
         )
-    return leaf_id, renewal.record_ari_window(
-        previous,
-        cert_id=leaf_id,
-        window_start=info.start,
-        window_end=info.end,
-        explanation_url=info.explanation_url,
-        retry_after_seconds=info.retry_after_seconds,
-        now=now,
-        choice_random=life.unit_random(),
-        poll_random=life.unit_random(),
-    )
+        report.post_event("Warning", reason, message)
+        self.metrics.issuance_attempts.labels("failure", reason).inc()
+        endpoint = report.endpoint
+        self.metrics.observe_failures(endpoint.namespace, endpoint.name, failed_attempts + 1)
+        raise RetryLater(message, max(delay, timedelta(seconds=1)).total_seconds())
+
+    def _succeed(
+        self,
+        report: ports.Report,
+        spec: api.EndpointSpec,
+        issued: Issued,
+        renew_request: str | None,
+    ) -> None:
+        info = issued.certificate
+        endpoint = report.endpoint
+        due = timing.renewal_time(info.not_before, info.not_after, spec)
+        message = f"certificate valid until {format_time(info.not_after)}"
+        report.condition(api.READY, "True", "CertificateValid", message)
+        report.condition(
+            api.ISSUING,
+            "False",
+            "Issued",
+            f"issued serial {info.serial_number} with {issued.chain_length - 1} intermediate(s)",
+        )
+        report.write(
+            # A merge patch: attempts (orders created) stays as the order was reported.
+            order={"url": issued.order_url, "state": "valid", "replaces": issued.replaced},
+            failedAttempts=0,
+            lastFailureReason=None,
+            nextAttemptTime=None,
+            retryAfter=None,
+            # A new certificate: ask the CA about it at the next reconcile (RFC 9773 4.3).
+            renewal=api.RenewalStatus(last_renew_request=renew_request).to_status(),
+            **referenced.certificate_status(info, due),
+        )
+        report.post_event(
+            "Normal",
+            "Issued",
+            f"stored in Secret {spec.secret_name}: serial {info.serial_number}, {message}",
+        )
+        self.metrics.issuance_attempts.labels("success", "Issued").inc()
+        self.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, due)
+        self.metrics.observe_failures(endpoint.namespace, endpoint.name, 0)
+        restarts.roll(self.kube, report, spec, info.serial_number)
 
 
-def roll_restart_targets(
-    life: Lifecycle, writer: StatusWriter, spec: api.EndpointSpec, serial_number: str
-) -> None:
-    """Roll each restart target once per certificate: its pod template records the serial."""
-    namespace = writer.endpoint.namespace
-    for target in spec.restart_targets:
-        annotations = life.kube.pod_template_annotations(target.kind, namespace, target.name)
-        if annotations is None:
-            writer.post_event(
-                "Warning",
-                "RestartTargetMissing",
-                f"{target.kind} {target.name} does not exist; nothing to restart",
-            )
-            continue
-        if tls_secret.restart_needed(annotations, serial_number):
-            life.kube.patch_workload(
-                target.kind,
-                namespace,
-                target.name,
-                tls_secret.restart_annotation_patch(serial_number),
-            )
-            writer.post_event(
-                "Normal",
-                "Restarted",
-                f"rolled {target.kind} {target.name} onto certificate {serial_number}",
-            )
-
-
-def _refuse_secret(life: Lifecycle, writer: StatusWriter, error: tls_secret.SecretNotOwned) -> None:
-    message = str(error)
-    writer.condition(api.READY, "False", "SecretNotOwned", message)
-    writer.condition(api.ISSUING, "False", "SecretNotOwned", message)
-    writer.write()
-    writer.post_event("Warning", "SecretNotOwned", message)
-    life.metrics.issuance_attempts.labels("refused", "SecretNotOwned").inc()
-    raise RetryLater(message, SECRET_CONFLICT_DELAY)
+def _renewal(gathered: Gathered) -> dict[str, Any]:
+    renewal = gathered.input.renewal or api.RenewalStatus()
+    return {"renewal": renewal.to_status()}
 
 
 def failure_reason(error: Exception) -> str:
+    """The Issuing condition's reason (and the metric's) for a failed issuance."""
     if isinstance(error, SelfCheckFailed):
         return "SelfCheckFailed"
     if isinstance(error, AcmeUnavailable):
@@ -391,74 +382,3 @@ def failure_reason(error: Exception) -> str:
     if isinstance(error, Conflict):
         return "SecretChanged"
     return "AccountError"
-
-
-def _fail(life: Lifecycle, writer: StatusWriter, error: Exception, failed_attempts: int) -> None:
-    """Back off (by default 1 min, 10 min, 100 min, then daily, with jitter; never before
-    the CA's Retry-After). The stored certificate stays in place, and Ready with it."""
-    reason = failure_reason(error)
-    message = str(error)
-    now = life.clock()
-    retry_after = getattr(error, "retry_after", None)
-    retry_after = retry_after if isinstance(retry_after, datetime) else None
-    delay = renewal.failure_delay(
-        failed_attempts + 1,
-        unit_random=life.unit_random(),
-        retry_after=retry_after,
-        now=now,
-        delays=life.settings.failure_backoff,
-    )
-    next_attempt = now + delay
-    writer.condition(api.ISSUING, "False", reason, message)
-    writer.write(
-        failedAttempts=failed_attempts + 1,
-        lastFailureTime=format_time(now),
-        lastFailureReason=message,
-        nextAttemptTime=format_time(next_attempt),
-        retryAfter=format_time(retry_after) if retry_after else None,
-    )
-    writer.post_event("Warning", reason, message)
-    life.metrics.issuance_attempts.labels("failure", reason).inc()
-    endpoint = writer.endpoint
-    life.metrics.observe_failures(endpoint.namespace, endpoint.name, failed_attempts + 1)
-    raise RetryLater(message, max(delay, timedelta(seconds=1)).total_seconds())
-
-
-def _succeed(
-    life: Lifecycle,
-    writer: StatusWriter,
-    spec: api.EndpointSpec,
-    issued: Issued,
-    renew_request: str | None,
-) -> None:
-    info = issued.certificate
-    endpoint = writer.endpoint
-    due = renewal.renewal_time(info.not_before, info.not_after, spec)
-    message = f"certificate valid until {format_time(info.not_after)}"
-    writer.condition(api.READY, "True", "CertificateValid", message)
-    writer.condition(
-        api.ISSUING,
-        "False",
-        "Issued",
-        f"issued serial {info.serial_number} with {issued.chain_length - 1} intermediate(s)",
-    )
-    writer.write(
-        # A merge patch: attempts (orders created) stays as the order was reported.
-        order={"url": issued.order_url, "state": "valid", "replaces": issued.replaced},
-        failedAttempts=0,
-        lastFailureReason=None,
-        nextAttemptTime=None,
-        retryAfter=None,
-        # A new certificate: ask the CA about it at the next reconcile (RFC 9773 4.3).
-        renewal=api.RenewalStatus(last_renew_request=renew_request).to_status(),
-        **certificate_status(info, due),
-    )
-    writer.post_event(
-        "Normal",
-        "Issued",
-        f"stored in Secret {spec.secret_name}: serial {info.serial_number}, {message}",
-    )
-    life.metrics.issuance_attempts.labels("success", "Issued").inc()
-    life.metrics.observe_certificate(endpoint.namespace, endpoint.name, info.not_after, due)
-    life.metrics.observe_failures(endpoint.namespace, endpoint.name, 0)
-    roll_restart_targets(life, writer, spec, info.serial_number)

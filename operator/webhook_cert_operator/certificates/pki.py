@@ -1,6 +1,6 @@
-"""Keys, CSRs, PEM chains and renewal times: the certificate arithmetic of the operator.
+"""Pure: keys, CSRs, PEM chains and renewal times, the certificate arithmetic of the operator.
 
-Pure: no I/O and no clock. Every moment in time is a parameter, so the same inputs always
+No I/O and no clock. Every moment in time is a parameter, so the same inputs always
 give the same answer and the renewal logic can be tested at any date.
 
 Nothing here puts key material into an exception message: the messages say what is wrong

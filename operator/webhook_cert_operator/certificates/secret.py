@@ -1,4 +1,4 @@
-"""The `kubernetes.io/tls` Secret that holds an endpoint's key and full chain (pure).
+"""Pure: the `kubernetes.io/tls` Secret that holds an endpoint's key and full chain.
 
 `tls.crt` is the leaf followed by every intermediate the CA sent, in issuing order: the
 whole point of this project is that servers mounting it present a complete chain.
@@ -151,6 +151,9 @@ def judge_referenced(
 
     Without a reference (`secret_name` None) nothing is kept, so nothing can be wrong:
     Ready is True and ChainValid carries the whole verdict.
+
+    Long because: one verdict per case, in the order they are checked (the first that
+    applies wins); split, the order would no longer read in one place.
     """
     if secret_name is None:
         return Verdict(
@@ -285,6 +288,8 @@ def build_tls_secret(
     `spec.additional_output_formats`; `ca_pem` the issuing root, when known;
     `issued_under` the ACME settings the certificate was obtained with
     (`issuance_annotations`).
+
+    Long because: ten keyword parameters and the one Secret body it spells out.
     """
     chain = pki.split_pem_chain(chain_pem)
     info = pki.describe_certificate(chain[0])

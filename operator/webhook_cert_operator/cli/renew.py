@@ -1,7 +1,7 @@
 """Glue: `webhook-cert renew NAMESPACE/NAME`, ask the operator for a new certificate now.
 
 The same as `kubectl annotate whe NAME webhookcert.dev/renew=VALUE --overwrite` (README,
-"Renewal"): any new value of that annotation renews exactly once (`renewal.renew_requested`),
+"Renewal"): any new value of that annotation renews exactly once (`policies.renew_requested`),
 as `cmctl renew` does for cert-manager. The operator records the value it honoured in
 status.renewal.lastRenewRequest. Needs `get` and `patch` on webhookendpoints with the
 caller's own kubeconfig.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.certificates.policies import RENEW_ANNOTATION
 from webhook_cert_operator.cli import references
 
 EXIT_REQUESTED: Final = 0

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.certificates.renewal import RENEW_ANNOTATION
+from webhook_cert_operator.certificates.policies import RENEW_ANNOTATION
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.cli import references
 

@@ -1,9 +1,11 @@
-"""kopf handlers: parse the spec, call the orchestration, write status. Thin by design.
+"""Glue: the kopf handlers, thin by design: parse the spec, call the orchestration, write status.
 
 Change handlers and the renewal timer are sync functions: kopf runs them in its thread
 pool, so the blocking Kubernetes and ACME clients never run on the event loop. The
 served-chain daemon is a coroutine per endpoint that hands each check to a thread.
-Dependencies come from `memo.deps`, built once by `run_command`.
+Dependencies are kopf's memo: a `deps.Deps`, built once by `webhook-cert run`. When the
+daemons wake next is decided by pure rules (`timing.next_renewal_check`,
+`check_schedule.CheckSchedule`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,32 +26,20 @@ from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.status import get_condition
 from webhook_cert_operator.api.types import GROUP, PLURAL, VERSION, Endpoint
-from webhook_cert_operator.certificates import lifecycle, renewal
-from webhook_cert_operator.certificates.lifecycle import Lifecycle, StatusWriter
-from webhook_cert_operator.checking import checker as validation
-from webhook_cert_operator.checking import schedule
+from webhook_cert_operator.certificates import lifecycle, policies, timing
 from webhook_cert_operator.checking.condition import CheckResult, transition_event
 from webhook_cert_operator.glue import peering
+from webhook_cert_operator.glue.check_schedule import DAEMON_POLL, Checked, CheckSchedule
+from webhook_cert_operator.glue.deps import Deps
+from webhook_cert_operator.glue.status_writer import StatusWriter
 from webhook_cert_operator.ingress import sync as ingress_sync
-from webhook_cert_operator.kube import (
-    AlreadyExists,
-    Forbidden,
-    NotServed,
-)
+from webhook_cert_operator.kube import AlreadyExists, Forbidden, NotServed
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
-# At least this often each endpoint's Secret is looked at (one GET), even before renewalTime.
-RENEWAL_CHECK_INTERVAL = 300.0
 # A check-only endpoint's referenced Secret is looked at this often (one GET by name), so
 # that a renewal by cert-manager or a fixed bundle is judged and checked within this time.
-REFERENCED_SECRET_POLL = 30.0
-# How often each endpoint's served-chain daemon wakes to see whether a check is due.
-DAEMON_POLL = 5.0
-# After a new certificate, how many growing re-checks while the old leaf is still served.
-STALE_RETRIES = 8
-# A failed check is repeated at least this often, even with a longer spec interval.
-RECHECK_FAILED = timedelta(minutes=5)
+REFERENCED_SECRET_POLL = timedelta(seconds=30)
 # Creating the peering object is retried this often, this many times (two minutes), while
 # kopf's CRD, applied in the same `kubectl apply` as the operator, is not yet served. Then
 # the operator exits and the kubelet restarts it, which shows in the Pod's status.
@@ -58,48 +47,55 @@ PEERING_RETRY_DELAY = 2.0
 PEERING_RETRIES = 60
 
 
-@dataclass
-class Dependencies:
-    life: Lifecycle
-    checker: validation.ChainChecker
+def post_event_on(body: kopf.Body) -> Callable[[str, str, str], None]:
+    """Posts an Event (type Normal or Warning, reason, message) on the object `body`."""
 
-
-def writer_for(deps: Dependencies, body: kopf.Body) -> StatusWriter:
     def post_event(type: str, reason: str, message: str) -> None:
         post = kopf.warn if type == "Warning" else kopf.info
         post(body, reason=reason, message=message)
 
-    return StatusWriter(deps.life, body, post_event)
+    return post_event
+
+
+def writer_for(deps: Deps, body: kopf.Body) -> StatusWriter:
+    return StatusWriter(
+        body,
+        post_event_on(body),
+        kube=deps.kube,
+        locks=deps.locks,
+        metrics=deps.metrics,
+        clock=deps.clock,
+    )
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    deps: Dependencies = memo.deps
+def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
+    deps = memo
     settings.posting.level = logging.INFO
-    settings.execution.max_workers = max(4, deps.life.settings.check_concurrency)
+    settings.execution.max_workers = max(4, deps.settings.check_concurrency)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.peering.lifetime = int(deps.life.settings.peering_lifetime.total_seconds())
+    settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its
     # bookkeeping must not share webhookcert.dev/ with the user's webhookcert.dev/renew.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
-    deps.life.metrics.serve(deps.life.settings.metrics_port)
+    deps.metrics.serve(deps.settings.metrics_port)
 
 
 @kopf.on.startup(retries=PEERING_RETRIES, backoff=PEERING_RETRY_DELAY)
 def create_peering(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    settings: kopf.OperatorSettings, memo: Deps, logger: kopf.Logger, **_: Any
 ) -> None:
     """With `--peering NAME`, create the peering object(s) kopf waits for (peering.py)."""
     if settings.peering.standalone:
         return
-    deps: Dependencies = memo.deps
-    namespaces = () if settings.peering.clusterwide else deps.life.settings.watch_namespaces
+    deps = memo
+    namespaces = () if settings.peering.clusterwide else deps.settings.watch_namespaces
     for item in peering.peering_objects(settings.peering.name, namespaces):
         try:
-            deps.life.kube.create_custom_object(
+            deps.kube.create_custom_object(
                 peering.GROUP, peering.VERSION, item.plural, item.namespace, item.body
             )
         except AlreadyExists:
@@ -118,9 +114,9 @@ def create_peering(
 
 
 @kopf.on.startup()
-async def size_check_threads(memo: kopf.Memo, **_: Any) -> None:
+async def size_check_threads(memo: Deps, **_: Any) -> None:
     """Served-chain checks run on the loop's default executor: one thread per allowed check."""
-    workers = memo.deps.life.settings.check_concurrency
+    workers = memo.settings.check_concurrency
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chain-check")
     )
@@ -129,44 +125,43 @@ async def size_check_threads(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-@kopf.on.field(*RESOURCE, field=("metadata", "annotations", renewal.RENEW_ANNOTATION))
-def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    ensure_certificate(memo.deps, body)
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", policies.RENEW_ANNOTATION))
+def reconcile(body: kopf.Body, memo: Deps, **_: Any) -> None:
+    ensure_certificate(memo, body)
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
-async def renew_on_time(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Wake at status.renewalTime (or every RENEWAL_CHECK_INTERVAL, to notice a deleted or
-    damaged Secret and to poll ARI), never before status.nextAttemptTime (the back-off),
-    and keep the certificate as the change handlers do."""
-    deps: Dependencies = memo.deps
-    meta = body["metadata"]
-    last_run = last_poll = deps.life.clock()
+async def renew_on_time(body: kopf.Body, memo: Deps, **_: Any) -> None:
+    """Keep the certificate as the change handlers do, when `timing.next_renewal_check`
+    says (status.renewalTime, at least every few minutes, never before the back-off's
+    status.nextAttemptTime), or at once when a check-only endpoint's Secret changed."""
+    deps = memo
+    last_run = last_poll = deps.clock()
     try:
         while True:
             # The body is live: a new renewalTime after an issuance is seen at the next poll.
             await asyncio.sleep(DAEMON_POLL)
             status = body.get("status") or {}
-            now = deps.life.clock()
-            wake = last_run + timedelta(seconds=RENEWAL_CHECK_INTERVAL)
-            for field, later in (("renewalTime", False), ("nextAttemptTime", True)):
-                moment = _status_time(status.get(field))
-                if moment is not None:
-                    wake = max(wake, moment) if later else min(wake, moment)
-            if now - last_poll >= timedelta(seconds=REFERENCED_SECRET_POLL):
+            now = deps.clock()
+            wake = timing.next_renewal_check(
+                last_run,
+                _status_time(status.get("renewalTime")),
+                _status_time(status.get("nextAttemptTime")),
+            )
+            if now - last_poll >= REFERENCED_SECRET_POLL:
                 last_poll = now
-                if await asyncio.to_thread(lifecycle.referenced_secret_changed, deps.life, body):
+                changed = deps.lifecycle.referenced_secret_changed
+                if await asyncio.to_thread(changed, body):
                     wake = now
             if now < wake:
                 continue
             last_run = now
             # Failures are already in status; the next wake-up honours nextAttemptTime.
             with contextlib.suppress(lifecycle.RetryLater, lifecycle.InvalidSpec):
-                await asyncio.to_thread(
-                    lifecycle.ensure_certificate, deps.life, writer_for(deps, body), body
-                )
+                ensure = deps.lifecycle.ensure_certificate
+                await asyncio.to_thread(ensure, writer_for(deps, body), body)
     finally:
-        forget_series_on_stop(deps.life.metrics.forget_endpoint, meta)
+        forget_series_on_stop(deps.metrics.forget_endpoint, body["metadata"])
 
 
 def forget_series_on_stop(forget: Callable[[str, str], None], meta: Mapping[str, Any]) -> None:
@@ -184,9 +179,9 @@ def _status_time(value: Any) -> datetime | None:
         return None
 
 
-def ensure_certificate(deps: Dependencies, body: kopf.Body) -> None:
+def ensure_certificate(deps: Deps, body: kopf.Body) -> None:
     try:
-        lifecycle.ensure_certificate(deps.life, writer_for(deps, body), body)
+        deps.lifecycle.ensure_certificate(writer_for(deps, body), body)
     except lifecycle.InvalidSpec as error:
         raise kopf.PermanentError(str(error)) from None
     except lifecycle.RetryLater as retry:
@@ -194,18 +189,17 @@ def ensure_certificate(deps: Dependencies, body: kopf.Body) -> None:
 
 
 @kopf.on.delete(*RESOURCE, optional=True)
-def clean_up(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def clean_up(body: kopf.Body, memo: Deps, **_: Any) -> None:
     """Owner references collect the solver objects anyway; this is just sooner."""
-    life: Lifecycle = memo.deps.life
     meta = body["metadata"]
-    life.issuer.solver.clean_up(Endpoint(meta["namespace"], meta["name"], meta["uid"]))
-    life.metrics.forget_endpoint(meta["namespace"], meta["name"])
-    life.metrics.forget_chain_check(meta["namespace"], meta["name"])
-    life.forget(meta["uid"])
+    memo.lifecycle.clean_up(Endpoint(meta["namespace"], meta["name"], meta["uid"]))
+    memo.metrics.forget_endpoint(meta["namespace"], meta["name"])
+    memo.metrics.forget_chain_check(meta["namespace"], meta["name"])
+    memo.locks.forget(meta["uid"])
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
-async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def check_served_chain(body: kopf.Body, memo: Deps, **_: Any) -> None:
     """Check the served chain every spec.validation.interval, and soon after each issuance
     or (check-only) each change of the referenced Secret.
 
@@ -214,38 +208,30 @@ async def check_served_chain(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
     up, so `stale-certificate` is re-checked with growing delays before settling back
     to the interval.
     """
-    deps: Dependencies = memo.deps
+    deps = memo
     uid = body["metadata"]["uid"]
-    # (serial, generation, referenced Secret's version) last settled
-    checked: tuple[str | None, int, str | None] | None = None
-    stale_attempts = 0
-    next_check = 0.0
+    schedule = CheckSchedule()
     try:
         while True:
             status = body.get("status") or {}
-            serial = status.get("serialNumber")
-            generation = int(body["metadata"].get("generation") or 0)
-            secret_version = status.get("secretResourceVersion")
+            seen = Checked(
+                serial=status.get("serialNumber"),
+                generation=int(body["metadata"].get("generation") or 0),
+                secret_version=status.get("secretResourceVersion"),
+            )
             now = time.monotonic()
-            if (serial, generation, secret_version) != checked and stale_attempts == 0:
-                next_check = now  # a new certificate or a new spec: look now
-            if now >= next_check:
+            if schedule.due(seen, now):
                 outcome = await asyncio.to_thread(run_chain_check, deps, body)
                 if outcome is None:  # invalid spec: nothing to check until it changes
-                    next_check = now + DAEMON_POLL
-                    checked = (serial, generation, secret_version)
-                elif outcome[0].stale and serial and stale_attempts < STALE_RETRIES:
-                    next_check = now + schedule.stale_retry_delay(stale_attempts)
-                    stale_attempts += 1
+                    schedule = schedule.after_invalid_spec(seen, now)
                 else:
                     result, interval = outcome
-                    if not result.ok:  # someone is likely fixing it: show the fix soon
-                        interval = min(interval, RECHECK_FAILED)
-                    next_check = now + schedule.check_spacing(interval, uid)
-                    checked, stale_attempts = (serial, generation, secret_version), 0
+                    schedule = schedule.after_check(
+                        seen, now, ok=result.ok, stale=result.stale, interval=interval, uid=uid
+                    )
             await asyncio.sleep(DAEMON_POLL)
     finally:
-        forget_series_on_stop(deps.life.metrics.forget_chain_check, body["metadata"])
+        forget_series_on_stop(deps.metrics.forget_chain_check, body["metadata"])
 
 
 def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -> None:
@@ -258,27 +244,21 @@ def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -
     kopf.on.event("networking.k8s.io", "v1", "ingresses", registry=registry)(ingress_changed)
 
 
-def ingress_changed(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+def ingress_changed(body: kopf.Body, type: str | None, memo: Deps, **_: Any) -> None:
     """Every Ingress event, and each Ingress at start-up (type None): sync its endpoints.
     A deleted Ingress needs nothing: its endpoints are owned by it and collected."""
     if type == "DELETED":
         return
-    deps: Dependencies = memo.deps
-
-    def post_event(type: str, reason: str, message: str) -> None:
-        post = kopf.warn if type == "Warning" else kopf.info
-        post(body, reason=reason, message=message)
-
-    ingress_sync.sync(deps.life.kube, body, post_event)
+    ingress_sync.sync(memo.kube, body, post_event_on(body))
 
 
-def run_chain_check(deps: Dependencies, body: kopf.Body) -> tuple[CheckResult, timedelta] | None:
+def run_chain_check(deps: Deps, body: kopf.Body) -> tuple[CheckResult, timedelta] | None:
     """One served-chain check: status.validation, ChainValid, and an Event on transitions.
 
     Returns the result and the endpoint's check interval; None for an invalid spec."""
     meta = body["metadata"]
     try:
-        spec = parse_spec(body.get("spec") or {}, name=meta["name"], settings=deps.life.settings)
+        spec = parse_spec(body.get("spec") or {}, name=meta["name"], settings=deps.settings)
     except api.SpecError:
         return None
     writer = writer_for(deps, body)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from webhook_cert_operator.glue.handlers import Dependencies
+    from webhook_cert_operator.glue.deps import Deps
     from webhook_cert_operator.settings import Settings
 
 
@@ -96,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
         peering_name=args.peering or None,
         priority=args.priority if args.priority is not None else random.randint(1, 1_000_000),
         liveness_endpoint=args.liveness or None,
-        memo=kopf.Memo(deps=deps),
+        memo=deps,
     )
     return 0
 
 
-def _dependencies(settings: Settings) -> Dependencies:
+def _dependencies(settings: Settings) -> Deps:
     """The adapters and orchestration the handlers use, built once (in-cluster config first,
     then the kubeconfig)."""
     from kubernetes import client, config
@@ -110,7 +110,7 @@ def _dependencies(settings: Settings) -> Dependencies:
     from webhook_cert_operator.certificates.issuance import Issuer
     from webhook_cert_operator.certificates.lifecycle import Lifecycle
     from webhook_cert_operator.checking.checker import ChainChecker
-    from webhook_cert_operator.glue import handlers
+    from webhook_cert_operator.glue.deps import Deps, EndpointLocks
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.solver.http01 import Http01Solver
@@ -131,11 +131,21 @@ def _dependencies(settings: Settings) -> Dependencies:
         )
 
     issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
+    locks = EndpointLocks()
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     life = Lifecycle(
+        settings=settings, kube=kube, issuer=issuer, metrics=metrics, locks=locks, clock=clock
+    )
+    deps = Deps(
         settings=settings,
         kube=kube,
-        issuer=issuer,
         metrics=metrics,
-        clock=lambda: datetime.now(UTC),
+        locks=locks,
+        lifecycle=life,
+        checker=ChainChecker(kube, settings, metrics),
+        clock=clock,
     )
-    return handlers.Dependencies(life=life, checker=ChainChecker(kube, settings, metrics))
+    return deps

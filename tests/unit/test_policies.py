@@ -1,14 +1,12 @@
-"""Unit tests for certificates.renewal: whether and why an endpoint needs a new
-certificate, decided from what its Secret holds and the time passed in; the ACME Renewal
-Information rules (choosing and keeping a time in the CA's window, when to ask again),
-renewal on demand, `replaces`, and the back-off after failures."""
+"""Unit tests for certificates.policies: whether and why an endpoint needs a new
+certificate, decided from what its Secret holds, the spec, status.renewal and the time
+passed in; renewal on demand and `replaces`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
@@ -16,24 +14,29 @@ from cryptography.hazmat.primitives import hashes
 
 from tests import pki_factory
 from tests.pki_factory import DAY, Validity
+from tests.unit.test_timing import (
+    CERT_ID,
+    CHOSEN,
+    HOST,
+    HOUR,
+    NOT_AFTER,
+    OTHER_CERT_ID,
+    SECOND,
+    T0,
+    WINDOW,
+    previous_ari,
+    record,
+    spec_of,
+)
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.types import RenewalStatus
-from webhook_cert_operator.certificates import pki
-from webhook_cert_operator.certificates.renewal import (
-    FAILURE_DELAYS,
+from webhook_cert_operator.certificates import pki, policies
+from webhook_cert_operator.certificates.policies import (
     RENEW_ANNOTATION,
     Decision,
+    Input,
     IssuerChange,
-    ari_fetch_due,
-    choose_ari_time,
-    decide,
-    failure_delay,
     issuer_change,
-    keep_or_choose,
-    next_ari_poll,
-    record_ari_failure,
-    record_ari_window,
     renew_requested,
 )
 from webhook_cert_operator.certificates.secret import (
@@ -41,16 +44,15 @@ from webhook_cert_operator.certificates.secret import (
     issuance_annotations,
     parse_stored,
 )
-from webhook_cert_operator.settings import Settings
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-HOST = "hooks.example.test"
 OTHER_HOST = "api.example.test"
 
 
-def spec_of(**fields: Any) -> api.EndpointSpec:
-    body: dict[str, Any] = {"dnsNames": [HOST], **fields}
-    return parse_spec(body, name="ringcentral", settings=Settings())
+def decide(
+    stored: StoredCertificate | str | None, spec: api.EndpointSpec, now: datetime, **input: Any
+) -> Decision:
+    """policies.decide over the input lifecycle would gather: these, and `input`'s fields."""
+    return policies.decide(Input(spec=spec, now=now, stored=stored, **input))
 
 
 def stored_for(
@@ -63,7 +65,7 @@ def stored_for(
     chain = pki_factory.build_chain(dns_names, now=T0, leaf_validity=validity)
     return StoredCertificate(
         chain=(chain.leaf.cert, chain.intermediates[0].cert),
-        key=key if key is not None else chain.leaf.key,
+        key=key if key is not None else cast(pki.PrivateKey, chain.leaf.key),
     )
 
 
@@ -125,7 +127,7 @@ def test_a_certificate_with_an_empty_validity_period_is_unusable_not_a_crash() -
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
         .sign(chain.intermediates[0].key, hashes.SHA256())
     )
-    stored = StoredCertificate(chain=(leaf,), key=chain.leaf.key)
+    stored = StoredCertificate(chain=(leaf,), key=cast(pki.PrivateKey, chain.leaf.key))
     decision = decide(stored, spec_of(), T0 - DAY)
     assert decision.reason is not None
     assert decision.reason.startswith("the stored certificate is unusable: ")
@@ -270,14 +272,16 @@ def test_other_acme_settings_than_the_certificate_was_issued_under_mean_issue_no
 ) -> None:
     changed = change_for(ISSUED_ACME, spec_acme)
     assert changed is not None
-    decision = decide(GOOD, spec_of(acme=spec_acme), T0, changed=changed)
+    decision = decide(GOOD, spec_of(acme=spec_acme), T0, secret_annotations=recorded(**ISSUED_ACME))
     assert (decision.trigger, decision.reason) == (trigger, reason)
 
 
 def test_the_same_acme_settings_need_nothing() -> None:
     changed = change_for(ISSUED_ACME, dict(ISSUED_ACME))
     assert changed is None
-    assert decide(GOOD, spec_of(acme=ISSUED_ACME), T0, changed=changed).reason is None
+    secret_annotations = recorded(**ISSUED_ACME)
+    decision = decide(GOOD, spec_of(acme=ISSUED_ACME), T0, secret_annotations=secret_annotations)
+    assert decision.reason is None
 
 
 def test_a_secret_that_records_no_acme_settings_is_not_reissued() -> None:
@@ -301,8 +305,9 @@ def test_a_setting_recorded_as_unset_differs_from_one_set_now() -> None:
 def test_only_a_certificate_of_the_same_ca_is_named_as_replaced(
     spec_acme: dict[str, Any], replaces: str | None
 ) -> None:
-    changed = change_for({"server": STAGING}, spec_acme)
-    decision = decide(GOOD, spec_of(acme=spec_acme), T0, cert_id="id-1", changed=changed)
+    secret_annotations = recorded(server=STAGING)
+    spec = spec_of(acme=spec_acme)
+    decision = decide(GOOD, spec, T0, cert_id="id-1", secret_annotations=secret_annotations)
     assert decision.replaces == replaces
 
 
@@ -317,10 +322,7 @@ def test_the_eab_hmac_key_is_never_recorded_only_its_key_id() -> None:
 
 # ---- time: expiry and renewal -------------------------------------------------------
 
-# The usual 90-day certificate: notBefore T0 - 1 day, notAfter T0 + 89 days.
-NOT_AFTER = T0 + 89 * DAY
 DEFAULT_DUE = NOT_AFTER - 30 * DAY  # a third of 90 days left
-SECOND = timedelta(seconds=1)
 
 
 @pytest.mark.parametrize(
@@ -373,313 +375,6 @@ def test_short_lived_certificates_are_renewed_at_half_their_lifetime(
     due = (not_after - left_at_renewal).replace(microsecond=0)
     assert decide(stored, spec_of(), due - SECOND) == Decision(None, due)
     assert decide(stored, spec_of(), due) == Decision("the certificate is due for renewal", due)
-
-
-# ---- ACME Renewal Information: choosing a time in the window (RFC 9773 section 4.2) ---
-
-HOUR = timedelta(hours=1)
-MINUTE = timedelta(minutes=1)
-WINDOW_START = T0 + 59 * DAY
-WINDOW_END = T0 + 61 * DAY
-WINDOW = (WINDOW_START, WINDOW_END)
-
-
-@pytest.mark.parametrize(
-    ("unit_random", "expected"),
-    [
-        pytest.param(0.0, WINDOW_START, id="lowest-draw-is-the-start"),
-        pytest.param(0.25, WINDOW_START + 12 * HOUR, id="a-quarter-in"),
-        pytest.param(0.5, WINDOW_START + DAY, id="middle"),
-        pytest.param(0.999999999, WINDOW_END - SECOND, id="highest-draw-is-just-before-the-end"),
-    ],
-)
-def test_a_future_window_gives_a_uniformly_placed_time_in_it(
-    unit_random: float, expected: datetime
-) -> None:
-    assert choose_ari_time(*WINDOW, now=T0, unit_random=unit_random) == expected
-
-
-@pytest.mark.parametrize("unit_random", [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999])
-def test_the_chosen_time_is_a_whole_second_inside_the_window(unit_random: float) -> None:
-    start = WINDOW_START + timedelta(microseconds=250)
-    chosen = choose_ari_time(start, WINDOW_END, now=T0, unit_random=unit_random)
-    assert start <= chosen < WINDOW_END
-    assert chosen.microsecond == 0 or chosen == start
-
-
-@pytest.mark.parametrize(
-    ("unit_random", "expected"),
-    [
-        pytest.param(0.0, WINDOW_START + DAY, id="lowest-draw-is-now"),
-        pytest.param(0.5, WINDOW_START + DAY + 12 * HOUR, id="middle-of-what-is-left"),
-    ],
-)
-def test_a_window_in_progress_gives_a_time_in_what_is_left_of_it(
-    unit_random: float, expected: datetime
-) -> None:
-    now = WINDOW_START + DAY
-    assert choose_ari_time(*WINDOW, now=now, unit_random=unit_random) == expected
-
-
-@pytest.mark.parametrize("unit_random", [0.0, 0.5, 0.99])
-@pytest.mark.parametrize(
-    "now",
-    [pytest.param(WINDOW_END, id="at-the-end"), pytest.param(WINDOW_END + DAY, id="after-it")],
-)
-def test_a_window_already_over_means_renew_now(now: datetime, unit_random: float) -> None:
-    # RFC 9773 section 4.2: a time in the past means renewing immediately; a CA moves the
-    # window into the past to ask for renewal before a revocation.
-    assert choose_ari_time(*WINDOW, now=now, unit_random=unit_random) == now
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "unit_random", "message"),
-    [
-        pytest.param(WINDOW_END, WINDOW_START, 0.5, "must end after it starts", id="reversed"),
-        pytest.param(WINDOW_START, WINDOW_START, 0.5, "must end after it starts", id="empty"),
-        pytest.param(
-            WINDOW_START.replace(tzinfo=None), WINDOW_END, 0.5, "timezone-aware", id="naive"
-        ),
-        pytest.param(WINDOW_START, WINDOW_END, 1.0, "unit_random", id="draw-of-one"),
-        pytest.param(WINDOW_START, WINDOW_END, -0.1, "unit_random", id="negative-draw"),
-    ],
-)
-def test_an_invalid_window_or_draw_is_refused(
-    start: datetime, end: datetime, unit_random: float, message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        choose_ari_time(start, end, now=T0, unit_random=unit_random)
-
-
-# ---- keeping the chosen time while the window stands ------------------------------------
-
-CHOSEN = WINDOW_START + 7 * HOUR
-
-
-@pytest.mark.parametrize(
-    ("previous_choice", "previous_window", "new_window", "now", "expected"),
-    [
-        pytest.param(CHOSEN, WINDOW, WINDOW, T0, CHOSEN, id="unchanged-window-keeps-it"),
-        pytest.param(
-            CHOSEN,
-            WINDOW,
-            (WINDOW_START + timedelta(microseconds=400), WINDOW_END),
-            T0,
-            CHOSEN,
-            id="same-window-to-the-second-keeps-it",
-        ),
-        pytest.param(
-            CHOSEN,
-            WINDOW,
-            WINDOW,
-            CHOSEN + HOUR,
-            CHOSEN,
-            id="kept-even-once-passed-so-it-falls-due",
-        ),
-        pytest.param(
-            CHOSEN,
-            WINDOW,
-            (WINDOW_START + DAY, WINDOW_END + DAY),
-            T0,
-            WINDOW_START + 2 * DAY,
-            id="moved-window-chooses-anew",
-        ),
-        pytest.param(
-            CHOSEN,
-            WINDOW,
-            (T0 - DAY, T0 - HOUR),
-            T0,
-            T0,
-            id="window-moved-into-the-past-renews-now",
-        ),
-        pytest.param(None, None, WINDOW, T0, WINDOW_START + DAY, id="first-window-chooses"),
-        pytest.param(
-            WINDOW_END + HOUR, WINDOW, WINDOW, T0, WINDOW_START + DAY, id="choice-outside-redone"
-        ),
-        pytest.param(CHOSEN, None, WINDOW, T0, WINDOW_START + DAY, id="choice-without-window"),
-    ],
-)
-def test_the_chosen_time_is_kept_while_the_window_is_unchanged(
-    previous_choice: datetime | None,
-    previous_window: tuple[datetime, datetime] | None,
-    new_window: tuple[datetime, datetime],
-    now: datetime,
-    expected: datetime,
-) -> None:
-    chosen = keep_or_choose(previous_choice, previous_window, new_window, now=now, unit_random=0.5)
-    assert chosen == expected
-
-
-# ---- when to ask the CA again (RFC 9773 section 4.3) -----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("retry_after", "unit_random", "wait"),
-    [
-        pytest.param(21600.0, 0.9, 6 * HOUR, id="retry-after-is-followed-as-sent"),
-        pytest.param(3600.0, 0.0, HOUR, id="an-hour"),
-        pytest.param(0.0, 0.5, MINUTE, id="zero-is-one-minute"),
-        pytest.param(10.0, 0.5, MINUTE, id="under-a-minute-is-one-minute"),
-        pytest.param(-5.0, 0.5, MINUTE, id="negative-is-one-minute"),
-        pytest.param(3 * 86400.0, 0.5, DAY, id="over-a-day-is-one-day"),
-        pytest.param(float("inf"), 0.5, DAY, id="infinite-is-one-day"),
-        pytest.param(90.4, 0.5, 91 * SECOND, id="rounded-up-to-a-second"),
-        pytest.param(None, 0.0, 6 * HOUR, id="none-lowest-draw-is-six-hours"),
-        pytest.param(None, 0.5, 9 * HOUR, id="none-middle-draw-is-nine-hours"),
-        pytest.param(None, 0.75, 10 * HOUR + 30 * MINUTE, id="none-later-draw-is-later"),
-        pytest.param(float("nan"), 0.0, 6 * HOUR, id="nonsense-counts-as-none"),
-    ],
-)
-def test_the_next_poll_follows_retry_after_within_a_minute_and_a_day(
-    retry_after: float | None, unit_random: float, wait: timedelta
-) -> None:
-    polled = next_ari_poll(T0, retry_after, unit_random=unit_random)
-    assert polled - T0 >= wait
-    assert polled - T0 < wait + SECOND
-    assert polled.microsecond == 0
-
-
-def test_without_retry_after_the_next_poll_is_at_most_twelve_hours_away() -> None:
-    assert next_ari_poll(T0, None, unit_random=1 - 1e-12) == T0 + 12 * HOUR
-
-
-def previous_ari(**changes: Any) -> RenewalStatus:
-    base = RenewalStatus(
-        cert_id=CERT_ID,
-        ari_window=WINDOW,
-        ari_selected_time=CHOSEN,
-        ari_fetched=T0,
-        ari_next_fetch=T0 + 6 * HOUR,
-        last_renew_request="first",
-    )
-    return replace(base, **changes)
-
-
-CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
-OTHER_CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyI"
-
-
-@pytest.mark.parametrize(
-    ("previous", "spec", "now", "due"),
-    [
-        pytest.param(None, spec_of(), T0, True, id="nothing-known-yet"),
-        pytest.param(
-            previous_ari(cert_id=OTHER_CERT_ID), spec_of(), T0, True, id="known-for-another-cert"
-        ),
-        pytest.param(previous_ari(ari_next_fetch=None), spec_of(), T0, True, id="no-next-time"),
-        pytest.param(previous_ari(), spec_of(), T0 + 6 * HOUR - SECOND, False, id="before-next"),
-        pytest.param(previous_ari(), spec_of(), T0 + 6 * HOUR, True, id="at-next-time"),
-        pytest.param(None, spec_of(renewBefore="240h"), T0, False, id="renew-before-overrides"),
-        pytest.param(None, spec_of(), NOT_AFTER, False, id="never-after-expiry"),
-    ],
-)
-def test_renewal_information_is_fetched_when_unknown_or_due_and_never_after_expiry(
-    previous: RenewalStatus | None, spec: api.EndpointSpec, now: datetime, due: bool
-) -> None:
-    assert ari_fetch_due(previous, cert_id=CERT_ID, not_after=NOT_AFTER, spec=spec, now=now) is due
-
-
-# ---- recording what the CA said ---------------------------------------------------------
-
-
-def record(
-    previous: RenewalStatus | None,
-    window: tuple[datetime, datetime] = WINDOW,
-    *,
-    cert_id: str = CERT_ID,
-    now: datetime = T0 + 6 * HOUR,
-    retry_after: float | None = 21600.0,
-    choice_random: float = 0.5,
-) -> RenewalStatus:
-    return record_ari_window(
-        previous,
-        cert_id=cert_id,
-        window_start=window[0],
-        window_end=window[1],
-        explanation_url="https://ca.test/ari",
-        retry_after_seconds=retry_after,
-        now=now,
-        choice_random=choice_random,
-        poll_random=0.5,
-    )
-
-
-def test_a_first_window_is_recorded_with_a_chosen_time_and_the_next_poll() -> None:
-    recorded = record(None, now=T0)
-    assert recorded == RenewalStatus(
-        cert_id=CERT_ID,
-        ari_window=WINDOW,
-        ari_selected_time=WINDOW_START + DAY,
-        ari_fetched=T0,
-        ari_next_fetch=T0 + 6 * HOUR,
-        ari_explanation_url="https://ca.test/ari",
-    )
-
-
-def test_the_same_window_again_keeps_the_time_whatever_the_new_draw() -> None:
-    recorded = record(previous_ari(), choice_random=0.99)
-    assert recorded.ari_selected_time == CHOSEN
-    assert recorded.ari_fetched == T0 + 6 * HOUR
-    assert recorded.ari_next_fetch == T0 + 12 * HOUR
-    assert recorded.last_renew_request == "first"
-
-
-def test_a_moved_window_gets_a_new_time() -> None:
-    moved = (WINDOW_START - 10 * DAY, WINDOW_END - 10 * DAY)
-    recorded = record(previous_ari(), moved)
-    assert recorded.ari_window == moved
-    assert recorded.ari_selected_time == moved[0] + DAY
-
-
-def test_a_window_for_another_certificate_starts_afresh_but_keeps_the_renew_request() -> None:
-    recorded = record(previous_ari(), cert_id=OTHER_CERT_ID, choice_random=0.0)
-    assert recorded.cert_id == OTHER_CERT_ID
-    assert recorded.ari_selected_time == WINDOW_START
-    assert recorded.last_renew_request == "first"
-
-
-def test_a_successful_fetch_clears_an_earlier_error() -> None:
-    recorded = record(previous_ari(ari_error="the CA could not be reached"))
-    assert recorded.ari_error is None
-
-
-def test_an_invalid_window_counts_as_a_failed_fetch_and_keeps_the_last_window() -> None:
-    # RFC 9773 section 4.2: treat it as though no response was received.
-    recorded = record(previous_ari(), (WINDOW_END, WINDOW_START))
-    assert recorded.ari_window == WINDOW
-    assert recorded.ari_selected_time == CHOSEN
-    assert recorded.ari_error == "the CA sent renewal information without a valid window"
-
-
-def test_a_failed_fetch_keeps_the_last_window_of_the_same_certificate() -> None:
-    now = T0 + 6 * HOUR
-    recorded = record_ari_failure(
-        previous_ari(), cert_id=CERT_ID, error="the CA is down", now=now, poll_random=0.0
-    )
-    assert recorded == previous_ari(ari_next_fetch=now + 6 * HOUR, ari_error="the CA is down")
-
-
-def test_a_failed_fetch_for_a_new_certificate_knows_no_window() -> None:
-    recorded = record_ari_failure(
-        previous_ari(), cert_id=OTHER_CERT_ID, error="the CA is down", now=T0, poll_random=0.0
-    )
-    assert recorded == RenewalStatus(
-        cert_id=OTHER_CERT_ID,
-        ari_next_fetch=T0 + 6 * HOUR,
-        ari_error="the CA is down",
-        last_renew_request="first",
-    )
-
-
-def test_a_ca_without_renewal_information_drops_the_window() -> None:
-    recorded = record_ari_failure(
-        previous_ari(), cert_id=CERT_ID, error=None, now=T0, poll_random=1 - 1e-9
-    )
-    assert recorded.ari_window is None
-    assert recorded.ari_selected_time is None
-    assert recorded.ari_error is None
-    assert recorded.ari_next_fetch == T0 + 12 * HOUR
-    assert recorded.last_renew_request == "first"
 
 
 # ---- deciding with renewal information --------------------------------------------------
@@ -785,7 +480,7 @@ def test_the_renew_annotation_has_the_documented_name() -> None:
 
 
 def test_a_renewal_request_renews_a_fresh_certificate() -> None:
-    decision = decide(stored_for(), spec_of(), T0, cert_id=CERT_ID, renew_request_pending=True)
+    decision = decide(stored_for(), spec_of(), T0, cert_id=CERT_ID, renew_annotation="2026-03-01")
     assert decision.reason == "a renewal was requested with the webhookcert.dev/renew annotation"
     assert decision.renewal_time == DEFAULT_DUE
     assert decision.replaces == CERT_ID
@@ -808,7 +503,7 @@ def test_a_renewal_request_renews_a_fresh_certificate() -> None:
 def test_a_stronger_reason_is_reported_before_the_renewal_request(
     stored: StoredCertificate | None, spec: api.EndpointSpec, now: datetime, reason: str
 ) -> None:
-    assert decide(stored, spec, now, renew_request_pending=True).reason == reason
+    assert decide(stored, spec, now, renew_annotation="2026-03-01").reason == reason
 
 
 # ---- replaces (RFC 9773 section 5) ------------------------------------------------------
@@ -857,82 +552,3 @@ def test_replaces_names_the_predecessor_only_when_there_is_a_clear_one(
     decision = decide(stored, spec, now, cert_id=cert_id)
     assert decision.reason is not None
     assert decision.replaces == replaces
-
-
-# ---- back-off after a failure -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("failed_attempts", "nominal"),
-    [
-        pytest.param(1, MINUTE, id="first-failure-1-minute"),
-        pytest.param(2, 10 * MINUTE, id="second-10-minutes"),
-        pytest.param(3, 100 * MINUTE, id="third-100-minutes"),
-        pytest.param(4, DAY, id="fourth-a-day"),
-        pytest.param(5, DAY, id="fifth-still-a-day"),
-        pytest.param(40, DAY, id="fortieth-still-a-day"),
-    ],
-)
-def test_failures_back_off_1_minute_10_minutes_100_minutes_then_daily(
-    failed_attempts: int, nominal: timedelta
-) -> None:
-    assert failure_delay(failed_attempts, unit_random=0.5, retry_after=None, now=T0) == nominal
-
-
-@pytest.mark.parametrize(
-    ("unit_random", "factor"),
-    [
-        pytest.param(0.0, 0.9, id="lowest-draw-minus-10-percent"),
-        pytest.param(0.25, 0.95, id="quarter-draw-minus-5-percent"),
-        pytest.param(0.75, 1.05, id="three-quarter-draw-plus-5-percent"),
-    ],
-)
-def test_each_delay_is_spread_by_ten_percent(unit_random: float, factor: float) -> None:
-    for attempt, nominal in enumerate(FAILURE_DELAYS, start=1):
-        delay = failure_delay(attempt, unit_random=unit_random, retry_after=None, now=T0)
-        assert delay == nominal * factor
-
-
-def test_configured_delays_are_taken_in_turn_and_the_last_repeats() -> None:
-    delays = (2 * SECOND, 4 * SECOND)
-    taken = [
-        failure_delay(n, unit_random=0.5, retry_after=None, now=T0, delays=delays)
-        for n in (1, 2, 3, 9)
-    ]
-    assert taken == [2 * SECOND, 4 * SECOND, 4 * SECOND, 4 * SECOND]
-
-
-def test_the_highest_draw_stays_under_ten_percent_more() -> None:
-    delay = failure_delay(4, unit_random=1 - 1e-9, retry_after=None, now=T0)
-    assert DAY * 1.1 - SECOND <= delay <= DAY * 1.1
-
-
-@pytest.mark.parametrize(
-    ("retry_after", "expected"),
-    [
-        pytest.param(T0 + 3 * HOUR, 3 * HOUR, id="later-retry-after-wins"),
-        pytest.param(T0 + 3 * HOUR + timedelta(milliseconds=1), 3 * HOUR + SECOND, id="rounded-up"),
-        pytest.param(T0 + 30 * SECOND, MINUTE, id="earlier-retry-after-changes-nothing"),
-        pytest.param(T0 - HOUR, MINUTE, id="past-retry-after-changes-nothing"),
-    ],
-)
-def test_a_retry_is_never_earlier_than_the_cas_retry_after(
-    retry_after: datetime, expected: timedelta
-) -> None:
-    assert failure_delay(1, unit_random=0.5, retry_after=retry_after, now=T0) == expected
-
-
-def test_delays_are_whole_seconds() -> None:
-    delay = failure_delay(2, unit_random=0.123456, retry_after=None, now=T0)
-    assert delay.microseconds == 0
-
-
-@pytest.mark.parametrize(
-    ("failed_attempts", "unit_random"),
-    [pytest.param(0, 0.5, id="no-failure-yet"), pytest.param(1, 1.0, id="draw-of-one")],
-)
-def test_a_delay_needs_a_failure_and_a_draw_below_one(
-    failed_attempts: int, unit_random: float
-) -> None:
-    with pytest.raises(ValueError):
-        failure_delay(failed_attempts, unit_random=unit_random, retry_after=None, now=T0)

@@ -1,7 +1,7 @@
-"""When an endpoint needs a (new) certificate, and when to ask the CA or try again.
+"""Pure: when to renew a certificate, when to ask the CA again, and when to try again.
 
-The timing rules, all pure (no I/O, no clock, no random source: the caller passes the
-time and numbers drawn uniformly from [0, 1), so every rule is testable at any date):
+No I/O, no clock, no random source: the caller passes the time and numbers drawn
+uniformly from [0, 1), so every rule is testable at any date. The rules:
 
 - ACME Renewal Information first (RFC 9773): a random time inside the CA's suggested
   window, kept while the window does not change (`keep_or_choose`); the window is asked
@@ -9,33 +9,25 @@ time and numbers drawn uniformly from [0, 1), so every rule is testable at any d
   12 hours when it sends none (`next_ari_poll`).
 - Without ARI (the CA has none, or asking failed): when a third of the lifetime is left,
   half for lifetimes under 10 days (`pki.default_renewal_time`).
-- `spec.renewBefore` overrides both.
-- Issue at once, whatever the time, when the Secret is missing or unusable, when the spec
-  asks for other names or another key, when the certificate was issued under other ACME
-  settings than the spec now names (another CA, account, preferred chain or profile, as
-  recorded on the Secret: `issuer_change`), or when the `webhookcert.dev/renew` annotation has
-  a value not yet honoured (`renew_requested`).
+- `spec.renewBefore` overrides both (`renewal_time`, `planned_renewal`).
 - After a failure, wait 1 minute, 10 minutes, 100 minutes, then about a day, each with
   +-10% jitter, and never less than the CA's Retry-After (`failure_delay`).
+- The renewal daemon looks at an endpoint again at its renewal time, at least every
+  few minutes, and never before the back-off ends (`next_renewal_check`).
 
-`decide` puts these together into a `Decision` the operator acts on and writes to status.
+Whether a certificate is to be replaced now is `policies.decide`, which reads these.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from webhook_cert_operator import naming
 from webhook_cert_operator.api.types import EndpointSpec, RenewalStatus
 from webhook_cert_operator.certificates import pki
-from webhook_cert_operator.certificates.secret import StoredCertificate
-
-RENEW_ANNOTATION: Final = "webhookcert.dev/renew"
-"""Annotation on a WebhookEndpoint: any new value asks for one renewal (like `cmctl renew`)."""
 
 # RFC 9773 section 4.3.2: clients must keep the Retry-After of renewalInfo within
 # reasonable limits; the RFC's own example is one minute to one day.
@@ -59,124 +51,7 @@ FAILURE_DELAYS: Final = (
 )
 FAILURE_JITTER: Final = 0.1
 
-REASON_NO_CERTIFICATE: Final = "no certificate has been issued yet"
-REASON_EXPIRED: Final = "the certificate has expired"
-REASON_RENEW_REQUESTED: Final = f"a renewal was requested with the {RENEW_ANNOTATION} annotation"
-REASON_DUE: Final = "the certificate is due for renewal"
-REASON_ARI_DUE: Final = "the certificate is due for renewal in the CA's suggested window"
-
 Window = tuple[datetime, datetime]
-
-# Issuing-condition reasons when the certificate was issued under other ACME settings.
-TRIGGER_ISSUER_CHANGED: Final = "IssuerChanged"
-TRIGGER_ACCOUNT_CHANGED: Final = "AccountChanged"
-TRIGGER_PREFERRED_CHAIN_CHANGED: Final = "PreferredChainChanged"
-TRIGGER_PROFILE_CHANGED: Final = "ProfileChanged"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to do about an endpoint's certificate now.
-
-    `reason` is None when the stored certificate is fine until `renewal_time`; otherwise
-    it is a stable sentence for status and events. `ari_used` says whether `renewal_time`
-    comes from the CA's suggested window (then `ari_window` and `ari_fetched` say which
-    window, fetched when). `replaces` is the ARI identifier to send as `replaces` in the
-    new order (RFC 9773 section 5), or None when there is no clear predecessor.
-    """
-
-    reason: str | None
-    renewal_time: datetime | None = None
-    ari_used: bool = False
-    ari_window: Window | None = None
-    ari_fetched: datetime | None = None
-    replaces: str | None = None
-    trigger: str | None = None
-    """A CamelCase condition reason for an issuance the spec's ACME settings ask for."""
-
-
-@dataclass(frozen=True)
-class IssuerChange:
-    """The stored certificate was issued under other ACME settings than the spec names."""
-
-    trigger: str
-    reason: str
-    same_ca: bool
-
-
-# The recorded settings in the order they are compared: the CA first, since a new CA
-# makes every other difference moot. (annotation, spec field, trigger, what differs)
-_ISSUED_UNDER: Final = (
-    (
-        naming.ANNOTATION_ACME_SERVER,
-        "spec.acme.server",
-        TRIGGER_ISSUER_CHANGED,
-        "the certificate was issued by another CA",
-    ),
-    (
-        naming.ANNOTATION_ACME_EMAIL,
-        "spec.acme.email",
-        TRIGGER_ACCOUNT_CHANGED,
-        "the certificate was issued to another ACME account",
-    ),
-    (
-        naming.ANNOTATION_ACME_EAB_KEY_ID,
-        "spec.acme.externalAccountBinding.keyID",
-        TRIGGER_ACCOUNT_CHANGED,
-        "the certificate was issued to another ACME account",
-    ),
-    (
-        naming.ANNOTATION_ACME_PREFERRED_CHAIN,
-        "spec.acme.preferredChain",
-        TRIGGER_PREFERRED_CHAIN_CHANGED,
-        "the certificate was issued with another preferred chain",
-    ),
-    (
-        naming.ANNOTATION_ACME_PROFILE,
-        "spec.acme.profile",
-        TRIGGER_PROFILE_CHANGED,
-        "the certificate was issued under another ACME profile",
-    ),
-)
-
-
-def issuer_change(
-    recorded: Mapping[str, str] | None, wanted: Mapping[str, str]
-) -> IssuerChange | None:
-    """Whether the Secret's recorded ACME settings differ from what the spec asks for.
-
-    `recorded` is the Secret's annotations, `wanted` is `tls_secret.issuance_annotations`
-    of the spec. A setting the Secret does not record (a Secret written before the
-    operator recorded it) counts as unchanged: reissuing every such certificate at once
-    on upgrade would spend the CA's rate limits for nothing. Values are compared exactly
-    (a directory URL with a trailing "/" is another URL, as it is to an ACME client).
-    """
-    annotations = recorded or {}
-    for annotation, field_path, trigger, what in _ISSUED_UNDER:
-        if annotation not in annotations or annotation not in wanted:
-            continue
-        if annotations[annotation] != wanted[annotation]:
-            return IssuerChange(
-                trigger=trigger,
-                reason=f"{what} ({field_path} changed)",
-                same_ca=trigger != TRIGGER_ISSUER_CHANGED,
-            )
-    return None
-
-
-# --- on demand ---------------------------------------------------------------------------
-
-
-def renew_requested(annotation_value: str | None, last_honoured: str | None) -> bool:
-    """Whether the `webhookcert.dev/renew` annotation asks for a renewal not yet made.
-
-    Any new value asks for exactly one renewal; the operator records the value it honoured
-    (status.renewal.lastRenewRequest) when the new certificate is stored. An absent or
-    empty annotation asks for nothing, and removing it does not count as a request.
-    """
-    if annotation_value is None or not annotation_value.strip():
-        return False
-    return annotation_value != last_honoured
 
 
 # --- ACME Renewal Information (RFC 9773) ---------------------------------------------------
@@ -315,6 +190,8 @@ def record_ari_window(
     The chosen time is kept if the same certificate had the same window before. An
     invalid window (end not after start) is recorded as a failed fetch, as RFC 9773
     section 4.2 asks, so the last valid window, if any, stays in use.
+
+    Long because: each of status.renewal's fields is set by name.
     """
     try:
         _check_window(window_start, window_end)
@@ -403,7 +280,7 @@ def failure_delay(
     return timedelta(seconds=math.ceil(delay.total_seconds()))
 
 
-# --- the decision --------------------------------------------------------------------------
+# --- the renewal time --------------------------------------------------------------------
 
 
 def renewal_time(not_before: datetime, not_after: datetime, spec: EndpointSpec) -> datetime:
@@ -415,65 +292,30 @@ def renewal_time(not_before: datetime, not_after: datetime, spec: EndpointSpec) 
     return pki.default_renewal_time(not_before, not_after)
 
 
-def _shares_a_name(stored: StoredCertificate, spec: EndpointSpec) -> bool:
-    covered = {name.lower() for name in pki.certificate_dns_names(stored.leaf)}
-    return any(name.lower() in covered for name in spec.dns_names)
+@dataclass(frozen=True)
+class PlannedRenewal:
+    """When a certificate is due, and the renewal information that says so (None: the
+    default rule or `spec.renewBefore` decided)."""
+
+    time: datetime
+    ari: RenewalStatus | None = None
 
 
-def decide(
-    stored: StoredCertificate | str | None,
+def planned_renewal(
+    not_before: datetime,
+    not_after: datetime,
     spec: EndpointSpec,
-    now: datetime,
     *,
-    cert_id: str | None = None,
-    renewal: RenewalStatus | None = None,
-    renew_request_pending: bool = False,
-    changed: IssuerChange | None = None,
-) -> Decision:
-    """Whether to issue now, and why (a stable sentence for status and events).
+    cert_id: str | None,
+    renewal: RenewalStatus | None,
+) -> PlannedRenewal:
+    """The renewal time of the certificate `cert_id` (its ARI identifier, None when unknown).
 
-    `stored` is what the Secret holds (`tls_secret.parse_stored`), `cert_id` the ARI
-    identifier of its leaf (`acme_client.cert_id`), given only when the Secret is this
-    endpoint's own; `renewal` is status.renewal as read back or just updated; and
-    `renew_request_pending` is what `renew_requested()` says about the annotation;
-    `changed` is what `issuer_change` says about the Secret's recorded ACME settings.
-
-    Order of reasons: no or unusable certificate, a spec that asks for other names or
-    another key, other ACME settings (`changed`), expiry, a renewal request, then the
-    renewal time (ARI's chosen time for this certificate when known and before expiry,
-    else the default rule; `spec.renewBefore` overrides both).
+    The time chosen in the CA's window (`renewal`, status.renewal) when it is for this
+    certificate and before its expiry; else `renewal_time`. `spec.renewBefore` overrides
+    ARI. Raises `pki.PkiError` when notAfter is not after notBefore.
     """
-    if stored is None:
-        return Decision(REASON_NO_CERTIFICATE)
-    if isinstance(stored, str):
-        return Decision(f"the stored certificate is unusable: {stored}")
-    not_before, not_after = stored.leaf.not_valid_before_utc, stored.leaf.not_valid_after_utc
-    # RFC 9773 section 5: send `replaces` when there is a clear predecessor. Not for an
-    # expired certificate (ARI ends with its validity) and not when no name carries over
-    # (the CA would refuse the order: section 5 asks servers to check for a shared name).
-    replaces = cert_id if cert_id and now < not_after and _shares_a_name(stored, spec) else None
-    mismatch = pki.certificate_needs_reissue(
-        stored.leaf,
-        stored.key,
-        spec.dns_names,
-        spec.private_key.algorithm,
-        spec.private_key.size,
-    )
-    if mismatch is not None:
-        return Decision(mismatch, replaces=replaces)
-    if changed is not None:
-        # `replaces` names a certificate of this CA (RFC 9773 section 5): another CA
-        # never issued the one being replaced, so there is nothing to name.
-        return Decision(
-            changed.reason,
-            replaces=replaces if changed.same_ca else None,
-            trigger=changed.trigger,
-        )
-    try:
-        fallback = renewal_time(not_before, not_after, spec)
-    except pki.PkiError as error:  # notAfter not after notBefore: no CA issues that
-        return Decision(f"the stored certificate is unusable: {error}")
-    due, ari = fallback, None
+    fallback = renewal_time(not_before, not_after, spec)
     if (
         spec.renew_before is None
         and renewal is not None
@@ -483,19 +325,34 @@ def decide(
         and renewal.ari_selected_time is not None
         and renewal.ari_selected_time < not_after
     ):
-        due, ari = renewal.ari_selected_time, renewal
-    decision = Decision(
-        None,
-        due,
-        ari_used=ari is not None,
-        ari_window=ari.ari_window if ari is not None else None,
-        ari_fetched=ari.ari_fetched if ari is not None else None,
-        replaces=replaces,
-    )
-    if now >= not_after:
-        return replace(decision, reason=REASON_EXPIRED)
-    if renew_request_pending:
-        return replace(decision, reason=REASON_RENEW_REQUESTED)
-    if now >= due:
-        return replace(decision, reason=REASON_ARI_DUE if ari is not None else REASON_DUE)
-    return decision
+        return PlannedRenewal(renewal.ari_selected_time, renewal)
+    return PlannedRenewal(fallback)
+
+
+# --- the renewal daemon ----------------------------------------------------------------------
+
+# The renewal daemon looks at each endpoint at least this often (one GET of its Secret),
+# even long before the renewal time: to notice a deleted or damaged Secret, and to ask the
+# CA for renewal information when that is due.
+RENEWAL_CHECK_INTERVAL: Final = timedelta(minutes=5)
+
+
+def next_renewal_check(
+    last_check: datetime,
+    renewal_time: datetime | None,
+    next_attempt: datetime | None,
+    *,
+    interval: timedelta = RENEWAL_CHECK_INTERVAL,
+) -> datetime:
+    """When the renewal daemon next looks at an endpoint (a UTC datetime).
+
+    `interval` after its last look, or at `renewal_time` (status.renewalTime) when that is
+    sooner, but never before `next_attempt` (status.nextAttemptTime: the back-off after a
+    failed issuance, which already honours the CA's Retry-After, RFC 8555 section 6.6).
+    """
+    wake = last_check + interval
+    if renewal_time is not None:
+        wake = min(wake, renewal_time)
+    if next_attempt is not None:
+        wake = max(wake, next_attempt)
+    return wake

@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests import pki_factory
-from webhook_cert_operator.acme.client import AcmeClient, Http01Challenge, Order
+from webhook_cert_operator.acme.client import AcmeClient
+from webhook_cert_operator.acme.messages import Http01Challenge, Order
 from webhook_cert_operator.api.types import Http01Spec, OrderRef
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube, Secret

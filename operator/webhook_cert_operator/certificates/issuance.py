@@ -1,6 +1,6 @@
 """Issuance for one WebhookEndpoint: account -> order -> solve -> finalize -> store.
 
-Blocking, run in a worker thread. It talks to the CA through `acme_client`, to the
+Blocking, run in a worker thread. It talks to the CA through `acme.client`, to the
 cluster through `kube` and `solver.http01`, and reports each step through `Progress`,
 which the kopf glue turns into status conditions and events. The ACME order URL is
 reported as soon as it exists, so an operator restarted mid-issuance resumes that order
@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.acme.client import (
-    AcmeClient,
-    AcmeError,
-    AcmeUnavailable,
-    Order,
-    RenewalInfo,
-)
+from webhook_cert_operator.acme.ari import RenewalInfo
+from webhook_cert_operator.acme.client import AcmeClient
+from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
+from webhook_cert_operator.acme.messages import Order
 from webhook_cert_operator.api.types import EndpointSpec, OrderRef
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, cert_id
+from webhook_cert_operator.acme.ari import cert_id
+from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.certificates import pki, renewal
 from webhook_cert_operator.certificates import secret as tls_secret

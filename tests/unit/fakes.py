@@ -358,13 +358,14 @@ class FakeAcme(AcmeClient):
 
 
 class FakeAcmeFactory:
-    """The Issuer's `acme_factory`: hands out one FakeAcme and remembers what it was given."""
+    """The Issuer's `acme_factory` (in the operator, `AcmeAccounts.client`): hands out one
+    FakeAcme and remembers the (server, account key) it was given."""
 
     def __init__(self, client: FakeAcme) -> None:
         self.client = client
         self.calls: list[tuple[str, bytes]] = []
 
-    def __call__(self, server: str, account_key_pem: bytes) -> AcmeClient:
+    def __call__(self, server: str, account_key_pem: bytes, account: str = "") -> AcmeClient:
         self.client.log.append(("acme", "connect", server))
         self.calls.append((server, account_key_pem))
         return self.client

@@ -4,11 +4,11 @@ Adapter (I/O): it drives the `acme` library (certbot's `ClientV2` over `acme.net
 and speaks in the frozen dataclasses of `acme.messages` and `acme.ari`, so that no other
 module touches `acme` or `josepy` types. Every call blocks: the orchestration runs it in
 worker threads, never on kopf's event loop. One `AcmeClient` serves one (CA, account key)
-pair and may be shared by threads once `ensure_account` has returned. Beyond the
-library: orders without a CSR, with RFC 9773 `replaces` and ACME profiles; polling on an
-injected clock, never sooner than the CA's Retry-After; preferred-chain selection among
-the `alternate` chains (RFC 8555 section 7.4.2); the ARI window itself, not a random
-time picked inside it.
+pair and may be shared by threads once `ensure_account` has returned; `acme.accounts`
+keeps one per account. Beyond the library: orders without a CSR, with RFC 9773
+`replaces` and ACME profiles; polling on an injected clock, never sooner than the CA's
+Retry-After; preferred-chain selection among the `alternate` chains (RFC 8555 section
+7.4.2); the ARI window itself, not a random time picked inside it.
 
 Secrets: the account key stays inside the JWK; tokens and key authorizations leave only
 through `Http01Challenge`, whose repr hides them, and are cut out of problem details.
@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import requests
 from acme import challenges as lib_challenges
@@ -73,16 +74,44 @@ class AcmeClient:
         self._lock = threading.RLock()
         self._client: lib_client.ClientV2 | None = None
         self._account_url: str | None = None
+        self._disowned = False
+        self._users_lock = threading.Lock()
+        self._users = 0
+
+    # -- sharing ------------------------------------------------------------------------
+
+    def lease(self) -> AcmeClient:
+        """Count one more user of a shared client; each user calls `close` once when done.
+
+        The registry in `acme.accounts` leases a client for every caller it hands it to.
+        """
+        with self._users_lock:
+            self._users += 1
+        return self
 
     def close(self) -> None:
-        """Close pooled HTTP connections."""
-        self._net.session.close()
+        """Let go of the client: the last user out closes the pooled HTTP connections.
+
+        The client stays usable (a later request opens new connections), and it keeps
+        its directory and account, so a shared client is never closed under a request
+        that another thread is making.
+        """
+        with self._users_lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self._net.session.close()
 
     def __enter__(self) -> AcmeClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def disowned(self) -> bool:
+        """True once the CA answered that it no longer knows this client's account
+        (RFC 8555 section 6.7 `accountDoesNotExist`, e.g. a CA that was reset)."""
+        return self._disowned
 
     # -- accounts (RFC 8555 section 7.3) ------------------------------------------------
 
@@ -104,10 +133,10 @@ class AcmeClient:
             if self._account_url is not None:
                 return self._account_url
             client = self._acme()
-            with self._net.calling("find-account"):
+            with self._calling("find-account"):
                 url = registration.find_account(self._net, client)
             if url is None:
-                with self._net.calling("new-account"):
+                with self._calling("new-account"):
                     url = registration.register(
                         self._net, client, email, agree_tos=agree_tos, eab=eab
                     )
@@ -144,7 +173,7 @@ class AcmeClient:
             profile=profile,
             offered_profiles=client.directory.meta.profiles or {},
         )
-        with self._net.calling("new-order"):
+        with self._calling("new-order"):
             response = self._post(
                 client, client.directory["newOrder"], network.JsonPayload(payload)
             )
@@ -155,7 +184,7 @@ class AcmeClient:
 
     def get_order(self, url: str) -> messages.Order:
         """The order at `url` as the CA sees it now (to resume after a restart)."""
-        with self._net.calling("get-order"):
+        with self._calling("get-order"):
             return self._fetch_order(url)[0]
 
     def pending_http01_challenges(self, order: messages.Order) -> list[messages.Http01Challenge]:
@@ -167,7 +196,7 @@ class AcmeClient:
         client = self._authenticated()
         found: list[messages.Http01Challenge] = []
         for authz_url in order.authorizations:
-            with self._net.calling("get-authz"):
+            with self._calling("get-authz"):
                 authz = network.json_object(self._post(client, authz_url, None))
             status = authz.get("status")
             if status == "valid":
@@ -184,7 +213,7 @@ class AcmeClient:
         failed validation fails the whole order.
         """
         client = self._authenticated()
-        with self._net.calling(
+        with self._calling(
             "answer-challenge", secrets=(challenge.key_authorization, challenge.token)
         ):
             # The payload is the empty object; the library type serializes to exactly {}.
@@ -212,7 +241,7 @@ class AcmeClient:
             still_pending: list[str] = []
             waits: list[float] = []
             for authz_url in remaining:
-                with self._net.calling("poll-authz"):
+                with self._calling("poll-authz"):
                     authz = network.json_object(self._post(client, authz_url, None))
                     retry_after = self._net.retry_after_seconds()
                 status = authz.get("status")
@@ -276,7 +305,7 @@ class AcmeClient:
                 waiting_for=f"the order is still {current.status}",
             )
             attempt += 1
-            with self._net.calling("poll-order"):
+            with self._calling("poll-order"):
                 current, retry_after = self._fetch_order(order.url)
 
     def _send_csr(
@@ -285,7 +314,7 @@ class AcmeClient:
         # RFC 8555 section 7.4: the CA answers with the order, and a Retry-After while
         # it is processing.
         csr = lib_messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        with self._net.calling("finalize"):
+        with self._calling("finalize"):
             response = self._post(client, order.finalize_url, csr)
             retry_after = self._net.retry_after_seconds()
             return messages.parse_order(order.url, network.json_object(response)), retry_after
@@ -300,12 +329,12 @@ class AcmeClient:
         if not order.certificate_url:
             raise AcmeError(None, "the order has no certificate yet")
         client = self._authenticated()
-        with self._net.calling("download-cert"):
+        with self._calling("download-cert"):
             response = self._post(client, order.certificate_url, None)
             chains = [messages.normalize_chain(response.text)]
         if preferred_chain is not None:
             for url in network.alternate_links(response):
-                with self._net.calling("download-alternate"):
+                with self._calling("download-alternate"):
                     chains.append(messages.normalize_chain(self._post(client, url, None).text))
         return messages.select_chain(chains, preferred_chain)
 
@@ -322,7 +351,7 @@ class AcmeClient:
         if not _directory_has(client, "renewalInfo"):
             return None
         url = ari.renewal_info_url(str(client.directory["renewalInfo"]), cert_pem)
-        with self._net.calling("renewal-info"):
+        with self._calling("renewal-info"):
             # RFC 9773 section 4.2: a plain, unauthenticated GET.
             response = self._net.get(url)
             retry_after = self._net.retry_after_seconds()
@@ -334,7 +363,7 @@ class AcmeClient:
     def _acme(self) -> lib_client.ClientV2:
         with self._lock:
             if self._client is None:
-                with self._net.calling("directory"):
+                with self._calling("directory"):
                     directory = lib_client.ClientV2.get_directory(self._directory_url, self._net)
                 self._client = lib_client.ClientV2(directory, self._net)
             return self._client
@@ -354,6 +383,17 @@ class AcmeClient:
         response = self._post(self._authenticated(), url, None)
         order = messages.parse_order(url, network.json_object(response))
         return order, self._net.retry_after_seconds()
+
+    @contextmanager
+    def _calling(self, kind: str, *, secrets: Sequence[str] = ()) -> Iterator[None]:
+        """`Network.calling`, noting when the CA disowns the account (see `disowned`)."""
+        try:
+            with self._net.calling(kind, secrets=secrets):
+                yield
+        except AcmeError as error:
+            if error.code == "accountDoesNotExist":
+                self._disowned = True
+            raise
 
 
 def _directory_has(client: lib_client.ClientV2, name: str) -> bool:

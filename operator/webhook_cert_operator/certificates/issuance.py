@@ -32,7 +32,9 @@ AUTHORIZATION_TIMEOUT = 180.0
 FINALIZE_TIMEOUT = 180.0
 _RESUMABLE = ("pending", "ready")
 
-AcmeFactory = Callable[[str, bytes], AcmeClient]
+# (directory URL, account key PEM, account name) -> a client leased to the caller, who
+# closes it: `acme.accounts.AcmeAccounts.client`, which reuses one per account.
+AcmeFactory = Callable[[str, bytes, str], AcmeClient]
 
 
 class Progress(Protocol):
@@ -137,7 +139,8 @@ class Issuer:
         server, email = spec.acme.server, spec.acme.email
         binding = spec.acme.external_account_binding
         key_id = binding.key_id if binding is not None else None
-        acme = self.acme_factory(server, self.account_key(server, email, key_id))
+        account = naming.account_secret_name(server, email, key_id)
+        acme = self.acme_factory(server, self.account_key(server, email, key_id), account)
         try:
             acme.ensure_account(
                 email, agree_tos=self.settings.acme_agree_tos, eab=self._eab(endpoint, spec)

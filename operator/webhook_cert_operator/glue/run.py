@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from kubernetes import config
 
+    from webhook_cert_operator.acme.accounts import AcmeAccounts
     from webhook_cert_operator.acme.client import AcmeClient
     from webhook_cert_operator.certificates.issuance import Issuer
     from webhook_cert_operator.certificates.lifecycle import Lifecycle
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     kube = Kube(client.ApiClient())
     metrics = Metrics()
 
-    def acme_factory(server: str, account_key_pem: bytes) -> AcmeClient:
+    def connect(server: str, account_key_pem: bytes) -> AcmeClient:
         return AcmeClient(
             server,
             account_key_pem,
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
             observer=metrics.observe_acme_request,
         )
 
-    issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
+    accounts = AcmeAccounts(connect)
+    issuer = Issuer(kube, settings, Http01Solver(kube, settings), accounts.client)
     life = Lifecycle(
         settings=settings,
         kube=kube,

@@ -34,20 +34,27 @@ LEAF_PEM = pem(certificate("hooks.example.com", "Intermediate A", serial=7)).enc
 
 
 class FakeCaNetwork(BaseAdapter):
-    """A CA behind a requests transport: directory, nonces, account lookup, ARI, orders.
+    """A CA behind a requests transport: directory, nonces, accounts, ARI, orders.
 
-    `asked` counts (method, path) pairs; with `forget_accounts` set the CA answers every
-    signed request for an order as a CA does for an account it does not know; `closed`
-    counts how often a session that uses it was closed.
+    `asked` counts (method, path) pairs; `closed` counts how often a session that uses
+    it was closed. `forget_accounts()` acts as a reset CA; with `refuse_accounts` set it
+    forgets each account as soon as it is found.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.asked: Counter[tuple[str, str]] = Counter()
-        self.forget_accounts = False
         self.closed = 0
+        self.refuse_accounts = False
+        self._generation = 1
+        self._known: set[str] = set()
         self._nonces = itertools.count(1)
         self._lock = threading.Lock()
+
+    def forget_accounts(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._known.clear()
 
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
@@ -59,15 +66,28 @@ class FakeCaNetwork(BaseAdapter):
             return self._answer(request, 200, _DIRECTORY)
         if request.method == "HEAD":
             return self._answer(request, 200, None)
+        if path == "/new-account" and _kid(request) != "None":
+            # RFC 8555 section 6.2: newAccount is signed with the key, not an account.
+            return self._answer(request, 400, {"type": "urn:ietf:params:acme:error:malformed"})
         if path == "/new-account":
-            return self._answer(request, 200, {"status": "valid"}, Location=f"{CA}/acct/1")
+            return self._answer(request, 200, {"status": "valid"}, Location=self._account())
         if path.startswith("/renewal-info/"):
             window = {"start": "2026-05-01T00:00:00Z", "end": "2026-05-03T00:00:00Z"}
             return self._answer(request, 200, {"suggestedWindow": window}, **{"Retry-After": "60"})
-        if path.startswith("/order/") and self.forget_accounts:
+        if path.startswith("/order/") and _kid(request) in self._known:
+            order = {"status": "ready", "finalize": f"{CA}{path}/finalize", "identifiers": []}
+            return self._answer(request, 200, order)
+        if path.startswith("/order/"):
             problem = {"type": "urn:ietf:params:acme:error:accountDoesNotExist", "detail": "?"}
             return self._answer(request, 400, problem)
         return self._answer(request, 404, {"type": "urn:ietf:params:acme:error:malformed"})
+
+    def _account(self) -> str:
+        with self._lock:
+            url = f"{CA}/acct/{self._generation}"
+            if not self.refuse_accounts:
+                self._known.add(url)
+            return url
 
     def _answer(
         self,
@@ -95,6 +115,14 @@ class FakeCaNetwork(BaseAdapter):
 
     def fetches(self, path: str) -> int:
         return sum(n for (_, p), n in self.asked.items() if p == path)
+
+
+def _kid(request: requests.PreparedRequest) -> str:
+    """The account URL a signed request names (RFC 8555 section 6.2)."""
+    body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
+    protected = json.loads(body)["protected"]
+    header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+    return str(header.get("kid"))
 
 
 _DIRECTORY = {
@@ -171,15 +199,28 @@ def test_without_an_account_name_the_key_names_the_slot() -> None:
     assert world.accounts.client(DIRECTORY, KEY) is one
 
 
-def test_a_client_whose_account_the_ca_forgot_is_replaced() -> None:
+def test_a_ca_that_forgot_the_account_gets_it_back_and_the_request_goes_through() -> None:
+    world = World()
+    client = world.poll(KEY)
+    world.ca.forget_accounts()
+    order = client.get_order(f"{CA}/order/1")
+    assert order.status == "ready"
+    assert world.ca.fetches("/new-account") == 2
+    assert world.ca.fetches("/order/1") == 2
+    assert not client.disowned
+    assert world.poll(KEY) is client
+
+
+def test_a_client_whose_account_the_ca_keeps_refusing_is_replaced() -> None:
     world = World()
     first = world.poll(KEY)
-    world.ca.forget_accounts = True
+    world.ca.refuse_accounts = True
+    world.ca.forget_accounts()
     with pytest.raises(AcmeError, match="urn:ietf:params:acme:error:accountDoesNotExist"):
         first.get_order(f"{CA}/order/1")
     assert first.disowned
     assert world.poll(KEY) is not first
-    assert world.ca.fetches("/new-account") == 2
+    assert world.ca.fetches("/directory") == 2
 
 
 @pytest.mark.parametrize(

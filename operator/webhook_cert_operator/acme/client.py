@@ -1,7 +1,8 @@
 """The operations of RFC 8555 and RFC 9773 against one CA, for one account key.
 
-Adapter (I/O): it drives the `acme` library (certbot's `ClientV2` over `acme.network`)
-and speaks in the frozen dataclasses of `acme.messages` and `acme.ari`, so that no other
+Adapter (I/O): it drives the `acme` library (certbot's) through `acme.session`, which
+keeps the directory and the account, and `acme.network`, which sends the requests; it
+speaks in the frozen dataclasses of `acme.messages` and `acme.ari`, so that no other
 module touches `acme` or `josepy` types. Every call blocks: the orchestration runs it in
 worker threads, never on kopf's event loop. One `AcmeClient` serves one (CA, account key)
 pair and may be shared by threads once `ensure_account` has returned; `acme.accounts`
@@ -19,20 +20,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
-import requests
 from acme import challenges as lib_challenges
-from acme import client as lib_client
 from acme import messages as lib_messages
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from josepy.interfaces import JSONDeSerializable
 from requests.adapters import BaseAdapter
 
 from webhook_cert_operator import __version__
-from webhook_cert_operator.acme import ari, messages, network, registration
+from webhook_cert_operator.acme import ari, messages, network, session
 from webhook_cert_operator.acme.errors import AcmeError
 from webhook_cert_operator.acme.redact import authorization_failure, redact
 
@@ -59,7 +56,6 @@ class AcmeClient:
         observer: network.RequestObserver | None = None,
         transport: BaseAdapter | None = None,
     ) -> None:
-        self._directory_url = directory_url
         self._net = network.Network(
             directory_url,
             account_key_pem,
@@ -71,10 +67,7 @@ class AcmeClient:
         )
         # RFC 8555 section 8.1: the key authorization's base64url JWK thumbprint (RFC 7638).
         self._thumbprint = messages.b64url(self._net.jwk.thumbprint(hash_function=hashes.SHA256))
-        self._lock = threading.RLock()
-        self._client: lib_client.ClientV2 | None = None
-        self._account_url: str | None = None
-        self._disowned = False
+        self._session = session.AccountSession(self._net, directory_url)
         self._users_lock = threading.Lock()
         self._users = 0
 
@@ -109,9 +102,9 @@ class AcmeClient:
 
     @property
     def disowned(self) -> bool:
-        """True once the CA answered that it no longer knows this client's account
-        (RFC 8555 section 6.7 `accountDoesNotExist`, e.g. a CA that was reset)."""
-        return self._disowned
+        """True once the CA answered that it does not know this client's account (RFC 8555
+        section 6.7 `accountDoesNotExist`) even after it was found or registered again."""
+        return self._session.disowned
 
     # -- accounts (RFC 8555 section 7.3) ------------------------------------------------
 
@@ -129,22 +122,7 @@ class AcmeClient:
         Terms of service are agreed to only when `agree_tos` is true. Once known, the URL
         is kept: later calls send nothing.
         """
-        with self._lock:
-            if self._account_url is not None:
-                return self._account_url
-            client = self._acme()
-            with self._calling("find-account"):
-                url = registration.find_account(self._net, client)
-            if url is None:
-                with self._calling("new-account"):
-                    url = registration.register(
-                        self._net, client, email, agree_tos=agree_tos, eab=eab
-                    )
-            self._net.account = lib_messages.RegistrationResource(
-                body=lib_messages.Registration(), uri=url
-            )
-            self._account_url = url
-            return url
+        return self._session.ensure(email, agree_tos=agree_tos, eab=eab)
 
     # -- orders (RFC 8555 section 7.4) --------------------------------------------------
 
@@ -163,8 +141,8 @@ class AcmeClient:
         names one of the CA's profiles (draft-ietf-acme-profiles) and is checked against
         the directory first so that a typo fails clearly.
         """
-        client = self._authenticated()
-        if replaces is not None and not _directory_has(client, "renewalInfo"):
+        client = self._session.authenticated()
+        if replaces is not None and not self._session.offers("renewalInfo"):
             logger.debug("CA has no renewalInfo; not sending replaces")
             replaces = None
         payload = messages.new_order_payload(
@@ -173,9 +151,9 @@ class AcmeClient:
             profile=profile,
             offered_profiles=client.directory.meta.profiles or {},
         )
-        with self._calling("new-order"):
-            response = self._post(
-                client, client.directory["newOrder"], network.JsonPayload(payload)
+        with self._session.calling("new-order"):
+            response = self._session.post(
+                client.directory["newOrder"], network.JsonPayload(payload)
             )
             location = response.headers.get("Location")
             if not location:
@@ -184,7 +162,7 @@ class AcmeClient:
 
     def get_order(self, url: str) -> messages.Order:
         """The order at `url` as the CA sees it now (to resume after a restart)."""
-        with self._calling("get-order"):
+        with self._session.calling("get-order"):
             return self._fetch_order(url)[0]
 
     def pending_http01_challenges(self, order: messages.Order) -> list[messages.Http01Challenge]:
@@ -193,11 +171,11 @@ class AcmeClient:
         Valid authorizations (reused from earlier orders) need nothing. An authorization
         in any other state, or one without an http-01 challenge, fails the order.
         """
-        client = self._authenticated()
+        self._session.authenticated()
         found: list[messages.Http01Challenge] = []
         for authz_url in order.authorizations:
-            with self._calling("get-authz"):
-                authz = network.json_object(self._post(client, authz_url, None))
+            with self._session.calling("get-authz"):
+                authz = network.json_object(self._session.post(authz_url, None))
             status = authz.get("status")
             if status == "valid":
                 continue
@@ -212,13 +190,13 @@ class AcmeClient:
         Call it only once the answer is reachable: the CA validates right away and a
         failed validation fails the whole order.
         """
-        client = self._authenticated()
-        with self._calling(
+        self._session.authenticated()
+        with self._session.calling(
             "answer-challenge", secrets=(challenge.key_authorization, challenge.token)
         ):
             # The payload is the empty object; the library type serializes to exactly {}.
             response = lib_challenges.HTTP01Response(key_authorization=challenge.key_authorization)
-            self._post(client, challenge.url, response)
+            self._session.post(challenge.url, response)
 
     def wait_for_authorizations(
         self,
@@ -234,35 +212,38 @@ class AcmeClient:
         with the challenge's problem type and detail (RFC 8555 section 7.1.3 and 8.3),
         token and key authorization cut out. Reaching the deadline raises `AcmeTimeout`.
         """
-        client = self._authenticated()
+        self._session.authenticated()
         remaining = list(order.authorizations)
         attempt = 0
         while True:
-            still_pending: list[str] = []
-            waits: list[float] = []
-            for authz_url in remaining:
-                with self._calling("poll-authz"):
-                    authz = network.json_object(self._post(client, authz_url, None))
-                    retry_after = self._net.retry_after_seconds()
-                status = authz.get("status")
-                if status == "valid":
-                    continue
-                if status != "pending":
-                    raise authorization_failure(authz, self._thumbprint)
-                still_pending.append(authz_url)
-                if retry_after is not None:
-                    waits.append(retry_after)
-            if not still_pending:
+            remaining, retry_after = self._still_pending(remaining)
+            if not remaining:
                 return self.get_order(order.url)
-            remaining = still_pending
             network.pause(
-                ari.poll_delay(max(waits) if waits else None, attempt),
+                ari.poll_delay(retry_after, attempt),
                 deadline=deadline,
                 sleep=sleep,
                 now=now,
                 waiting_for=f"{len(remaining)} authorization(s) still pending",
             )
             attempt += 1
+
+    def _still_pending(self, authz_urls: Sequence[str]) -> tuple[list[str], float | None]:
+        """One round of polling: the authorizations still pending, and the longest
+        Retry-After among them; a failed one raises (see `wait_for_authorizations`)."""
+        pending: list[str] = []
+        waits: list[float] = []
+        for authz_url in authz_urls:
+            with self._session.calling("poll-authz"):
+                authz = network.json_object(self._session.post(authz_url, None))
+                retry_after = self._net.retry_after_seconds()
+            status = authz.get("status")
+            if status == "pending":
+                pending.append(authz_url)
+                waits += [retry_after] if retry_after is not None else []
+            elif status != "valid":
+                raise authorization_failure(authz, self._thumbprint)
+        return pending, max(waits) if waits else None
 
     def finalize(
         self,
@@ -278,18 +259,16 @@ class AcmeClient:
         Resumable: an order already processing or valid is polled, not finalized again.
         Returns the valid order, whose `certificate_url` `download_chain` fetches.
         """
-        client = self._authenticated()
-        current = order
-        retry_after: float | None = None
-        if current.status == "pending":
-            # The caller's copy may predate the last validation.
-            current = self.get_order(order.url)
+        self._session.authenticated()
+        # The caller's copy may predate the last validation.
+        current = self.get_order(order.url) if order.status == "pending" else order
         if current.status == "pending":
             raise AcmeError(
                 None, "the order still has pending authorizations; it cannot be finalized yet"
             )
+        retry_after: float | None = None
         if current.status == "ready":
-            current, retry_after = self._send_csr(client, current, csr_pem)
+            current, retry_after = self._send_csr(current, csr_pem)
         attempt = 0
         while True:
             if current.status == "valid" and current.certificate_url:
@@ -305,17 +284,17 @@ class AcmeClient:
                 waiting_for=f"the order is still {current.status}",
             )
             attempt += 1
-            with self._calling("poll-order"):
+            with self._session.calling("poll-order"):
                 current, retry_after = self._fetch_order(order.url)
 
     def _send_csr(
-        self, client: lib_client.ClientV2, order: messages.Order, csr_pem: bytes
+        self, order: messages.Order, csr_pem: bytes
     ) -> tuple[messages.Order, float | None]:
         # RFC 8555 section 7.4: the CA answers with the order, and a Retry-After while
         # it is processing.
         csr = lib_messages.CertificateRequest(csr=x509.load_pem_x509_csr(csr_pem))
-        with self._calling("finalize"):
-            response = self._post(client, order.finalize_url, csr)
+        with self._session.calling("finalize"):
+            response = self._session.post(order.finalize_url, csr)
             retry_after = self._net.retry_after_seconds()
             return messages.parse_order(order.url, network.json_object(response)), retry_after
 
@@ -328,14 +307,14 @@ class AcmeClient:
         """
         if not order.certificate_url:
             raise AcmeError(None, "the order has no certificate yet")
-        client = self._authenticated()
-        with self._calling("download-cert"):
-            response = self._post(client, order.certificate_url, None)
+        self._session.authenticated()
+        with self._session.calling("download-cert"):
+            response = self._session.post(order.certificate_url, None)
             chains = [messages.normalize_chain(response.text)]
         if preferred_chain is not None:
             for url in network.alternate_links(response):
-                with self._calling("download-alternate"):
-                    chains.append(messages.normalize_chain(self._post(client, url, None).text))
+                with self._session.calling("download-alternate"):
+                    chains.append(messages.normalize_chain(self._session.post(url, None).text))
         return messages.select_chain(chains, preferred_chain)
 
     # -- renewal information (RFC 9773) --------------------------------------------------
@@ -347,11 +326,11 @@ class AcmeClient:
         the renewal logic can keep one random point in it while the window does not move.
         Call it only for unexpired certificates (RFC 9773 section 4.3).
         """
-        client = self._acme()
-        if not _directory_has(client, "renewalInfo"):
+        client = self._session.directory()
+        if not self._session.offers("renewalInfo"):
             return None
         url = ari.renewal_info_url(str(client.directory["renewalInfo"]), cert_pem)
-        with self._calling("renewal-info"):
+        with self._session.calling("renewal-info"):
             # RFC 9773 section 4.2: a plain, unauthenticated GET.
             response = self._net.get(url)
             retry_after = self._net.retry_after_seconds()
@@ -360,44 +339,7 @@ class AcmeClient:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _acme(self) -> lib_client.ClientV2:
-        with self._lock:
-            if self._client is None:
-                with self._calling("directory"):
-                    directory = lib_client.ClientV2.get_directory(self._directory_url, self._net)
-                self._client = lib_client.ClientV2(directory, self._net)
-            return self._client
-
-    def _authenticated(self) -> lib_client.ClientV2:
-        if self._account_url is None:
-            raise RuntimeError("ensure_account() must succeed before other ACME requests")
-        return self._acme()
-
-    def _post(
-        self, client: lib_client.ClientV2, url: str, obj: JSONDeSerializable | None
-    ) -> requests.Response:
-        # obj None is POST-as-GET (RFC 8555 section 6.3): an empty JWS payload.
-        return self._net.post(url, obj, new_nonce_url=str(client.directory["newNonce"]))
-
     def _fetch_order(self, url: str) -> tuple[messages.Order, float | None]:
-        response = self._post(self._authenticated(), url, None)
+        response = self._session.post(url, None)
         order = messages.parse_order(url, network.json_object(response))
         return order, self._net.retry_after_seconds()
-
-    @contextmanager
-    def _calling(self, kind: str, *, secrets: Sequence[str] = ()) -> Iterator[None]:
-        """`Network.calling`, noting when the CA disowns the account (see `disowned`)."""
-        try:
-            with self._net.calling(kind, secrets=secrets):
-                yield
-        except AcmeError as error:
-            if error.code == "accountDoesNotExist":
-                self._disowned = True
-            raise
-
-
-def _directory_has(client: lib_client.ClientV2, name: str) -> bool:
-    try:
-        return bool(client.directory[name])
-    except KeyError:
-        return False

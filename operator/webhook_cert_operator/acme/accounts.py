@@ -10,7 +10,9 @@ account's key or server changes.
 An account slot is a directory URL and a name the caller gives it (the Issuer uses its
 account Secret's name). A slot's client is replaced, never reused, when:
 - the account key differs from the one it was made for (the Secret was replaced);
-- the CA said it no longer knows the account (`AcmeClient.disowned`, e.g. a CA reset);
+- the CA refuses the account even after the client found or registered it again
+  (`AcmeClient.disowned`; a CA that merely forgot it, e.g. after a reset, is handled
+  inside the client by `acme.session`);
 - it is older than `MAX_AGE`, so that a directory the CA changed (new profiles, terms of
   service, `renewalInfo`) is seen within a day, as it was seen at once when every call
   built its own client.

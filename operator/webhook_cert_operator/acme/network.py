@@ -90,7 +90,10 @@ def jws_algorithm_for(key: object) -> JWASignature:
 
 
 def account_jwk(account_key_pem: bytes) -> tuple[JWK, JWASignature]:
-    """The account key (unencrypted PEM) as a JWK and the algorithm that signs with it."""
+    """The account key (unencrypted PEM) as a JWK and the algorithm that signs with it.
+
+    Raises `ValueError` for a PEM that holds no key or a key ACME cannot sign with.
+    """
     key = serialization.load_pem_private_key(account_key_pem, password=None)
     alg = jws_algorithm_for(key)
     if isinstance(key, rsa.RSAPrivateKey):

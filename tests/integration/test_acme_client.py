@@ -1,17 +1,16 @@
-"""The ACME adapter against a real Pebble CA, and against small fake CAs for failure modes.
+"""The ACME client against a real Pebble CA.
 
 Pebble and its DNS (pebble-challtestsrv, v2.10 or later for ARI and profiles) are started
 from the binaries in `$PEBBLE_BIN_DIR`, by default the local cluster's build; without
 either those tests are skipped. Pebble
 validates HTTP-01 for real: its DNS answers 127.0.0.1 for every name and it fetches the
 key authorization from the port the `pebble` fixture names, where these tests serve it.
-The fake-CA tests (5xx, rate limits, unreachable) need nothing and always run.
+The failure modes of a CA that is down or refusing are in test_acme_network.py.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
 import itertools
 import json
 import os
@@ -34,16 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests import pki_factory
-from webhook_cert_operator.acme.client import (
-    REQUEST_KINDS,
-    AcmeClient,
-    AcmeError,
-    AcmeTimeout,
-    AcmeUnavailable,
-    Http01Challenge,
-    Order,
-    cert_id,
-)
+from webhook_cert_operator.acme.ari import cert_id
+from webhook_cert_operator.acme.client import AcmeClient
+from webhook_cert_operator.acme.errors import AcmeError, AcmeTimeout, AcmeUnavailable
+from webhook_cert_operator.acme.messages import Http01Challenge, Order
+from webhook_cert_operator.acme.network import REQUEST_KINDS
 
 # Pebble's test configuration, sent with every run (see the fixture for the rest).
 PEBBLE_EAB_KEYS = {"kid-1": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}
@@ -632,123 +626,3 @@ def test_a_renewal_order_names_the_certificate_it_replaces(
     assert load_chain(renewed_pem)[0].serial_number != load_chain(chain_pem)[0].serial_number
     # Pebble remembers the replacement: a second one for the same certificate is refused.
     assert twice.value.code == "alreadyReplaced"
-
-
-# ---------------------------------------------------------------------------------------
-# A CA that is down, overloaded or rate limiting (fake CAs, no Pebble needed)
-
-
-def test_an_unreachable_directory_is_unavailable() -> None:
-    port = _free_port()  # nothing listens there
-    acme = AcmeClient(f"https://127.0.0.1:{port}/directory", account_key_pem(), timeout=5)
-    with pytest.raises(AcmeUnavailable) as failure:
-        acme.ensure_account(None, agree_tos=True)
-    assert str(failure.value) == f"cannot reach the ACME server 127.0.0.1:{port}: connection failed"
-
-
-class FakeCA:
-    """A plain-HTTP ACME server with canned answers for the failure modes of a real CA."""
-
-    def __init__(self, new_account: tuple[int, dict[str, str], dict[str, Any]]) -> None:
-        self.new_account = new_account
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                base = f"http://127.0.0.1:{fake.port}"
-                self._send(
-                    200,
-                    {},
-                    {
-                        "newNonce": f"{base}/nonce",
-                        "newAccount": f"{base}/account",
-                        "newOrder": f"{base}/order",
-                        "meta": {},
-                    },
-                )
-
-            def do_HEAD(self) -> None:
-                self.send_response(200)
-                self.send_header("Replay-Nonce", uuid.uuid4().hex)
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, headers, body = fake.new_account
-                self._send(status, headers, body)
-
-            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                content_type = "application/problem+json" if status >= 400 else "application/json"
-                self.send_header("Content-Type", content_type)
-                self.send_header("Replay-Nonce", uuid.uuid4().hex)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self._server.server_address[1])
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def directory_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/directory"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.mark.parametrize(
-    ("answer", "unavailable", "problem_type"),
-    [
-        pytest.param(
-            (
-                503,
-                {"Retry-After": "120"},
-                {"type": "urn:ietf:params:acme:error:serverInternal", "detail": "maintenance"},
-            ),
-            True,
-            "urn:ietf:params:acme:error:serverInternal",
-            id="503-is-unavailable",
-        ),
-        pytest.param(
-            (
-                429,
-                {"Retry-After": "120"},
-                {"type": "urn:ietf:params:acme:error:rateLimited", "detail": "too many"},
-            ),
-            False,
-            "urn:ietf:params:acme:error:rateLimited",
-            id="429-rate-limited",
-        ),
-    ],
-)
-def test_a_ca_refusal_carries_its_problem_type_and_retry_after(
-    answer: tuple[int, dict[str, str], dict[str, Any]],
-    unavailable: bool,
-    problem_type: str,
-) -> None:
-    ca = FakeCA(new_account=answer)
-    try:
-        acme = AcmeClient(ca.directory_url, account_key_pem())
-        before = datetime.datetime.now(datetime.UTC)
-        with pytest.raises(AcmeError) as failure:
-            acme.ensure_account(None, agree_tos=True)
-    finally:
-        ca.close()
-    error = failure.value
-    assert isinstance(error, AcmeUnavailable) is unavailable
-    assert error.problem_type == problem_type
-    assert error.retry_after is not None
-    assert (
-        before + datetime.timedelta(seconds=119)
-        <= error.retry_after
-        <= before + datetime.timedelta(seconds=130)
-    )

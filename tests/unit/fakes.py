@@ -23,7 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests import pki_factory
-from webhook_cert_operator.acme.client import Http01Challenge, Order, RenewalInfo
+from webhook_cert_operator.acme.ari import RenewalInfo
+from webhook_cert_operator.acme.messages import Http01Challenge, Order
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.status import get_condition, set_condition
 from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
@@ -393,13 +394,14 @@ class FakeAcme(ports.AcmeSession):
 
 
 class FakeAcmeFactory:
-    """The Issuer's `acme_factory`: hands out one FakeAcme and remembers what it was given."""
+    """The Issuer's `acme_factory` (in the operator, `AcmeAccounts.client`): hands out one
+    FakeAcme and remembers the (server, account key) it was given."""
 
     def __init__(self, client: FakeAcme) -> None:
         self.client = client
         self.calls: list[tuple[str, bytes]] = []
 
-    def __call__(self, server: str, account_key_pem: bytes) -> ports.AcmeSession:
+    def __call__(self, server: str, account_key_pem: bytes, account: str = "") -> ports.AcmeSession:
         self.client.log.append(("acme", "connect", server))
         self.calls.append((server, account_key_pem))
         return self.client

@@ -27,7 +27,7 @@ from tests.unit.fakes import (
     token_for,
 )
 from webhook_cert_operator import naming
-from webhook_cert_operator.acme.client import AcmeError, AcmeTimeout, AcmeUnavailable
+from webhook_cert_operator.acme.errors import AcmeError, AcmeTimeout, AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.parse import parse_spec
 from webhook_cert_operator.api.types import Endpoint, OrderRef

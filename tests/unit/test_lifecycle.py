@@ -26,7 +26,8 @@ from tests.unit.fakes import (
     settings,
 )
 from webhook_cert_operator import naming
-from webhook_cert_operator.acme.client import AcmeUnavailable, RenewalInfo, cert_id
+from webhook_cert_operator.acme.ari import RenewalInfo, cert_id
+from webhook_cert_operator.acme.errors import AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time, parse_time
 from webhook_cert_operator.api.status import get_condition

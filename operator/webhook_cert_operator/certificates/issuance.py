@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, Order, RenewalInfo
+from webhook_cert_operator.acme.ari import RenewalInfo
+from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
+from webhook_cert_operator.acme.messages import Order
 from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, EndpointSpec, OrderRef
 from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.certificates import secret as tls_secret
@@ -129,7 +131,8 @@ class Issuer:
         server, email = spec.acme.server, spec.acme.email
         binding = spec.acme.external_account_binding
         key_id = binding.key_id if binding is not None else None
-        acme = self.acme_factory(server, self.account_key(server, email, key_id))
+        account = naming.account_secret_name(server, email, key_id)
+        acme = self.acme_factory(server, self.account_key(server, email, key_id), account)
         try:
             acme.ensure_account(
                 email, agree_tos=self.settings.acme_agree_tos, eab=self._eab(endpoint, spec)

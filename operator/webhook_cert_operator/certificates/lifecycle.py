@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from webhook_cert_operator.acme.client import AcmeError, AcmeUnavailable, RenewalInfo, cert_id
+from webhook_cert_operator.acme.ari import RenewalInfo, cert_id
+from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from webhook_cert_operator.acme.client import Http01Challenge, Order, RenewalInfo
+from webhook_cert_operator.acme.ari import RenewalInfo
+from webhook_cert_operator.acme.messages import Http01Challenge, Order
 from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
 from webhook_cert_operator.kube import Secret
 from webhook_cert_operator.solver.http01 import Answer
@@ -110,8 +111,9 @@ class AcmeSession(Protocol):
         """Close pooled connections."""
 
 
-AcmeConnect = Callable[[str, bytes], AcmeSession]
-"""(directory URL, account key PEM) -> an ACME client for them."""
+AcmeConnect = Callable[[str, bytes, str], AcmeSession]
+"""(directory URL, account key PEM, account name) -> an ACME client for them, leased to the
+caller, who closes it (`acme.accounts.AcmeAccounts.client` reuses one per account)."""
 
 
 # ---- the HTTP-01 solver ---------------------------------------------------------------------

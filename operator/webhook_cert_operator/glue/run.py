@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from webhook_cert_operator.acme.accounts import AcmeAccounts
     from webhook_cert_operator.glue.deps import Deps
+    from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.settings import Settings
 
 
@@ -106,7 +108,6 @@ def _dependencies(settings: Settings) -> Deps:
     then the kubeconfig)."""
     from kubernetes import client, config
 
-    from webhook_cert_operator.acme.client import AcmeClient
     from webhook_cert_operator.certificates.issuance import Issuer
     from webhook_cert_operator.certificates.lifecycle import Lifecycle
     from webhook_cert_operator.checking.checker import ChainChecker
@@ -122,15 +123,8 @@ def _dependencies(settings: Settings) -> Deps:
     kube = Kube(client.ApiClient())
     metrics = Metrics()
 
-    def acme_factory(server: str, account_key_pem: bytes) -> AcmeClient:
-        return AcmeClient(
-            server,
-            account_key_pem,
-            ca_bundle=settings.acme_ca_bundle,
-            observer=metrics.observe_acme_request,
-        )
-
-    issuer = Issuer(kube, settings, Http01Solver(kube, settings), acme_factory)
+    accounts = _acme_accounts(settings, metrics)
+    issuer = Issuer(kube, settings, Http01Solver(kube, settings), accounts.client)
     locks = EndpointLocks()
 
     def clock() -> datetime:
@@ -149,3 +143,20 @@ def _dependencies(settings: Settings) -> Deps:
         clock=clock,
     )
     return deps
+
+
+def _acme_accounts(settings: Settings, metrics: Metrics) -> AcmeAccounts:
+    """The registry of ACME clients, one per account, that trust the configured CA bundle
+    and report each request to the metrics."""
+    from webhook_cert_operator.acme.accounts import AcmeAccounts
+    from webhook_cert_operator.acme.client import AcmeClient
+
+    def connect(server: str, account_key_pem: bytes) -> AcmeClient:
+        return AcmeClient(
+            server,
+            account_key_pem,
+            ca_bundle=settings.acme_ca_bundle,
+            observer=metrics.observe_acme_request,
+        )
+
+    return AcmeAccounts(connect)

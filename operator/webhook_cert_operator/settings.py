@@ -251,6 +251,8 @@ ENVIRONMENT_VARIABLES: Final = tuple(PREFIX + name for name, _, _ in _VARIABLES)
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     """Build Settings from environment variables; unset or empty ones keep their default.
 
+    Long because: this docstring is the table of variables (a test reads it).
+
     WEBHOOK_CERT_NAMESPACE          the operator's namespace (account key Secrets live here);
                                     default webhook-cert-system; set it from the Downward API
     WEBHOOK_CERT_ACME_SERVER        default ACME directory URL (https); default Let's Encrypt

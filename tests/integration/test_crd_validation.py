@@ -18,6 +18,7 @@ import yaml
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.api.parse import parse_spec
+from webhook_cert_operator.api.status import RenewalStatus
 from webhook_cert_operator.settings import Settings
 
 pytestmark = pytest.mark.cluster
@@ -388,7 +389,7 @@ def test_the_status_subresource_keeps_the_renewal_fields(
     # server-side dry run, so an operator watching the namespace sees no change.
     cluster.kubectl("create", "-f", "-", input=manifest(namespace, {"dnsNames": [HOST]}))
     written = {
-        "renewal": api.RenewalStatus(
+        "renewal": RenewalStatus(
             cert_id="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
             ari_window=(
                 parse_time("2026-04-20T12:00:00Z"),

@@ -26,8 +26,8 @@ from tests import pki_factory
 from webhook_cert_operator.acme.ari import RenewalInfo
 from webhook_cert_operator.acme.messages import Http01Challenge, Order
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.status import get_condition, set_condition
-from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
+from webhook_cert_operator.api.status import OrderRef, get_condition, set_condition
+from webhook_cert_operator.api.types import Endpoint, Http01Spec
 from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.kube import AlreadyExists, Conflict, Kube, Secret
 from webhook_cert_operator.settings import Settings

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.api.types import OrderRef, RenewalStatus, to_plain
+from webhook_cert_operator.api.status import OrderRef, RenewalStatus
+from webhook_cert_operator.api.types import to_plain
 from webhook_cert_operator.settings import Settings
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

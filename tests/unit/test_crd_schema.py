@@ -21,6 +21,7 @@ import yaml
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import parse_duration
 from webhook_cert_operator.api.parse import parse_spec
+from webhook_cert_operator.api.status import OrderRef, RenewalStatus
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking.condition import (
     REASON_TRUST_BUNDLE_UNAVAILABLE,
@@ -479,12 +480,12 @@ def test_status_has_every_field_the_operator_writes() -> None:
 
 
 def test_status_renewal_holds_what_renewal_status_writes() -> None:
-    written = api.RenewalStatus().to_status()
+    written = RenewalStatus().to_status()
     assert set(written) == set(node("status.renewal")["properties"])
 
 
 def test_status_order_holds_what_order_ref_writes_and_the_replaced_certificate() -> None:
-    written = api.OrderRef(url="u", state="pending", attempts=1, dns_names=("a.b",)).to_status()
+    written = OrderRef(url="u", state="pending", attempts=1, dns_names=("a.b",)).to_status()
     # `replaces` is written once the order is valid (lifecycle._succeed).
     assert {*written, "replaces"} == set(node("status.order")["properties"])
 

@@ -30,7 +30,8 @@ from webhook_cert_operator import naming
 from webhook_cert_operator.acme.errors import AcmeError, AcmeTimeout, AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.api.types import Endpoint, OrderRef
+from webhook_cert_operator.api.status import OrderRef
+from webhook_cert_operator.api.types import Endpoint
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer

@@ -7,17 +7,13 @@
   orchestration, glue or entry point (best as the first word: "Pure: ...").
 - A subpackage's `__init__.py` holds its docstring and nothing that imports: no re-export
   hubs.
-
-The allow-lists name the modules still being split by the issue-9 work; they shrink as
-the splits land, and an entry that no longer breaks its rule fails the test until it is
-removed, so they can only shrink.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,57 +23,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "webhook_cert_opera
 MAX_FUNCTION_LINES = 40
 MAX_MODULE_LINES = 400
 LONG_MARKER = "Long because:"
-
-# Modules (relative to the package) with functions still over the limit, being split.
-LONG_FUNCTIONS_BEING_SPLIT = frozenset(
-    {
-        "acme/client.py",
-        "api/types.py",
-        "certificates/issuance.py",
-        "certificates/lifecycle.py",
-        "certificates/renewal.py",
-        "certificates/secret.py",
-        "checking/chain.py",
-        "checking/checker.py",
-        "checking/probe.py",
-        "glue/handlers.py",
-        "settings.py",
-    }
-)
-
-# Modules still over the size limit, being split.
-LARGE_MODULES_BEING_SPLIT = frozenset(
-    {
-        "acme/client.py",
-        "api/types.py",
-        "certificates/lifecycle.py",
-        "certificates/renewal.py",
-        "checking/chain.py",
-        "checking/checker.py",
-        "checking/probe.py",
-    }
-)
-
-# Modules whose docstring does not name their layer yet.
-UNNAMED_LAYER_BEING_SPLIT = frozenset(
-    {
-        "api/types.py",
-        "certificates/issuance.py",
-        "certificates/lifecycle.py",
-        "certificates/pki.py",
-        "certificates/renewal.py",
-        "checking/chain.py",
-        "checking/checker.py",
-        "checking/probe.py",
-        "checking/resolve.py",
-        "checking/senders.py",
-        "checking/target.py",
-        "checking/trust.py",
-        "glue/handlers.py",
-        "naming.py",
-        "settings.py",
-    }
-)
 
 _LAYER = r"(pure|adapter|orchestration|glue|entry point)"
 # Where a layer's name counts: first ("Pure: ..."), in parentheses ("(pure: no I/O)"),
@@ -142,12 +87,7 @@ def test_the_package_has_modules_to_check() -> None:
 
 
 def test_no_function_is_long_without_saying_why() -> None:
-    found = [
-        long
-        for module in _modules()
-        if module not in LONG_FUNCTIONS_BEING_SPLIT
-        for long in unexplained_long_functions(module)
-    ]
+    found = [long for module in _modules() for long in unexplained_long_functions(module)]
     assert not found, (
         f"functions over {MAX_FUNCTION_LINES} lines: split them along their seams, or say "
         f"why not in a docstring line starting {LONG_MARKER!r}:\n" + "\n".join(found)
@@ -158,7 +98,7 @@ def test_no_module_is_over_the_size_limit() -> None:
     large = [
         f"{module} ({module_lines(module)} lines)"
         for module in _modules()
-        if module not in LARGE_MODULES_BEING_SPLIT and module_lines(module) > MAX_MODULE_LINES
+        if module_lines(module) > MAX_MODULE_LINES
     ]
     assert not large, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(large)
 
@@ -167,9 +107,7 @@ def test_each_module_names_its_layer() -> None:
     unnamed = [
         module
         for module in _modules()
-        if not _is_init(module)
-        and module not in UNNAMED_LAYER_BEING_SPLIT
-        and not names_layer(ast.get_docstring(_tree(module)) or "")
+        if not _is_init(module) and not names_layer(ast.get_docstring(_tree(module)) or "")
     ]
     assert not unnamed, (
         "start these modules' docstrings with their layer (Pure:, Adapter:, Orchestration:, "
@@ -186,37 +124,6 @@ def test_package_inits_hold_no_imports() -> None:
     ]
     assert not hubs, "an __init__.py is its subpackage's docstring, not a re-export hub: " + (
         ", ".join(hubs)
-    )
-
-
-@pytest.mark.parametrize(
-    ("allowed", "still_breaks"),
-    [
-        pytest.param(
-            LONG_FUNCTIONS_BEING_SPLIT,
-            lambda module: bool(unexplained_long_functions(module)),
-            id="long functions",
-        ),
-        pytest.param(
-            LARGE_MODULES_BEING_SPLIT,
-            lambda module: module_lines(module) > MAX_MODULE_LINES,
-            id="large modules",
-        ),
-        pytest.param(
-            UNNAMED_LAYER_BEING_SPLIT,
-            lambda module: not names_layer(ast.get_docstring(_tree(module)) or ""),
-            id="unnamed layer",
-        ),
-    ],
-)
-def test_allow_lists_only_name_modules_that_still_break_the_rule(
-    allowed: frozenset[str], still_breaks: Callable[[str], bool]
-) -> None:
-    stale = sorted(
-        module for module in allowed if module not in _modules() or not still_breaks(module)
-    )
-    assert not stale, "remove from the allow-list (gone, or following the rule): " + (
-        ", ".join(stale)
     )
 
 

@@ -29,7 +29,7 @@ from tests.unit.test_timing import (
     spec_of,
 )
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.types import RenewalStatus
+from webhook_cert_operator.api.status import RenewalStatus
 from webhook_cert_operator.certificates import pki, policies
 from webhook_cert_operator.certificates.policies import (
     RENEW_ANNOTATION,

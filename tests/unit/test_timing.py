@@ -13,7 +13,7 @@ import pytest
 from tests.pki_factory import DAY
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.api.types import RenewalStatus
+from webhook_cert_operator.api.status import RenewalStatus
 from webhook_cert_operator.certificates.timing import (
     FAILURE_DELAYS,
     RENEWAL_CHECK_INTERVAL,

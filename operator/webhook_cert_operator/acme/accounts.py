@@ -1,4 +1,4 @@
-"""One ACME client per account, reused by every call and thread instead of rebuilt.
+"""Adapter: one ACME client per account, reused by every call and thread instead of rebuilt.
 
 Adapter (owns `AcmeClient`s, which do I/O; the registry itself sends nothing). A new
 client fetches the CA's directory and looks its account up (RFC 8555 sections 7.1.1 and

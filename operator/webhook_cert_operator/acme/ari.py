@@ -1,4 +1,4 @@
-"""ACME Renewal Information (RFC 9773) and the Retry-After rules the client follows.
+"""Pure: ACME Renewal Information (RFC 9773) and the Retry-After rules the client follows.
 
 Pure: no I/O; the current time is a parameter. `cert_id` names a certificate to the CA's
 `renewalInfo` resource (and is the `replaces` value of a renewal order), `parse_renewal_info`

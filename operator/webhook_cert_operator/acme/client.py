@@ -1,4 +1,4 @@
-"""The operations of RFC 8555 and RFC 9773 against one CA, for one account key.
+"""Adapter: the operations of RFC 8555 and RFC 9773 against one CA, for one account key.
 
 Adapter (I/O): it drives the `acme` library (certbot's) through `acme.session`, which
 keeps the directory and the account, and `acme.network`, which sends the requests; it
@@ -263,9 +263,7 @@ class AcmeClient:
         # The caller's copy may predate the last validation.
         current = self.get_order(order.url) if order.status == "pending" else order
         if current.status == "pending":
-            raise AcmeError(
-                None, "the order still has pending authorizations; it cannot be finalized yet"
-            )
+            raise AcmeError(None, "the order has pending authorizations: cannot finalize yet")
         retry_after: float | None = None
         if current.status == "ready":
             current, retry_after = self._send_csr(current, csr_pem)

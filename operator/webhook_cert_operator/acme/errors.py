@@ -1,4 +1,4 @@
-"""What can go wrong in an exchange with an ACME CA, as small domain errors.
+"""Pure: what can go wrong in an exchange with an ACME CA, as small domain errors.
 
 Pure: no I/O, no clock. The ACME adapter raises only these (and `ValueError` for bad
 arguments); the kopf glue maps them to retries: `AcmeUnavailable` and `AcmeTimeout` are

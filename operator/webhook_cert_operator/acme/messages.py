@@ -1,4 +1,4 @@
-"""The ACME objects the operator reads and the values it keeps of them (RFC 8555).
+"""Pure: the ACME objects the operator reads and the values it keeps of them (RFC 8555).
 
 Pure: no I/O, no clock. The adapter (`acme.client`) hands these functions the JSON bodies
 the CA sent and gets back small frozen dataclasses, so that no other module meets `acme`

@@ -1,4 +1,4 @@
-"""The HTTP side of ACME: signing, nonces, retries, timeouts, and errors as domain errors.
+"""Adapter: the HTTP side of ACME: signing, nonces, retries, timeouts, and errors as domain errors.
 
 Adapter (I/O): it extends the `acme` library's `ClientNetwork` (certbot's) with the CA
 bundle to trust, a per-request observer for metrics, more patience with bad nonces

@@ -1,4 +1,4 @@
-"""Keeping challenge tokens, key authorizations and keys out of what the CA's words reach.
+"""Pure: keeping challenge tokens, key authorizations and keys out of what the CA's words reach.
 
 Pure: no I/O, no clock. A CA's problem detail may quote what it fetched, and that is a
 key authorization (RFC 8555 section 8.1) or a challenge URL holding a token (section

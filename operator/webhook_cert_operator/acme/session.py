@@ -1,4 +1,4 @@
-"""One account key's standing with one CA: its directory, its account, its signed requests.
+"""Adapter: one account key's standing with one CA: its directory, its account, its signed requests.
 
 Adapter (I/O): over `acme.network` and the `acme` library's `ClientV2` (certbot's), it
 fetches the directory once (RFC 8555 section 7.1.1), finds or registers the account once

@@ -18,7 +18,8 @@ from webhook_cert_operator import naming
 from webhook_cert_operator.acme.ari import RenewalInfo
 from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
 from webhook_cert_operator.acme.messages import Order
-from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, EndpointSpec, OrderRef
+from webhook_cert_operator.api.status import OrderRef
+from webhook_cert_operator.api.types import API_VERSION, KIND, Endpoint, EndpointSpec
 from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.ports import AcmeSession, Progress

@@ -27,7 +27,7 @@ from webhook_cert_operator.acme.errors import AcmeError, AcmeUnavailable
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.api.status import get_condition
+from webhook_cert_operator.api.status import OrderRef, RenewalStatus, get_condition
 from webhook_cert_operator.api.types import Endpoint
 from webhook_cert_operator.certificates import (
     pki,
@@ -67,7 +67,7 @@ class Gathered:
 
     input: policies.Input
     failed_attempts: int
-    order: api.OrderRef | None
+    order: OrderRef | None
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Lifecycle:
             # What the stored certificate was issued under, as recorded on the Secret: a
             # restarted operator reaches the same verdict as the one that saw the change.
             secret_annotations=secret.annotations if secret is not None else None,
-            renewal=api.RenewalStatus.from_status(status.get("renewal")),
+            renewal=RenewalStatus.from_status(status.get("renewal")),
             renew_annotation=annotations.get(policies.RENEW_ANNOTATION),
         )
         # Not when it is to be replaced anyway: the CA now named may never have issued it.
@@ -178,7 +178,7 @@ class Lifecycle:
         return Gathered(
             observed,
             failed_attempts=int(status.get("failedAttempts") or 0),
-            order=api.OrderRef.from_status(status.get("order")),
+            order=OrderRef.from_status(status.get("order")),
         )
 
     def _renewal_information(self, endpoint: Endpoint, observed: policies.Input) -> policies.Input:
@@ -214,11 +214,11 @@ class Lifecycle:
 
     def _record(
         self,
-        previous: api.RenewalStatus | None,
+        previous: RenewalStatus | None,
         leaf_id: str,
         info: RenewalInfo | None,
         now: datetime,
-    ) -> api.RenewalStatus:
+    ) -> RenewalStatus:
         """status.renewal after the CA answered (None: it offers no renewal information)."""
         if info is None:
             return timing.record_ari_failure(
@@ -353,7 +353,7 @@ class Lifecycle:
             nextAttemptTime=None,
             retryAfter=None,
             # A new certificate: ask the CA about it at the next reconcile (RFC 9773 4.3).
-            renewal=api.RenewalStatus(last_renew_request=renew_request).to_status(),
+            renewal=RenewalStatus(last_renew_request=renew_request).to_status(),
             **referenced.certificate_status(info, due),
         )
         report.post_event(
@@ -368,7 +368,7 @@ class Lifecycle:
 
 
 def _renewal(gathered: Gathered) -> dict[str, Any]:
-    renewal = gathered.input.renewal or api.RenewalStatus()
+    renewal = gathered.input.renewal or RenewalStatus()
     return {"renewal": renewal.to_status()}
 
 

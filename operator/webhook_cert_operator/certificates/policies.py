@@ -25,7 +25,8 @@ from datetime import datetime
 from typing import Final
 
 from webhook_cert_operator import naming
-from webhook_cert_operator.api.types import EndpointSpec, RenewalStatus
+from webhook_cert_operator.api.status import RenewalStatus
+from webhook_cert_operator.api.types import EndpointSpec
 from webhook_cert_operator.certificates import pki, timing
 from webhook_cert_operator.certificates.secret import StoredCertificate, issuance_annotations
 

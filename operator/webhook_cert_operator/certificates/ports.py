@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from webhook_cert_operator.acme.ari import RenewalInfo
 from webhook_cert_operator.acme.messages import Http01Challenge, Order
-from webhook_cert_operator.api.types import Endpoint, Http01Spec, OrderRef
+from webhook_cert_operator.api.status import OrderRef
+from webhook_cert_operator.api.types import Endpoint, Http01Spec
 from webhook_cert_operator.kube import Secret
 from webhook_cert_operator.solver.http01 import Answer
 

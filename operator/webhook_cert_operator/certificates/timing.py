@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from webhook_cert_operator.api.types import EndpointSpec, RenewalStatus
+from webhook_cert_operator.api.status import RenewalStatus
+from webhook_cert_operator.api.types import EndpointSpec
 from webhook_cert_operator.certificates import pki
 
 # RFC 9773 section 4.3.2: clients must keep the Retry-After of renewalInfo within

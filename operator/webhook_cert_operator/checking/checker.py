@@ -15,10 +15,8 @@ slots of a semaphore shared by all checks of a `ChainChecker`, and has its own t
 silent server therefore holds one slot for at most its own timeout: it never blocks the
 other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
 to finish or time out. Only the probe holds a slot; reading the Secret and the trust
-bundle and the analysis do not, so a full set of slots never stalls those.
-
-Orchestration: the I/O is in the adapters it is given (Kubernetes, the probe, the
-sender's request, the trust store), the judging in pure modules.
+bundle and the analysis do not, so a full set of slots never stalls those. The I/O is in
+the adapters it is given (Kubernetes, the probe, the sender's request, the trust store).
 """
 
 from __future__ import annotations
@@ -79,9 +77,6 @@ class Probe(Protocol):
 
 class TrustBundleUnavailable(Exception):
     """`spec.validation.trustBundle` cannot be read or holds no certificate (stable text)."""
-
-
-# --- one check, without Kubernetes (the CLI's check) -------------------------------------
 
 
 def fetch_chain(
@@ -199,9 +194,6 @@ def sender_findings(
 def _path_and_query(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-# --- the operator's check ----------------------------------------------------------------
 
 
 def _utc_now() -> datetime:

@@ -1,4 +1,4 @@
-"""Resolve a host name to addresses, through given DNS servers or the system resolver.
+"""Adapter: resolve a host name to addresses, through given DNS servers or the system resolver.
 
 The served-chain probe and the HTTP-01 self-check must reach an endpoint the way the
 outside world does. Inside a cluster the system resolver may answer differently

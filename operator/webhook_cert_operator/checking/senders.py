@@ -1,4 +1,4 @@
-"""Sender profiles: the subscription handshake a webhook sender makes before it accepts
+"""Pure. Sender profiles: the subscription handshake a webhook sender makes before it accepts
 a URL, and how to judge the endpoint's answer.
 
 A profile is the TLS rules of the check (every profile has them) plus, for a named

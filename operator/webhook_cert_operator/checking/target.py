@@ -1,4 +1,4 @@
-"""Where a served-chain check connects: the endpoint's URL, and another address to dial.
+"""Pure. Where a served-chain check connects: the endpoint's URL, and another address to dial.
 
 The CLI (`webhook-cert check URL --connect HOST:PORT`) and the operator
 (`spec.validation.url`, `spec.validation.connectTo`) read the same two things the same

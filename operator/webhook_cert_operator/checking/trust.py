@@ -1,4 +1,4 @@
-"""Trust stores for the served-chain check: Mozilla's roots, or a PEM bundle.
+"""Adapter (reads files). Trust stores for the served-chain check: Mozilla's roots, or a PEM bundle.
 
 A strict webhook sender trusts a public root program, so the default is Mozilla's root
 store as certifi ships it. Endpoints signed by a private CA (or tests) give their own

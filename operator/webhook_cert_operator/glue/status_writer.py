@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from webhook_cert_operator.api import types as api
-from webhook_cert_operator.api.status import set_condition
+from webhook_cert_operator.api.status import OrderRef, set_condition
 from webhook_cert_operator.api.types import Endpoint
 from webhook_cert_operator.certificates import ports
 from webhook_cert_operator.metrics import Metrics
@@ -78,5 +78,5 @@ class StatusWriter:
         self.write(**fields)
         self.post_event("Normal", reason, message)
 
-    def order(self, order: api.OrderRef) -> None:
+    def order(self, order: OrderRef) -> None:
         self.write(order=order.to_status())

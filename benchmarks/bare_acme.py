@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class BareResult:
     count: int
     wall: float
     durations: tuple[float, ...]
-    failures: int
+    failures: tuple[str, ...] = ()
 
     @property
     def last(self) -> float:
@@ -65,7 +66,12 @@ class BareResult:
         if not self.durations:
             return f"bare acme client, {self.count} order(s): all failed"
         first, median, last = spread(self.durations)
-        failed = f", {self.failures} failed" if self.failures else ""
+        reasons = Counter(self.failures).most_common(3)
+        failed = (
+            f", {len(self.failures)} failed ({'; '.join(f'{n}x {r}' for r, n in reasons)})"
+            if self.failures
+            else ""
+        )
         return (
             f"bare acme client, {self.count:3d} order(s) at once: first {first:5.2f}s, "
             f"median {median:5.2f}s, last {last:5.2f}s, wall {self.wall:5.2f}s{failed}"
@@ -179,24 +185,30 @@ def run(cluster: LocalCluster, count: int) -> BareResult:
     bare = BareClient(cluster)
     bare.register()
     durations: list[float] = []
-    failures = 0
+    failures: list[str] = []
     with pointed_at_challenge_server(hosts), challenge_server() as answers:
         launched = time.monotonic()
 
-        def one(host: str) -> float | None:
-            try:
-                bare.order(host, answers)
-            except Exception:
-                return None
+        def one(host: str) -> float | str:
+            # Once more after a failure, as any client would: Pebble refuses 5% of nonces
+            # and the library retries a refused nonce only once.
+            for attempt in range(2):
+                try:
+                    bare.order(host, answers)
+                except Exception as error:  # a failed order is counted, not fatal
+                    if attempt:
+                        return f"{type(error).__name__}: {str(error)[:80]}"
+                else:
+                    break
             return time.monotonic() - launched
 
         with ThreadPoolExecutor(max_workers=count) as pool:
             for result in pool.map(one, hosts):
-                if result is None:
-                    failures += 1
+                if isinstance(result, str):
+                    failures.append(result)
                 else:
                     durations.append(result)
-    return BareResult(count, time.monotonic() - started, tuple(durations), failures)
+    return BareResult(count, time.monotonic() - started, tuple(durations), tuple(failures))
 
 
 def pebble_alive(cluster: LocalCluster, timeout: float = 15.0) -> bool:

@@ -27,7 +27,7 @@ HOUR = 3600.0 / COMPRESSION
 _REQUEST = re.compile(r"(GET|HEAD|POST) (\S+) -> calling handler\(\)")
 
 
-def _pebble_requests(log: str) -> Counter[str]:
+def pebble_requests(log: str) -> Counter[str]:
     return Counter(" ".join(m.groups()) for m in _REQUEST.finditer(log))
 
 
@@ -45,7 +45,7 @@ def run(bench: Bench) -> list[Figure]:
         time.sleep(HOUR)
         with pebble_log.open() as log:
             log.seek(offset)
-            requests = _pebble_requests(log.read())
+            requests = pebble_requests(log.read())
         status = bench.endpoint(namespace, "never").get("status") or {}
     finally:
         bare_acme.challtestsrv("/clear-servfail", {"host": host})

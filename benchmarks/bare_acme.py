@@ -46,6 +46,9 @@ from benchmarks.harness import spread
 CHALLENGE_ADDRESS = "127.0.80.1"
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 ORDER_TIMEOUT = 120.0
+# Pebble answers in milliseconds; a request that takes this long met its deadlock.
+REQUEST_TIMEOUT = 15
+BASELINE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,9 @@ class BareClient:
         self.account: messages.RegistrationResource | None = None
 
     def _client(self) -> client.ClientV2:
-        net = client.ClientNetwork(self.key, alg=ES256, user_agent="webhook-cert-bench")
+        net = client.ClientNetwork(
+            self.key, alg=ES256, user_agent="webhook-cert-bench", timeout=REQUEST_TIMEOUT
+        )
         net.verify_ssl = self.ca_bundle  # type: ignore[assignment]  # requests takes a path
         directory = client.ClientV2.get_directory(self.directory_url, net)
         acme = client.ClientV2(directory, net)
@@ -237,3 +242,17 @@ def ensure_pebble(cluster: LocalCluster) -> bool:
         return False
     cluster.restart_pebble(PEBBLE_ENV)
     return True
+
+
+def baseline(cluster: LocalCluster, count: int) -> BareResult:
+    """`run`, again after restarting Pebble when Pebble hung or most orders failed (at
+    most BASELINE_TRIES times): the baseline is the protocol's floor, not Pebble's bug."""
+    for attempt in range(1, BASELINE_TRIES + 1):
+        result = run(cluster, count)
+        restarted = ensure_pebble(cluster)
+        if not restarted and len(result.failures) <= count // 10:
+            return result
+        print(f"  (try {attempt}: {result.line()}; Pebble restarted: {restarted})")
+        if not restarted:
+            cluster.restart_pebble(PEBBLE_ENV)
+    return result

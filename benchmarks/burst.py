@@ -118,12 +118,8 @@ def _print_steps(steps: dict[str, dict[str, float]]) -> None:
 
 def run(bench: Bench, count: int = 100, deadline: float = 600.0) -> list[Figure]:
     """Apply `count` endpoints at once; wait at most `deadline` seconds for all Ready."""
-    bare = bare_acme.run(bench.cluster, count)
+    bare = bare_acme.baseline(bench.cluster, count)
     print(f"  {bare.line()}")
-    if bare_acme.ensure_pebble(bench.cluster):
-        print(
-            "  Pebble hung after the bare client's orders (see bare_acme.pebble_alive); restarted"
-        )
     namespace = bench.new_namespace("bench-burst")
     names = [f"e{i}" for i in range(count)]
     items = [endpoint(namespace, n, [f"{n}.{namespace}.example.test"]) for n in names]

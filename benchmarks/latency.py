@@ -90,7 +90,7 @@ class _Watcher:
 
 def run(bench: Bench) -> list[Figure]:
     """Apply one endpoint, wait for Ready; print the stages and the writes."""
-    bare = bare_acme.run(bench.cluster, 1)
+    bare = bare_acme.baseline(bench.cluster, 1)
     print(f"  {bare.line()}")
     namespace = bench.new_namespace("bench-latency")
     name = "e0"

@@ -62,8 +62,13 @@ class BareResult:
     failures: tuple[str, ...] = ()
 
     @property
-    def last(self) -> float:
-        return max(self.durations) if self.durations else float("nan")
+    def last(self) -> float | None:
+        return max(self.durations) if self.durations else None
+
+    @property
+    def wall_if_any(self) -> float | None:
+        """The wall time, or None when every order failed (then it measures nothing)."""
+        return self.wall if self.durations else None
 
     def line(self) -> str:
         if not self.durations:

@@ -149,7 +149,7 @@ def run(bench: Bench, count: int = 100, deadline: float = 600.0) -> list[Figure]
         print(f"    {how_many:3d} not Ready: {reason}")
     all_ready_last = last if len(times) == count else None
     return [
-        Figure(PART, f"{count} at once: last Ready", all_ready_last, "s", bare.wall,
+        Figure(PART, f"{count} at once: last Ready", all_ready_last, "s", bare.wall_if_any,
                f"bare {count} orders, wall", 3.0,
                note="" if all_ready_last is not None else f"{count - len(times)} not Ready"),
         Figure(PART, f"{count} at once: median Ready", median, "s", bare.last,

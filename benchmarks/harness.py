@@ -31,7 +31,7 @@ class Figure:
     """One measured figure, with its same-run baseline (if any) and its goal.
 
     `goal` is the largest (or, with `higher_is_better`, the smallest) acceptable value of
-    `ratio` when there is a baseline, else of `value`; None prints no verdict.
+    `ratio` when the figure names a baseline, else of `value`; None prints no verdict.
     """
 
     part: str
@@ -52,9 +52,11 @@ class Figure:
 
     @property
     def verdict(self) -> str:
-        judged = self.ratio if self.baseline is not None else self.value
         if self.goal is None:
             return ""
+        if self.baseline_name and self.baseline is None:
+            return "no baseline"
+        judged = self.ratio if self.baseline_name else self.value
         if judged is None:
             return "MISS (no figure)"
         met = judged >= self.goal if self.higher_is_better else judged <= self.goal
@@ -64,7 +66,7 @@ class Figure:
         if self.goal is None:
             return ""
         sign = ">=" if self.higher_is_better else "<="
-        suffix = "x" if self.baseline is not None else f" {self.unit}"
+        suffix = "x" if self.baseline_name else f" {self.unit}"
         return f"{sign}{self.goal:g}{suffix}"
 
 

@@ -25,6 +25,9 @@ from benchmarks.harness import Figure, summary_table
         ),
         pytest.param(Figure("p", "n", None, "s", 2.0, "base", 3.0), "MISS (no figure)", id="none"),
         pytest.param(Figure("p", "n", 1.0, "s"), "", id="no-goal"),
+        pytest.param(
+            Figure("p", "n", 1.0, "s", None, "base", 3.0), "no baseline", id="failed-base"
+        ),
     ],
 )
 def test_a_figure_is_judged_against_its_goal(figure: Figure, verdict: str) -> None:

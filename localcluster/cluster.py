@@ -265,8 +265,8 @@ class LocalCluster:
     def _start_apiserver(self) -> None:
         pki = self.pki
         audit_policy = self.state_dir / "audit-policy.yaml"
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)  # inside the state dir
         audit_policy.write_text(AUDIT_POLICY)
-        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         self._start(
             "kube-apiserver",
             [

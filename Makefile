@@ -41,9 +41,12 @@ run: install
 demo: install
 	$(PYTHON) -m localcluster.demo
 
-## Benchmarks on the local cluster: apply-to-Ready for 1 endpoint, then 20 at once.
+## Benchmarks of issue 11 on the local cluster (started if needed), each beside a baseline
+## measured in the same run: latency and API writes, a burst of 100, memory, politeness,
+## served-chain check rate. Prints figures and one summary table; asserts nothing.
+## Parts: `make bench PARTS="burst latency"`, or `python -m benchmarks --help`.
 bench: install
-	$(PYTHON) -m benchmarks.apply_to_ready 1 20
+	$(PYTHON) -m benchmarks $(PARTS)
 
 cluster-up: install
 	$(PYTHON) -m localcluster up

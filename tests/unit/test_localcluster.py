@@ -242,15 +242,40 @@ def test_the_lowest_kubernetes_is_only_an_apiserver_reporting_its_own_version() 
     assert int(lowest.version.split(".")[1]) < int(BY_NAME["kubernetes"].version.split(".")[1])
 
 
-def test_the_local_clusters_control_plane_runs_the_pinned_kubernetes(
+def _recording_cluster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[cluster.LocalCluster, dict[str, list[str]]]:
+    """A LocalCluster that records the argv of each component it would start."""
     harness = cluster.LocalCluster(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
     started: dict[str, list[str]] = {}
     monkeypatch.setattr(
         harness, "_start", lambda name, argv, env=None: started.update({name: argv})
     )
     monkeypatch.setattr(harness, "_wait", lambda *_, **__: None)
+    return harness, started
+
+
+def test_the_apiserver_logs_every_write_at_metadata_level_for_the_benchmarks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness, started = _recording_cluster(tmp_path, monkeypatch)
+
+    harness._start_apiserver()
+
+    argv = started["kube-apiserver"]
+    assert f"--audit-log-path={harness.audit_log}" in argv
+    policy = yaml.safe_load((tmp_path / "state" / "audit-policy.yaml").read_text())
+    assert policy["rules"][0] == {
+        "level": "Metadata",
+        "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+    }
+    assert policy["rules"][-1] == {"level": "None"}
+
+
+def test_the_local_clusters_control_plane_runs_the_pinned_kubernetes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness, started = _recording_cluster(tmp_path, monkeypatch)
     harness._start_etcd()
     harness._start_apiserver()
     harness._start_controllers()

@@ -1,0 +1,160 @@
+"""A burst: many WebhookEndpoints applied in one `kubectl apply`, beside the bare `acme`
+client ordering as many certificates at once from the same Pebble.
+
+The goal (issue 11): all Ready, the last within 3x the bare client's wall time. Those not
+Ready by the deadline are listed by their Ready and Issuing reasons.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from benchmarks import bare_acme
+from benchmarks.harness import (
+    Bench,
+    Figure,
+    condition,
+    endpoint,
+    parse_time,
+    spread,
+    utc_now,
+    wait_until_ready,
+)
+
+PART = "burst"
+
+
+def _stuck_reasons(items: list[dict[str, Any]], ready: set[str]) -> Counter[str]:
+    reasons: Counter[str] = Counter()
+    for item in items:
+        if item["metadata"]["name"] in ready:
+            continue
+        ready_condition = condition(item, "Ready") or {}
+        issuing = condition(item, "Issuing") or {}
+        message = str(issuing.get("message", ""))[:90]
+        reasons[
+            f"Ready={ready_condition.get('reason', '-')} Issuing={issuing.get('reason', '-')}: "
+            f"{message}"
+        ] += 1
+    return reasons
+
+
+STEPS = ("Issuing", "OrderCreated", "SelfCheck", "Validating", "Finalizing", "Issued")
+# With the solver Pods' own moments (seen by polling) slotted in where they happen.
+ALL_STEPS = (
+    "Issuing", "OrderCreated", "SolverPodSeen", "SelfCheck", "SolverPodRunning",
+    "SolverPodReady", "Validating", "Finalizing", "Issued",
+)  # fmt: skip
+
+
+def _step_times(bench: Bench, namespace: str, applied: datetime) -> dict[str, dict[str, float]]:
+    """For each endpoint, when (seconds after the apply) the operator first posted each
+    issuance step's Event."""
+    steps: dict[str, dict[str, float]] = {}
+    for event in bench.items(f"/api/v1/namespaces/{namespace}/events"):
+        when = parse_time(event.get("eventTime") or event.get("firstTimestamp"))
+        reason = event.get("reason", "")
+        if event["involvedObject"]["kind"] != "WebhookEndpoint" or when is None:
+            continue
+        if reason in STEPS:
+            mine = steps.setdefault(event["involvedObject"]["name"], {})
+            at = (when - applied).total_seconds()
+            mine[reason] = min(mine.get(reason, at), at)
+    return steps
+
+
+ENDPOINT_LABEL = "webhookcert.dev/endpoint"  # on each solver object (the operator's naming)
+
+
+class _SolverPods:
+    """When each endpoint's solver Pod was first seen, running and ready (seconds after
+    `started`, to within the poll interval): Pods go away after issuance, so they are
+    watched while the burst runs."""
+
+    def __init__(self, bench: Bench, namespace: str, started: float) -> None:
+        self.bench, self.namespace, self.started = bench, namespace, started
+        self.seen: dict[str, dict[str, float]] = {}
+
+    def __call__(self, _: object) -> None:
+        now = time.monotonic() - self.started
+        for pod in self.bench.items(f"/api/v1/namespaces/{self.namespace}/pods"):
+            name = (pod["metadata"].get("labels") or {}).get(ENDPOINT_LABEL)
+            if name is None:
+                continue
+            mine = self.seen.setdefault(name, {})
+            mine.setdefault("SolverPodSeen", now)
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            if any("running" in (c.get("state") or {}) for c in statuses):
+                mine.setdefault("SolverPodRunning", now)
+            if statuses and all(c.get("ready") for c in statuses):
+                mine.setdefault("SolverPodReady", now)
+
+
+def _print_steps(steps: dict[str, dict[str, float]]) -> None:
+    """Where a burst's time goes: waiting for a worker thread, then each step."""
+    done = {name: s for name, s in steps.items() if {"Issuing", "Issued"} <= s.keys()}
+    if not done:
+        return
+    windows = [(s["Issuing"], s["Issued"]) for s in done.values()]
+    busiest = max(sum(1 for a, b in windows if a <= t < b) for t, _ in windows)
+    print(
+        f"    from the operator's Events, {len(done)} issued: at most {busiest} issuances in "
+        "progress at once; medians (max) in seconds:"
+    )
+    print(
+        f"      {statistics.median(a for a, _ in windows):6.1f} ({max(a for a, _ in windows):5.1f})"
+        "  apply -> first Issuing step (waiting for a worker)"
+    )
+    for before, after in itertools.pairwise(ALL_STEPS):
+        spans = [s[after] - s[before] for s in done.values() if before in s and after in s]
+        if spans:
+            print(f"      {statistics.median(spans):6.1f} ({max(spans):5.1f})  {before} -> {after}")
+
+
+def run(bench: Bench, count: int = 100, deadline: float = 600.0) -> list[Figure]:
+    """Apply `count` endpoints at once; wait at most `deadline` seconds for all Ready."""
+    bare = bare_acme.baseline(bench.cluster, count)
+    print(f"  {bare.line()}")
+    namespace = bench.new_namespace("bench-burst")
+    names = [f"e{i}" for i in range(count)]
+    items = [endpoint(namespace, n, [f"{n}.{namespace}.example.test"]) for n in names]
+    applied = utc_now()
+    started = time.monotonic()
+    bench.apply(items)
+    applied_after = time.monotonic() - started
+    pods = _SolverPods(bench, namespace, started)
+    ready_at, last_items = wait_until_ready(
+        bench, namespace, names, started=started, deadline=started + deadline, on_poll=pods
+    )
+    times = sorted(ready_at.values())
+    print(
+        f"  operator, {count} endpoints in one apply ({applied_after:.1f}s to apply): "
+        f"{len(times)} Ready within {deadline:.0f}s"
+    )
+    first = median = last = None
+    if times:
+        first, median, last = spread(times)
+        print(f"    Ready: first {first:.1f}s, median {median:.1f}s, last {last:.1f}s")
+    steps = _step_times(bench, namespace, applied)
+    for name, moments in pods.seen.items():
+        steps.setdefault(name, {}).update(moments)
+    _print_steps(steps)
+    stuck = _stuck_reasons(last_items, set(ready_at))
+    for reason, how_many in stuck.most_common():
+        print(f"    {how_many:3d} not Ready: {reason}")
+    all_ready_last = last if len(times) == count else None
+    return [
+        Figure(PART, f"{count} at once: last Ready", all_ready_last, "s", bare.wall_if_any,
+               f"bare {count} orders, wall", 3.0,
+               note="" if all_ready_last is not None else f"{count - len(times)} not Ready"),
+        Figure(PART, f"{count} at once: median Ready", median, "s", bare.last,
+               f"bare {count} orders, last"),
+        Figure(PART, f"{count} at once: Ready within {deadline:.0f}s", float(len(times)), "",
+               goal=float(count), higher_is_better=True),
+        Figure(PART, f"{count} at once: first Ready", first, "s"),
+    ]  # fmt: skip

@@ -1,0 +1,142 @@
+"""One endpoint, apply to Ready, beside one bare `acme` order; where the time goes; and
+the API writes that one single-name issuance costs (from the apiserver's audit log).
+
+Stages come from three clocks of one machine: the operator's Events (kopf sets
+`eventTime` to the microsecond), what this process sees polling every 0.2 s (the solver
+Pod running, Traefik routing the challenge path to it, the Secret, Ready), and the audit
+log's timestamps.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from localcluster import network
+
+from benchmarks import audit, bare_acme
+from benchmarks.harness import Bench, Figure, endpoint, is_ready, parse_time, utc_now
+
+PART = "latency"
+WRITES_PART = "api-writes"
+POLL = 0.2
+TIMEOUT = 180.0
+# The operator's step Events, in issuance order, and the stage each one ends.
+STEP_EVENTS = {
+    "OrderCreated": "order created",
+    "SelfCheck": "solver objects created, self-check starts",
+    "Validating": "self-check passed, challenge answered",
+    "Finalizing": "CA validated the challenge",
+    "Issued": "certificate stored (Issued event)",
+}
+
+
+def _routed_to_solver(host: str, path: str) -> bool:
+    """Whether Traefik answers the challenge path (the solver Ingress's Exact path) from
+    the solver: 200, where Traefik without a route answers 404."""
+    connection = http.client.HTTPConnection(network.NODE_IP, 80, timeout=2)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        response.read()
+        return response.status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+@dataclass
+class _Watcher:
+    """Polls what the operator's Events do not say, from another thread."""
+
+    bench: Bench
+    namespace: str
+    name: str
+    host: str
+    seen: dict[str, datetime] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _note(self, stage: str) -> None:
+        self.seen.setdefault(stage, utc_now())
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            ns = f"/api/v1/namespaces/{self.namespace}"
+            for pod in self.bench.items(f"{ns}/pods"):
+                self._note("solver Pod created")
+                statuses = (pod.get("status") or {}).get("containerStatuses") or []
+                if any("running" in (s.get("state") or {}) for s in statuses):
+                    self._note("solver Pod running")
+                if statuses and all(s.get("ready") for s in statuses):
+                    self._note("solver Pod ready")
+            ingresses = f"/apis/networking.k8s.io/v1/namespaces/{self.namespace}/ingresses"
+            for ingress in self.bench.items(ingresses):
+                self._note("solver Ingress created")
+                paths = [
+                    path["path"]
+                    for rule in ingress["spec"].get("rules") or []
+                    for path in (rule.get("http") or {}).get("paths") or []
+                ]
+                if paths and _routed_to_solver(self.host, paths[0]):
+                    self._note("ingress routes to solver")
+            if self.bench.items(f"{ns}/secrets?fieldSelector=metadata.name%3D{self.name}-tls"):
+                self._note("Secret stored")
+            time.sleep(POLL)
+
+
+def run(bench: Bench) -> list[Figure]:
+    """Apply one endpoint, wait for Ready; print the stages and the writes."""
+    bare = bare_acme.baseline(bench.cluster, 1)
+    print(f"  {bare.line()}")
+    namespace = bench.new_namespace("bench-latency")
+    name = "e0"
+    host = f"{name}.{namespace}.example.test"
+    mark = audit.Mark.now(bench.cluster.audit_log)
+    watcher = _Watcher(bench, namespace, name, host)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    applied = utc_now()
+    started = time.monotonic()
+    bench.apply([endpoint(namespace, name, [host])])
+    thread.start()
+    ready_after: float | None = None
+    while time.monotonic() - started < TIMEOUT:
+        if is_ready(bench.endpoint(namespace, name)):
+            ready_after = time.monotonic() - started
+            break
+        time.sleep(POLL)
+    ready_at = utc_now()
+    time.sleep(2.0)  # the last Events and status writes of the issuance land
+    watcher.stop.set()
+    thread.join()
+    stages = dict(watcher.seen)
+    for event in bench.items(f"/api/v1/namespaces/{namespace}/events"):
+        stage = STEP_EVENTS.get(event.get("reason", ""))
+        when = parse_time(event.get("eventTime") or event.get("firstTimestamp"))
+        if stage and when is not None and event["involvedObject"]["kind"] == "WebhookEndpoint":
+            stages.setdefault(stage, when)
+    stages["Ready"] = ready_at
+    _print_stages(applied, stages)
+    if ready_after is None:
+        print(f"  not Ready within {TIMEOUT:.0f}s")
+    writes = audit.operator_writes(mark, applied, ready_at, namespace)
+    print(f"  API writes by the operator's ServiceAccount, apply to Ready ({namespace}):")
+    print(audit.table(writes))
+    later = audit.operator_writes(mark, ready_at, utc_now(), namespace)
+    print(f"  and {len(later)} more in the 2 s after Ready")
+    return [
+        Figure(PART, "1 endpoint apply->Ready", ready_after, "s", bare.last, "bare 1 order", 2.0),
+        Figure(WRITES_PART, "writes per 1-name issuance", float(len(writes)), "", goal=12),
+    ]
+
+
+def _print_stages(applied: datetime, stages: dict[str, datetime]) -> None:
+    print("  stage (seconds after apply; duration since the stage before):")
+    previous = 0.0
+    for stage, when in sorted(stages.items(), key=lambda kv: kv[1]):
+        seconds = (when - applied).total_seconds()
+        print(f"    {seconds:6.2f}s  +{seconds - previous:5.2f}s  {stage}")
+        previous = seconds

@@ -6,7 +6,8 @@ SOLVER_IMAGE ?= webhook-cert-solver:0.1.0
 KUBECTL ?= kubectl
 
 .PHONY: install test unit lint conformance run demo bench cluster-up cluster-down cluster-status \
-        image deploy release-manifest lock helm promtool clean e2e-kind e2e-kind-down
+        image deploy release-manifest lock helm promtool clean e2e-kind e2e-kind-down \
+        bench-cert-manager
 
 install: $(VENV)/.installed
 
@@ -47,6 +48,12 @@ demo: install
 ## Parts: `make bench PARTS="burst latency"`, or `python -m benchmarks --help`.
 bench: install
 	$(PYTHON) -m benchmarks $(PARTS)
+
+## webhook-cert-operator and cert-manager side by side: 1 name, then BURST at once. Needs
+## cert-manager's images on the node (it says how, and skips, when they are not).
+BURST ?= 100
+bench-cert-manager: install
+	$(PYTHON) -m benchmarks.cert_manager --burst $(BURST)
 
 cluster-up: install
 	$(PYTHON) -m localcluster up

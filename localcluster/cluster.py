@@ -220,6 +220,7 @@ class LocalCluster:
         images = ImageBuilder(self.cache_dir, self.state_dir / "logs").build_all()
         gateway_crds = build.gateway_api_crds(self.cache_dir)
         network.ensure_node_network()
+        network.route_services(SERVICE_CIDR)
         network.enter(network.NETNS)
         ensure_pki(
             self.pki.directory, node_ip=network.NODE_IP, service_ip=SERVICE_IP, node_name=NODE_NAME

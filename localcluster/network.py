@@ -46,6 +46,15 @@ def ensure_node_network() -> None:
     ip("-n", NETNS, "link", "set", BRIDGE, "up")
 
 
+def route_services(service_cidr: str) -> None:
+    """Service addresses routed to the bridge, so that the namespace's own processes reach
+    them: kube-proxy's rules rewrite them in the output hook, which comes after the route
+    lookup, and without a route that lookup fails first ("network is unreachable"). The
+    apiserver calling an admission webhook's Service needs it, as on a node with a
+    default route."""
+    ip("-n", NETNS, "route", "replace", service_cidr, "dev", BRIDGE, "src", NODE_IP)
+
+
 def delete_netns(name: str) -> None:
     if netns_exists(name):
         ip("netns", "del", name)

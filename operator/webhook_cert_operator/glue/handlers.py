@@ -71,7 +71,10 @@ def writer_for(deps: Deps, body: kopf.Body) -> StatusWriter:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     deps = memo
-    settings.posting.level = logging.INFO
+    # kopf posts its own log lines about an endpoint as Events from this level up: its
+    # warnings (a handler failing) are worth one, "Handler 'reconcile' succeeded." is an
+    # API write per change that says nothing the operator's own Events do not.
+    settings.posting.level = logging.WARNING
     settings.execution.max_workers = max(4, deps.settings.check_concurrency)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())

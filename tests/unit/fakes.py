@@ -429,7 +429,7 @@ class FakeSolver(ports.Solver):
         self.presented.append((endpoint, order_url, tuple(answers), http01))
         self._call("present", order_url)
 
-    def self_check(self, answers: Sequence[Answer]) -> None:
+    def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         self._call("self_check", tuple(sorted(a.host for a in answers)))
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:

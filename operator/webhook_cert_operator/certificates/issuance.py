@@ -224,7 +224,7 @@ class Issuer:
                 f"serving {len(answers)} HTTP-01 challenge(s); waiting until each answers "
                 "through the ingress",
             )
-            self.solver.self_check(answers)
+            self.solver.self_check(endpoint, order.url, answers)
             for challenge in challenges:
                 acme.answer(challenge)
             progress.step("Validating", "the CA is validating the HTTP-01 challenges")

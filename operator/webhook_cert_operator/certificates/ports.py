@@ -128,7 +128,7 @@ class Solver(Protocol):
     ) -> None:
         """Create (or keep) the solver Pod, Service and Ingress or HTTPRoute for the order."""
 
-    def self_check(self, answers: Sequence[Answer]) -> None:
+    def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         """Wait until each answer is served; `solver.http01.SelfCheckFailed` if not in time."""
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:

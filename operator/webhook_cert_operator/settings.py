@@ -65,13 +65,20 @@ class Settings:
     # The self-check must see the key authorization this many times in a row before the
     # operator tells the CA to validate: a CA attempt that fails invalidates the order.
     self_check_successes: int = 3
-    self_check_interval: timedelta = timedelta(seconds=2)
+    self_check_interval: timedelta = timedelta(seconds=1)
     self_check_timeout: timedelta = timedelta(minutes=2)
+    # While the solver Pod is still starting, the self-check's timeout starts again, up to
+    # this much longer in all: a busy node is not a broken route.
+    solver_start_timeout: timedelta = timedelta(minutes=10)
     metrics_port: int = 8080
     # Namespaces to watch; empty means the whole cluster.
     watch_namespaces: tuple[str, ...] = ()
     # At most this many served-chain checks run at once.
     check_concurrency: int = 20
+    # Issuances (and other change handlers) running at once: each waits on the solver, the
+    # ingress and the CA in its own thread, so a burst of new endpoints is served together
+    # (cert-manager's --max-concurrent-challenges is 60 too).
+    max_concurrent_issuances: int = 60
     # Port the CA connects to for HTTP-01 (80 per RFC 8555 section 8.3); the self-check
     # dials the same port.
     http01_port: int = 80
@@ -235,9 +242,11 @@ _VARIABLES: Final[tuple[tuple[str, str, Callable[[str, str], Any]], ...]] = (
         _lasting_at_least(timedelta(milliseconds=100)),
     ),
     ("SELF_CHECK_TIMEOUT", "self_check_timeout", _lasting_at_least(timedelta(seconds=1))),
+    ("SOLVER_START_TIMEOUT", "solver_start_timeout", _lasting_at_least(timedelta(0))),
     ("METRICS_PORT", "metrics_port", _port),
     ("NAMESPACES", "watch_namespaces", _namespaces),
     ("CHECK_CONCURRENCY", "check_concurrency", _at_least(1)),
+    ("MAX_CONCURRENT_ISSUANCES", "max_concurrent_issuances", _at_least(1)),
     ("HTTP01_PORT", "http01_port", _port),
     ("FAILURE_BACKOFF", "failure_backoff", _durations),
     ("PEERING_LIFETIME", "peering_lifetime", _lasting_at_least(timedelta(seconds=15))),
@@ -268,11 +277,14 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "address" or "address:port", for
                                     self-check and the served-chain probe; default system
     WEBHOOK_CERT_SELF_CHECK_SUCCESSES  consecutive self-check successes needed; default 3
-    WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check attempts; default 2s
+    WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check successes; default 1s
     WEBHOOK_CERT_SELF_CHECK_TIMEOUT    give up the self-check after this long; default 2m
+    WEBHOOK_CERT_SOLVER_START_TIMEOUT  how much longer the self-check may wait for a solver
+                                    Pod that is still starting; default 10m
     WEBHOOK_CERT_METRICS_PORT       Prometheus metrics port; default 8080
     WEBHOOK_CERT_NAMESPACES         comma list of namespaces to watch; default all
     WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 20
+    WEBHOOK_CERT_MAX_CONCURRENT_ISSUANCES  issuances running at once; default 60
     WEBHOOK_CERT_HTTP01_PORT        port the CA and the self-check connect to; default 80
     WEBHOOK_CERT_FAILURE_BACKOFF    comma list of delays after successive failed issuances,
                                     the last repeating; default 1m,10m,100m,24h
@@ -282,8 +294,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     default false
 
     Durations are Go-style ("2s", "90s", "2m"). Raises ConfigError naming the variable and
-    its value when a value is malformed. (The function is over 40 lines only because of
-    this table.)
+    its value when a value is malformed.
     """
     changes: dict[str, Any] = {}
     for name, field, read in _VARIABLES:

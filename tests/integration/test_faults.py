@@ -10,8 +10,10 @@ import random
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
+from cryptography import x509
 from kubernetes import client
 from localcluster.cluster import LocalCluster
 
@@ -24,9 +26,12 @@ from tests.integration.operator_deployment import (
     wait_for_condition,
     wait_for_self_check,
 )
-from tests.integration.test_issuance import assert_solver_objects_removed
+from tests.integration.test_issuance import assert_solver_objects_removed, secret_data
 from tests.integration.test_operator_lifecycle import active
+from tests.integration.test_served_chain import serve_through_traefik
 from tests.integration.workloads import wait_for
+from webhook_cert_operator.checking import probe
+from webhook_cert_operator.checking.resolve import parse_nameserver
 
 pytestmark = pytest.mark.cluster
 
@@ -39,6 +44,8 @@ SLOW_SELF_CHECK = {
     "WEBHOOK_CERT_SELF_CHECK_INTERVAL": "1s",
 }
 SEED = 20261130
+# The CA's outage in the renewal test: long enough for several back-off steps.
+OUTAGE_SECONDS = 60
 
 
 @pytest.fixture
@@ -165,3 +172,75 @@ def test_the_operator_rides_out_an_apiserver_restart_and_an_etcd_outage_mid_issu
     statuses = k8s.present(k8s.status(current).container_statuses, "container statuses")
     assert statuses[0].restart_count == 0, "no restart of its own"
     assert_solver_objects_removed(cluster, namespace)
+
+
+def served_serial(cluster: Cluster, host: str) -> int:
+    """The serial of the leaf the ingress serves for `host`, fetched as a sender would."""
+    nameservers = tuple(parse_nameserver(item) for item in cluster.nameservers)
+    served = probe.fetch_served_chain(
+        host, 443, server_name=host, timeout=10, nameservers=nameservers
+    )
+    return served.certificates[0].serial_number
+
+
+@pytest.mark.harness
+def test_a_ca_outage_during_renewal_keeps_the_certificate_served_and_ready_until_it_recovers(
+    cluster: Cluster, operator: OperatorDeployment, namespace: str
+) -> None:
+    """The CA down while a renewal is due: the stored certificate stays in the Secret and on
+    the wire, Ready stays True, each attempt waits its back-off step (compressed here to
+    2s, 4s, 8s), and the renewal goes through once the CA is back."""
+    operator.configure(FAST_BACKOFF)
+    host = f"outage.{namespace}.example.test"
+    serve_through_traefik(cluster, namespace, host, "outage-tls")
+    apply(cluster, endpoint(namespace, "outage", [host], secretName="outage-tls"))
+    wait_for_condition(cluster, namespace, "outage", "Ready", "True", timeout=180)
+    before = secret_data(cluster, namespace, "outage-tls")
+    serial = x509.load_pem_x509_certificate(before["tls.crt"]).serial_number
+    wait_for(
+        lambda: served_serial(cluster, host) == serial,
+        timeout=60,
+        what="the ingress to serve the first certificate",
+    )
+
+    harness = LocalCluster(log=lambda _: None)
+    harness.processes.stop("pebble")
+    try:
+        cluster.kubectl("annotate", "whe", "outage", "-n", namespace, "webhookcert.dev/renew=1")
+        gaps = watch_the_outage(cluster, namespace, "outage", seconds=OUTAGE_SECONDS)
+        assert secret_data(cluster, namespace, "outage-tls") == before, "the Secret is kept"
+        assert served_serial(cluster, host) == serial, "the old certificate is still served"
+    finally:
+        harness.up()  # the CA is back (a fresh Pebble: new roots, no accounts)
+
+    wait_for(
+        lambda: get_status(cluster, namespace, "outage").get("failedAttempts") == 0,
+        timeout=120,
+        what="the renewal after the outage",
+    )
+    renewed = secret_data(cluster, namespace, "outage-tls")["tls.crt"]
+    assert x509.load_pem_x509_certificate(renewed).serial_number != serial
+    # Back-off steps as configured, +-10% jitter, the last one repeating; the status times
+    # are to the second.
+    assert len(gaps) >= 3, f"attempts during the outage: {gaps}"
+    steps = [2.0, 4.0] + [8.0] * (len(gaps) - 2)
+    for gap, step in zip(gaps, steps, strict=True):
+        assert step * 0.9 - 1 <= gap <= step * 1.1 + 1, (gaps, steps)
+
+
+def watch_the_outage(cluster: Cluster, namespace: str, name: str, *, seconds: float) -> list[float]:
+    """Poll the endpoint through the outage: Ready must stay True all along. Returns the
+    back-off of each failed attempt (nextAttemptTime - lastFailureTime), in order."""
+    gaps: dict[int, float] = {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = get_status(cluster, namespace, name)
+        ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", f"Ready went away: {ready}"
+        attempts = status.get("failedAttempts") or 0
+        if attempts and attempts not in gaps and status.get("nextAttemptTime"):
+            failed = datetime.fromisoformat(status["lastFailureTime"])
+            retry = datetime.fromisoformat(status["nextAttemptTime"])
+            gaps[attempts] = (retry - failed).total_seconds()
+        time.sleep(0.5)
+    return [gaps[attempt] for attempt in sorted(gaps)]

@@ -429,7 +429,7 @@ class FakeSolver(ports.Solver):
         self.presented.append((endpoint, order_url, tuple(answers), http01))
         self._call("present", order_url)
 
-    def self_check(self, answers: Sequence[Answer]) -> None:
+    def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         self._call("self_check", tuple(sorted(a.host for a in answers)))
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
@@ -446,12 +446,19 @@ class RecordingProgress(ports.Progress):
     def __init__(self) -> None:
         self.steps: list[tuple[str, str]] = []
         self.orders: list[OrderRef] = []
+        self.writes = 0
 
     def step(self, reason: str, message: str) -> None:
         self.steps.append((reason, message))
 
-    def order(self, order: OrderRef) -> None:
+    def waiting(self, reason: str, message: str) -> None:
+        self.step(reason, message)
+        self.writes += 1
+
+    def order(self, order: OrderRef, reason: str, message: str) -> None:
+        self.step(reason, message)
         self.orders.append(order)
+        self.writes += 1
 
     def reasons(self) -> list[str]:
         return [reason for reason, _ in self.steps]
@@ -470,7 +477,9 @@ class FakeReport(ports.Report):
         self.status: dict[str, Any] = dict(status or {})
         self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
         self.pending: dict[str, api.Condition] = {}
+        self.pending_fields: dict[str, Any] = {}
         self.events: list[tuple[str, str, str]] = []
+        self.writes = 0
 
     def condition(self, type: str, status: str, reason: str, message: str) -> None:
         self.pending[type] = api.Condition(type, status, reason, message)
@@ -479,15 +488,22 @@ class FakeReport(ports.Report):
         for condition in self.pending.values():
             self.conditions = set_condition(self.conditions, condition, now=self.now, generation=1)
         self.pending.clear()
-        self.status.update(fields, conditions=self.conditions)
+        self.status.update(self.pending_fields, **fields, conditions=self.conditions)
+        self.pending_fields.clear()
+        self.writes += 1
 
     def step(self, reason: str, message: str, **fields: Any) -> None:
         self.condition(api.ISSUING, "True", reason, message)
-        self.write(**fields)
-        self.post_event("Normal", reason, message)
+        self.pending_fields.update(fields)
 
-    def order(self, order: OrderRef) -> None:
+    def waiting(self, reason: str, message: str) -> None:
+        self.step(reason, message)
+        self.write()
+
+    def order(self, order: OrderRef, reason: str, message: str) -> None:
+        self.step(reason, message)
         self.write(order=order.to_status())
+        self.post_event("Normal", reason, message)
 
     def post_event(self, type: str, reason: str, message: str) -> None:
         self.events.append((type, reason, message))

@@ -34,12 +34,8 @@ from webhook_cert_operator.api.types import Endpoint, Http01Spec
 from webhook_cert_operator.kube import NotServed
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
-from webhook_cert_operator.solver.http01 import (
-    Answer,
-    Http01Solver,
-    SelfCheckFailed,
-    fetch_over_http,
-)
+from webhook_cert_operator.solver.fetch import fetch_over_http
+from webhook_cert_operator.solver.http01 import Answer, Http01Solver, SelfCheckFailed
 
 HOST = "hooks.example.test"
 OTHER_HOST = "api.example.test"
@@ -84,13 +80,16 @@ def checker(
     successes: int = 3,
     interval: float = 2,
     timeout: float = 60,
+    start_timeout: float = 600,
+    kube: FakeKube | None = None,
 ) -> Http01Solver:
     return Http01Solver(
-        as_kube(FakeKube()),
+        as_kube(kube or FakeKube()),
         settings(
             self_check_successes=successes,
             self_check_interval=timedelta(seconds=interval),
             self_check_timeout=timedelta(seconds=timeout),
+            solver_start_timeout=timedelta(seconds=start_timeout),
         ),
         fetch=fetch,
         monotonic=clock.monotonic,
@@ -103,7 +102,7 @@ def checker(
 
 def test_self_check_passes_after_the_needed_successes_in_a_row_and_stops_fetching() -> None:
     fetch, clock = ScriptedFetch({HOST: [ok(HOST)]}), FakeClock()
-    checker(fetch, clock, successes=3, interval=2).self_check([answer(HOST)])
+    checker(fetch, clock, successes=3, interval=2).self_check(ENDPOINT, ORDER, [answer(HOST)])
     assert fetch.fetched == [(HOST, f"/.well-known/acme-challenge/{token_for(HOST)}")] * 3
     assert clock.sleeps == [2, 2]
 
@@ -111,7 +110,7 @@ def test_self_check_passes_after_the_needed_successes_in_a_row_and_stops_fetchin
 def test_a_flapping_answer_starts_the_streak_again() -> None:
     script = [ok(HOST), ok(HOST), NOT_FOUND, ok(HOST), ok(HOST), ok(HOST)]
     fetch, clock = ScriptedFetch({HOST: script}), FakeClock()
-    checker(fetch, clock, successes=3).self_check([answer(HOST)])
+    checker(fetch, clock, successes=3).self_check(ENDPOINT, ORDER, [answer(HOST)])
     assert fetch.count(HOST) == 6
 
 
@@ -119,19 +118,21 @@ def test_an_answer_right_only_every_other_time_never_passes() -> None:
     # Behind several ingress replicas, one of which serves stale config: the CA may hit either.
     fetch, clock = ScriptedFetch({HOST: [ok(HOST), NOT_FOUND] * 100}), FakeClock()
     with pytest.raises(SelfCheckFailed):
-        checker(fetch, clock, successes=2, timeout=60).self_check([answer(HOST)])
+        checker(fetch, clock, successes=2, timeout=60).self_check(ENDPOINT, ORDER, [answer(HOST)])
 
 
 def test_trailing_whitespace_after_the_key_authorization_is_accepted() -> None:
     body = key_authorization_for(token_for(HOST)).encode() + b"\r\n"
     fetch, clock = ScriptedFetch({HOST: [(200, body, "answered HTTP 200")]}), FakeClock()
-    checker(fetch, clock, successes=1).self_check([answer(HOST)])
+    checker(fetch, clock, successes=1).self_check(ENDPOINT, ORDER, [answer(HOST)])
 
 
 def test_every_host_needs_its_own_streak_and_a_done_host_is_not_fetched_again() -> None:
     fetch = ScriptedFetch({HOST: [ok(HOST)], OTHER_HOST: [NOT_FOUND, NOT_FOUND, ok(OTHER_HOST)]})
     clock = FakeClock()
-    checker(fetch, clock, successes=2).self_check([answer(HOST), answer(OTHER_HOST)])
+    checker(fetch, clock, successes=2).self_check(
+        ENDPOINT, ORDER, [answer(HOST), answer(OTHER_HOST)]
+    )
     assert fetch.count(HOST) == 2
     assert fetch.count(OTHER_HOST) == 4
 
@@ -139,9 +140,86 @@ def test_every_host_needs_its_own_streak_and_a_done_host_is_not_fetched_again() 
 def test_self_check_gives_up_at_the_deadline_and_not_before() -> None:
     fetch, clock = ScriptedFetch({HOST: [NOT_FOUND]}), FakeClock(start=500.0)
     with pytest.raises(SelfCheckFailed):
-        checker(fetch, clock, interval=2, timeout=10).self_check([answer(HOST)])
-    assert 510.0 <= clock.now < 512.0
-    assert fetch.count(HOST) == 6  # at 0, 2, 4, 6, 8 and 10 seconds
+        checker(fetch, clock, interval=2, timeout=10).self_check(ENDPOINT, ORDER, [answer(HOST)])
+    assert 510.0 <= clock.now < 510.5
+    assert fetch.count(HOST) == 21  # not served yet: every half second, from 0 to 10 s
+
+
+def test_an_answer_not_served_yet_is_fetched_every_half_second_and_a_streak_at_the_interval() -> (
+    None
+):
+    fetch, clock = ScriptedFetch({HOST: [NOT_FOUND, NOT_FOUND, ok(HOST)]}), FakeClock()
+    checker(fetch, clock, successes=3, interval=2).self_check(ENDPOINT, ORDER, [answer(HOST)])
+    assert clock.sleeps == [0.5, 0.5, 2, 2]
+
+
+def solver_pod(**status: Any) -> dict[str, Any]:
+    labels = naming.solver_labels(ENDPOINT.name, ORDER)
+    meta = {"name": "solver", "namespace": ENDPOINT.namespace, "labels": labels}
+    return {"metadata": meta, "status": status}
+
+
+STARTING = {
+    "phase": "Pending",
+    "conditions": [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "message": "0/1 nodes are available: 1 Too many pods.",
+        }
+    ],
+}
+
+
+def test_while_the_solver_pod_is_still_starting_the_self_check_waits_longer() -> None:
+    kube = FakeKube()
+    kube.objects["Pod"].append(solver_pod(**STARTING))
+    # The route answers only after 50 s: the Pod waited for a node for most of that.
+    fetch = ScriptedFetch({HOST: [NOT_FOUND] * 101 + [ok(HOST)]})
+    clock = FakeClock(start=0.0)
+    checker(fetch, clock, successes=1, timeout=10, kube=kube).self_check(
+        ENDPOINT, ORDER, [answer(HOST)]
+    )
+    assert 50.0 <= clock.now < 51.0
+
+
+def test_a_solver_pod_still_starting_after_the_start_timeout_fails_the_self_check_saying_why() -> (
+    None
+):
+    kube = FakeKube()
+    kube.objects["Pod"].append(solver_pod(**STARTING))
+    fetch, clock = ScriptedFetch({HOST: [NOT_FOUND]}), FakeClock(start=0.0)
+    with pytest.raises(SelfCheckFailed) as failed:
+        checker(fetch, clock, timeout=10, start_timeout=30, kube=kube).self_check(
+            ENDPOINT, ORDER, [answer(HOST)]
+        )
+    assert 40.0 <= clock.now < 51.0
+    assert "the solver Pod is not scheduled yet: 0/1 nodes are available" in str(failed.value)
+
+
+def test_a_solver_pod_that_cannot_start_fails_the_self_check_at_its_timeout_saying_why() -> None:
+    kube = FakeKube()
+    waiting = {"reason": "ErrImageNeverPull", "message": "image is not present"}
+    kube.objects["Pod"].append(
+        solver_pod(phase="Pending", containerStatuses=[{"state": {"waiting": waiting}}])
+    )
+    fetch, clock = ScriptedFetch({HOST: [NOT_FOUND]}), FakeClock(start=0.0)
+    with pytest.raises(SelfCheckFailed) as failed:
+        checker(fetch, clock, timeout=10, kube=kube).self_check(ENDPOINT, ORDER, [answer(HOST)])
+    assert clock.now < 10.5
+    assert "the solver container is waiting (ErrImageNeverPull)" in str(failed.value)
+
+
+def test_a_ready_solver_pod_points_at_the_ingress_when_the_self_check_fails() -> None:
+    kube = FakeKube()
+    kube.objects["Pod"].append(
+        solver_pod(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
+    )
+    fetch, clock = ScriptedFetch({HOST: [NOT_FOUND]}), FakeClock(start=0.0)
+    with pytest.raises(SelfCheckFailed) as failed:
+        checker(fetch, clock, timeout=10, kube=kube).self_check(ENDPOINT, ORDER, [answer(HOST)])
+    assert clock.now < 10.5
+    assert "Check that the Ingress class is served by an ingress controller" in str(failed.value)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +256,7 @@ def test_a_failed_self_check_shows_the_url_without_the_token_and_what_it_answere
 ) -> None:
     fetch, clock = ScriptedFetch({HOST: [response]}), FakeClock()
     with pytest.raises(SelfCheckFailed) as failed:
-        checker(fetch, clock, timeout=10).self_check([answer(HOST)])
+        checker(fetch, clock, timeout=10).self_check(ENDPOINT, ORDER, [answer(HOST)])
     message = str(failed.value)
     assert message.startswith(f"http://{HOST}/.well-known/acme-challenge/<token> {said};")
     token = token_for(HOST)
@@ -189,7 +267,9 @@ def test_a_failed_self_check_shows_the_url_without_the_token_and_what_it_answere
 def test_a_failed_self_check_names_the_host_that_failed() -> None:
     fetch = ScriptedFetch({HOST: [ok(HOST)], OTHER_HOST: [NOT_FOUND]})
     with pytest.raises(SelfCheckFailed) as failed:
-        checker(fetch, FakeClock(), timeout=10).self_check([answer(HOST), answer(OTHER_HOST)])
+        checker(fetch, FakeClock(), timeout=10).self_check(
+            ENDPOINT, ORDER, [answer(HOST), answer(OTHER_HOST)]
+        )
     assert f"http://{OTHER_HOST}/" in str(failed.value)
     assert f"http://{HOST}/" not in str(failed.value)
 
@@ -198,14 +278,18 @@ def test_a_last_failure_is_reported_even_when_the_answer_came_right_afterwards()
     script = [NOT_FOUND, ok(HOST)]
     fetch = ScriptedFetch({HOST: script})
     with pytest.raises(SelfCheckFailed) as failed:
-        checker(fetch, FakeClock(), successes=10, interval=2, timeout=6).self_check([answer(HOST)])
+        checker(fetch, FakeClock(), successes=10, interval=2, timeout=6).self_check(
+            ENDPOINT, ORDER, [answer(HOST)]
+        )
     assert "answered HTTP 404" in str(failed.value)
 
 
 def test_correct_answers_too_few_before_the_deadline_are_not_reported_as_never_fetched() -> None:
     fetch = ScriptedFetch({HOST: [ok(HOST)]})
     with pytest.raises(SelfCheckFailed) as failed:
-        checker(fetch, FakeClock(), successes=3, interval=2, timeout=1).self_check([answer(HOST)])
+        checker(fetch, FakeClock(), successes=3, interval=2, timeout=1).self_check(
+            ENDPOINT, ORDER, [answer(HOST)]
+        )
     message = str(failed.value)
     assert "not fetched" not in message
     assert "answered correctly" in message

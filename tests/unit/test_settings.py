@@ -37,11 +37,13 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.solver_port == resources.DEFAULT_PORT  # the solver's own default
     assert settings.nameservers == ()
     assert settings.self_check_successes == 3
-    assert settings.self_check_interval == timedelta(seconds=2)
+    assert settings.self_check_interval == timedelta(seconds=1)
+    assert settings.solver_start_timeout == timedelta(minutes=10)
     assert settings.self_check_timeout == timedelta(minutes=2)
     assert settings.metrics_port == 8080
     assert settings.watch_namespaces == ()
     assert settings.check_concurrency == 20
+    assert settings.max_concurrent_issuances == 60
     assert settings.http01_port == 80
     assert settings.failure_backoff == (
         timedelta(minutes=1),
@@ -85,6 +87,8 @@ def test_settings_are_frozen() -> None:
         ("NAMESPACES", "payments", "watch_namespaces", ("payments",)),
         ("NAMESPACES", "payments, billing,", "watch_namespaces", ("payments", "billing")),
         ("CHECK_CONCURRENCY", "4", "check_concurrency", 4),
+        ("MAX_CONCURRENT_ISSUANCES", "120", "max_concurrent_issuances", 120),
+        ("SOLVER_START_TIMEOUT", "0s", "solver_start_timeout", timedelta(0)),
         ("HTTP01_PORT", "8080", "http01_port", 8080),
         (
             "FAILURE_BACKOFF",
@@ -147,6 +151,7 @@ def test_other_variables_are_ignored_including_service_links() -> None:
         ("SELF_CHECK_TIMEOUT", "0s", "expected at least 1s"),
         ("NAMESPACES", "payments,Billing", "'Billing' is not a namespace name"),
         ("CHECK_CONCURRENCY", "0", "at least 1"),
+        ("MAX_CONCURRENT_ISSUANCES", "0", "at least 1"),
         ("CHECK_CONCURRENCY", "many", "at least 1"),
         ("FAILURE_BACKOFF", ",", "expected a comma-separated list of durations"),
         ("FAILURE_BACKOFF", "1m,soon", "is not a duration"),

@@ -166,17 +166,19 @@ class Issuer:
                     # would fail the same way on every retry, so start a new order.
                     order = None
                 if order is not None and order.status in _RESUMABLE:
-                    progress.step("OrderResumed", "resumed the pending ACME order")
                     # No order was created: `attempts` counts created orders.
                     progress.order(
-                        OrderRef(order.url, order.status, previous.attempts, spec.dns_names)
+                        OrderRef(order.url, order.status, previous.attempts, spec.dns_names),
+                        "OrderResumed",
+                        "resumed the pending ACME order",
                     )
                     return order
         order = self._new_order(acme, spec, replaces)
-        progress.order(OrderRef(order.url, order.status, attempts, spec.dns_names))
         renewing = f", replacing certificate {order.replaces}" if order.replaces else ""
-        progress.step(
-            "OrderCreated", f"created an ACME order for {len(spec.dns_names)} name(s){renewing}"
+        progress.order(
+            OrderRef(order.url, order.status, attempts, spec.dns_names),
+            "OrderCreated",
+            f"created an ACME order for {len(spec.dns_names)} name(s){renewing}",
         )
         return order
 
@@ -217,12 +219,12 @@ class Issuer:
         if challenges:
             answers = [Answer(c.identifier, c.token, c.key_authorization) for c in challenges]
             self.solver.present(endpoint, order.url, answers, spec.http01)
-            progress.step(
+            progress.waiting(
                 "SelfCheck",
                 f"serving {len(answers)} HTTP-01 challenge(s); waiting until each answers "
                 "through the ingress",
             )
-            self.solver.self_check(answers)
+            self.solver.self_check(endpoint, order.url, answers)
             for challenge in challenges:
                 acme.answer(challenge)
             progress.step("Validating", "the CA is validating the HTTP-01 challenges")

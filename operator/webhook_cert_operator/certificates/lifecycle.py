@@ -270,11 +270,14 @@ class Lifecycle:
             isinstance(stored, tls_secret.StoredCertificate)
             and stored.leaf.not_valid_after_utc > gathered.input.now
         )
+        message = f"issuing a certificate: {reason}"
         if not still_valid:
-            report.condition(api.READY, "False", "Issuing", f"issuing a certificate: {reason}")
-        report.step(
-            decision.trigger or "Issuing", f"issuing a certificate: {reason}", **_renewal(gathered)
-        )
+            report.condition(api.READY, "False", "Issuing", message)
+        # Written with the order; a first certificate's order Event says enough, a
+        # replacement's says why the stored one is replaced.
+        report.step(decision.trigger or "Issuing", message, **_renewal(gathered))
+        if isinstance(stored, tls_secret.StoredCertificate):
+            report.post_event("Normal", decision.trigger or "Issuing", message)
         try:
             issued = self.issuer.issue(
                 report.endpoint, spec, gathered.order, report, replaces=decision.replaces

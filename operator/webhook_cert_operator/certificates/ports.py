@@ -128,7 +128,7 @@ class Solver(Protocol):
     ) -> None:
         """Create (or keep) the solver Pod, Service and Ingress or HTTPRoute for the order."""
 
-    def self_check(self, answers: Sequence[Answer]) -> None:
+    def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         """Wait until each answer is served; `solver.http01.SelfCheckFailed` if not in time."""
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
@@ -139,11 +139,22 @@ class Solver(Protocol):
 
 
 class Progress(Protocol):
-    """Where issuance reports what it does (status condition + event, in the glue)."""
+    """Where issuance reports what it does: the Issuing condition, status.order and Events.
 
-    def step(self, reason: str, message: str) -> None: ...
+    Status is written once per step a user would notice, not per sub-step: each write is a
+    PATCH that every watcher of the endpoint receives.
+    """
 
-    def order(self, order: OrderRef) -> None: ...
+    def step(self, reason: str, message: str) -> None:
+        """The Issuing condition's reason and message, written with the next write."""
+
+    def waiting(self, reason: str, message: str) -> None:
+        """A step that may take a while (the self-check through the ingress): the Issuing
+        condition written now, so `kubectl get` shows what issuance waits for."""
+
+    def order(self, order: OrderRef, reason: str, message: str) -> None:
+        """An order created or resumed: status.order and the Issuing condition written now,
+        and a Normal Event with `reason` and `message`."""
 
 
 class Report(Progress, Protocol):
@@ -161,7 +172,7 @@ class Report(Progress, Protocol):
     def write(self, **fields: Any) -> None: ...
 
     def step(self, reason: str, message: str, **fields: Any) -> None:
-        """Issuing True with this reason, written with `fields`, and a Normal Event."""
+        """Issuing True with this reason, and `fields`, written with the next write."""
 
     def post_event(self, type: str, reason: str, message: str) -> None:
         """An Event on the endpoint; `type` is Normal or Warning."""

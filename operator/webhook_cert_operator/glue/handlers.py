@@ -71,8 +71,13 @@ def writer_for(deps: Deps, body: kopf.Body) -> StatusWriter:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     deps = memo
-    settings.posting.level = logging.INFO
-    settings.execution.max_workers = max(4, deps.settings.check_concurrency)
+    # kopf posts its own log lines about an endpoint as Events from this level up: its
+    # warnings (a handler failing) are worth one, "Handler 'reconcile' succeeded." is an
+    # API write per change that says nothing the operator's own Events do not.
+    settings.posting.level = logging.WARNING
+    # kopf runs the synchronous change handlers in this many threads; an issuance holds
+    # one while it waits on the solver, the ingress and the CA.
+    settings.execution.max_workers = deps.settings.max_concurrent_issuances
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its

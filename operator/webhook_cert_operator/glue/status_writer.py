@@ -46,6 +46,7 @@ class StatusWriter:
             (body.get("status") or {}).get("conditions") or []
         )
         self.pending: dict[str, api.Condition] = {}
+        self.pending_fields: dict[str, Any] = {}
 
     def condition(self, type: str, status: str, reason: str, message: str) -> None:
         self.pending[type] = api.Condition(type, status, reason, message)
@@ -62,21 +63,28 @@ class StatusWriter:
                     conditions, condition, now=self.clock(), generation=self.generation
                 )
             status = {"conditions": conditions, "observedGeneration": self.generation}
-            self.kube.patch_endpoint_status(endpoint.namespace, endpoint.name, {**status, **fields})
+            patch = {**status, **self.pending_fields, **fields}
+            self.kube.patch_endpoint_status(endpoint.namespace, endpoint.name, patch)
         ready = self.pending.get(api.READY)
         if ready is not None:
             self.metrics.observe_ready(endpoint.namespace, endpoint.name, ready.status == "True")
         self.conditions = conditions
         self.pending.clear()
+        self.pending_fields.clear()
 
     def post_event(self, type: str, reason: str, message: str) -> None:
         self._post_event(type, reason, message)
 
-    # issuance.Progress
+    # ports.Progress
     def step(self, reason: str, message: str, **fields: Any) -> None:
         self.condition(api.ISSUING, "True", reason, message)
-        self.write(**fields)
-        self.post_event("Normal", reason, message)
+        self.pending_fields.update(fields)
 
-    def order(self, order: OrderRef) -> None:
+    def waiting(self, reason: str, message: str) -> None:
+        self.step(reason, message)
+        self.write()
+
+    def order(self, order: OrderRef, reason: str, message: str) -> None:
+        self.step(reason, message)
         self.write(order=order.to_status())
+        self.post_event("Normal", reason, message)

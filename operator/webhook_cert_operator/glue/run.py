@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from webhook_cert_operator.acme.accounts import AcmeAccounts
     from webhook_cert_operator.glue.deps import Deps
+    from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.settings import Settings
 
@@ -104,25 +105,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dependencies(settings: Settings) -> Deps:
-    """The adapters and orchestration the handlers use, built once (in-cluster config first,
-    then the kubeconfig)."""
-    from kubernetes import client, config
-
+    """The adapters and orchestration the handlers use, built once."""
     from webhook_cert_operator.certificates.issuance import Issuer
     from webhook_cert_operator.certificates.lifecycle import Lifecycle
     from webhook_cert_operator.checking.checker import ChainChecker
     from webhook_cert_operator.glue.deps import Deps, EndpointLocks
-    from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.solver.http01 import Http01Solver
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    kube = Kube(client.ApiClient())
+    kube = _kube(settings)
     metrics = Metrics()
-
     accounts = _acme_accounts(settings, metrics)
     issuer = Issuer(kube, settings, Http01Solver(kube, settings), accounts.client)
     locks = EndpointLocks()
@@ -133,7 +125,7 @@ def _dependencies(settings: Settings) -> Deps:
     life = Lifecycle(
         settings=settings, kube=kube, issuer=issuer, metrics=metrics, locks=locks, clock=clock
     )
-    deps = Deps(
+    return Deps(
         settings=settings,
         kube=kube,
         metrics=metrics,
@@ -142,7 +134,25 @@ def _dependencies(settings: Settings) -> Deps:
         checker=ChainChecker(kube, settings, metrics),
         clock=clock,
     )
-    return deps
+
+
+def _kube(settings: Settings) -> Kube:
+    """The Kubernetes API adapter: in-cluster config first, then the kubeconfig."""
+    from kubernetes import client, config
+
+    from webhook_cert_operator.kube import Kube
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    configuration = client.Configuration.get_default_copy()
+    # One connection per thread that may call the API at once (issuances, checks), or
+    # urllib3 drops the extras and opens a new TLS connection each time.
+    configuration.connection_pool_maxsize = (
+        settings.max_concurrent_issuances + settings.check_concurrency
+    )
+    return Kube(client.ApiClient(configuration))
 
 
 def _acme_accounts(settings: Settings, metrics: Metrics) -> AcmeAccounts:

@@ -224,7 +224,9 @@ def _container(spec: SolverSpec) -> dict[str, Any]:
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": HEALTH_PATH, "port": spec.port},
-            "periodSeconds": 2,
+            # Traefik routes to a ready Pod only: probe every second so the route (and
+            # the self-check) does not wait on the probe.
+            "periodSeconds": 1,
             "failureThreshold": 3,
         },
         "resources": _resources(spec),

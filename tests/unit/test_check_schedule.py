@@ -27,6 +27,20 @@ def test_a_new_endpoint_is_checked_at_once() -> None:
     assert CheckSchedule().due(SEEN, 0.0)
 
 
+def test_an_endpoint_without_a_certificate_yet_is_not_checked_until_it_has_one() -> None:
+    # Until its first certificate is stored, the ingress serves something else (its default
+    # certificate): a check would only post a warning about that.
+    issuing = Checked(serial=None, generation=1, secret_version=None)
+    assert not CheckSchedule().due(issuing, 0.0)
+    assert not CheckSchedule().due(issuing, 1e9)
+    assert CheckSchedule().due(SEEN, 0.0)
+
+
+def test_a_check_only_endpoint_is_checked_without_a_serial_in_status() -> None:
+    check_only = Checked(serial=None, generation=1, secret_version="7", check_only=True)
+    assert CheckSchedule().due(check_only, 0.0)
+
+
 @pytest.mark.parametrize("uid", ["a", "b", "uid-ringcentral", "0" * 36])
 def test_the_next_check_is_the_interval_plus_at_most_ten_percent_fixed_per_endpoint(
     uid: str,

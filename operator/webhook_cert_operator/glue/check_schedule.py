@@ -5,6 +5,9 @@ No I/O and no clock: times are seconds on the monotonic clock, passed in. The da
 runs the check when it is, and keeps what `after_check` (or `after_invalid_spec`)
 returns. The rules:
 
+- nothing is checked before the endpoint has a certificate (an endpoint still being
+  issued would only show the ingress's default certificate); check-only endpoints
+  always have one to look at;
 - a new certificate, a new spec generation or (check-only) a new version of the
   referenced Secret is checked at once;
 - otherwise every spec.validation.interval plus up to 10 % fixed per endpoint
@@ -35,11 +38,14 @@ RECHECK_FAILED: Final = timedelta(minutes=5)
 @dataclass(frozen=True)
 class Checked:
     """What a check looked at: status.serialNumber, metadata.generation and (check-only)
-    status.secretResourceVersion. Any change asks for a check at once."""
+    status.secretResourceVersion. Any change asks for a check at once. `check_only`: the
+    endpoint's certificate comes from elsewhere, so there is one to check without a
+    serial in status."""
 
     serial: str | None
     generation: int
     secret_version: str | None
+    check_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class CheckSchedule:
     def due(self, now: Checked, at: float) -> bool:
         """Whether to check at `at`, seeing `now`: something changed (and no stale
         re-checks are under way), or the next check's time has come."""
+        if now.serial is None and not now.check_only:
+            return False  # no certificate issued yet: nothing of ours is served
         changed = now != self.settled and self.stale_attempts == 0
         return changed or at >= self.next_check
 

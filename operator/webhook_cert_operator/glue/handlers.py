@@ -223,6 +223,7 @@ async def check_served_chain(body: kopf.Body, memo: Deps, **_: Any) -> None:
                 serial=status.get("serialNumber"),
                 generation=int(body["metadata"].get("generation") or 0),
                 secret_version=status.get("secretResourceVersion"),
+                check_only="checkOnly" in (body.get("spec") or {}),
             )
             now = time.monotonic()
             if schedule.due(seen, now):

@@ -51,8 +51,9 @@ def post_event_on(body: kopf.Body) -> Callable[[str, str, str], None]:
     """Posts an Event (type Normal or Warning, reason, message) on the object `body`."""
 
     def post_event(type: str, reason: str, message: str) -> None:
-        post = kopf.warn if type == "Warning" else kopf.info
-        post(body, reason=reason, message=message)
+        # kopf.event, not kopf.info: those are filtered by settings.posting.level, which
+        # keeps kopf's own INFO lines out of the Events.
+        kopf.event(body, type=type, reason=reason, message=message)
 
     return post_event
 

@@ -185,6 +185,7 @@ class FakeKube(ports.Kubernetes):
             raise AlreadyExists(f"{kind} {namespace}/{name}")
         created = copy.deepcopy(dict(body))
         created["metadata"]["namespace"] = namespace
+        created["metadata"].setdefault("uid", f"uid-{kind.lower()}-{name}")  # as the API does
         self.objects[kind].append(created)
         return copy.deepcopy(created)
 
@@ -199,7 +200,21 @@ class FakeKube(ports.Kubernetes):
         for item in doomed:
             self.calls.append(("delete", kind, item["metadata"]["name"]))
             self.objects[kind].remove(item)
+        self._collect_garbage({item["metadata"].get("uid") for item in doomed})
         return len(doomed)
+
+    def _collect_garbage(self, gone: set[Any]) -> None:
+        """What Kubernetes' garbage collector does: an object whose owners are all gone
+        goes too (no "delete" call is recorded: the operator did not send one)."""
+        while gone:
+            collected: set[Any] = set()
+            for items in self.objects.values():
+                for item in list(items):
+                    owners = {ref.get("uid") for ref in item["metadata"].get("ownerReferences", [])}
+                    if owners and owners <= gone:
+                        items.remove(item)
+                        collected.add(item["metadata"].get("uid"))
+            gone = collected
 
     # ---- workloads -------------------------------------------------------------------
 

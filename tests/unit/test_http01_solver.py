@@ -321,7 +321,17 @@ def test_present_creates_one_pod_service_and_ingress_for_the_order() -> None:
         (item,) = kube.objects[kind]
         assert item["metadata"]["namespace"] == ENDPOINT.namespace
         assert item["metadata"]["labels"] == naming.solver_labels(ENDPOINT.name, ORDER)
-        assert item["metadata"]["ownerReferences"][0]["uid"] == ENDPOINT.uid
+    # The endpoint owns the Pod, the Pod the rest: deleting the Pod deletes all three.
+    pod = kube.objects["Pod"][0]
+    assert [ref["uid"] for ref in pod["metadata"]["ownerReferences"]] == [ENDPOINT.uid]
+    for kind in ("Service", "Ingress"):
+        (owner,) = kube.objects[kind][0]["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "Pod",
+            name,
+            pod["metadata"]["uid"],
+        )
+        assert owner["controller"] is True
     ingress = kube.objects["Ingress"][0]
     assert ingress["spec"]["ingressClassName"] == "traefik"
     assert [rule["host"] for rule in ingress["spec"]["rules"]] == [OTHER_HOST, HOST]
@@ -351,7 +361,8 @@ def test_with_gateway_parent_refs_an_http_route_replaces_the_ingress() -> None:
             "namespace": "gateways",
         }
     ]
-    assert solver(kube).clean_up(ENDPOINT) == 3
+    assert route["metadata"]["ownerReferences"][0]["kind"] == "Pod"
+    assert solver(kube).clean_up(ENDPOINT) == 1  # the Pod; the collector takes the rest
     assert kube.objects["HTTPRoute"] == []
 
 
@@ -469,6 +480,26 @@ def test_clean_up_can_keep_one_order() -> None:
     assert solver(kube).clean_up(ENDPOINT, keep_order_url=ORDER) == 3
     for kind in ("Pod", "Service", "Ingress"):
         assert kube.names(kind) == [naming.solver_name(ENDPOINT.name, ORDER)]
+
+
+def test_clean_up_of_what_present_made_sends_one_delete_for_the_pod() -> None:
+    kube = FakeKube()
+    solver(kube).present(ENDPOINT, ORDER, [answer(HOST)], HTTP01)
+    kube.calls.clear()
+    assert solver(kube).clean_up(ENDPOINT) == 1
+    assert [call[:2] for call in kube.calls if call[0] == "delete"] == [("delete", "Pod")]
+    assert all(kube.objects[kind] == [] for kind in ("Pod", "Service", "Ingress"))
+
+
+def test_clean_up_deletes_objects_their_pod_left_behind_one_by_one() -> None:
+    kube = FakeKube()
+    solver(kube).present(ENDPOINT, ORDER, [answer(HOST)], HTTP01)
+    # `kubectl delete pod --cascade=orphan`: the Pod goes, its dependents lose their owner.
+    kube.objects["Pod"].clear()
+    for kind in ("Service", "Ingress"):
+        kube.objects[kind][0]["metadata"]["ownerReferences"] = []
+    assert solver(kube).clean_up(ENDPOINT) == 2
+    assert kube.objects["Service"] == [] and kube.objects["Ingress"] == []
 
 
 def test_clean_up_of_nothing_deletes_nothing() -> None:

@@ -11,9 +11,11 @@ costs nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from webhook_cert_operator import naming
 from webhook_cert_operator.api.formats import CHALLENGE_PATH_PREFIX, challenge_path
@@ -117,18 +119,31 @@ class Http01Solver:
         Gateway API."""
         self.clean_up(endpoint, keep_order_url=order_url)
         spec = self.solver_spec(endpoint, order_url, answers, http01)
-        for kind in solver_kinds(http01):
-            if self.kube.list_labelled(kind, endpoint.namespace, spec.labels):
-                continue
+        # The Pod first: the others are owned by it, so one delete removes all three.
+        pod = self._ensure("Pod", spec)
+        spec = dataclasses.replace(spec, pod_uid=pod.get("metadata", {}).get("uid"))
+        for kind in solver_kinds(http01)[1:]:
+            self._ensure(kind, spec)
+
+    def _ensure(self, kind: str, spec: resources.SolverSpec) -> dict[str, Any]:
+        """The order's `kind` object: found by its labels, or created."""
+        for _ in range(2):
+            found = self.kube.list_labelled(kind, spec.namespace, spec.labels)
+            if found:
+                return found[0]
             try:
-                self.kube.create(kind, endpoint.namespace, _BUILDERS[kind](spec))
+                return self.kube.create(kind, spec.namespace, _BUILDERS[kind](spec))
             except AlreadyExists:
                 continue  # created concurrently (a second replica, or a retried handler)
             except NotServed as error:  # no Gateway API here: say so where the user looks
                 raise SelfCheckFailed(str(error)) from None
+        return {}  # created concurrently and deleted again: the self-check will say so
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
-        """Delete the endpoint's solver objects (but those of `keep_order_url`)."""
+        """Delete the endpoint's solver objects (but those of `keep_order_url`); how many
+        deletions were sent. Deleting a solver Pod is enough for the objects it owns (the
+        garbage collector removes them); those it does not own (made by an earlier version,
+        or left without their Pod) are deleted one by one."""
         labels = {
             naming.LABEL_ROLE: naming.ROLE_SOLVER,
             naming.LABEL_ENDPOINT: naming.label_value(endpoint.name),
@@ -136,14 +151,13 @@ class Http01Solver:
         keep = naming.order_hash(keep_order_url) if keep_order_url else None
         deleted = 0
         for kind in SOLVER_KINDS:
-            if keep is None:
-                deleted += self.kube.delete_labelled(kind, endpoint.namespace, labels)
-                continue
             for item in self.kube.list_labelled(kind, endpoint.namespace, labels):
-                if item["metadata"].get("labels", {}).get(naming.LABEL_ORDER) != keep:
-                    deleted += self.kube.delete_labelled(
-                        kind, endpoint.namespace, item["metadata"]["labels"]
-                    )
+                meta = item["metadata"]
+                if meta.get("labels", {}).get(naming.LABEL_ORDER) == keep:
+                    continue
+                if kind != "Pod" and _owned_by_a_pod(meta):
+                    continue
+                deleted += self.kube.delete_labelled(kind, endpoint.namespace, meta["labels"])
         return deleted
 
     def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
@@ -183,6 +197,10 @@ class Http01Solver:
 # An answer not served yet is fetched this often: the route usually appears within
 # seconds of the solver's objects, and a fetch through the ingress costs next to nothing.
 _NOT_SERVED_PACE = 0.5
+
+
+def _owned_by_a_pod(meta: Mapping[str, Any]) -> bool:
+    return any(ref.get("kind") == "Pod" for ref in meta.get("ownerReferences") or [])
 
 
 def _limit(settings: Settings) -> float:

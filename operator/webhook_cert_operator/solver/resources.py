@@ -92,8 +92,10 @@ class SolverSpec:
     `name` names all three objects (a DNS-1035 label, from naming.solver_name). `labels`
     are the selector labels (naming.solver_labels): the Service selects the Pod by them and
     the operator finds the objects again by them, so templates can add labels but never
-    change these. The owner is the WebhookEndpoint, which must live in `namespace` (owner
-    references do not cross namespaces). `challenges` is never printed.
+    change these. The Pod's owner is the WebhookEndpoint, which must live in `namespace`
+    (owner references do not cross namespaces); the Service and the Ingress (or HTTPRoute)
+    are owned by the Pod once `pod_uid` is known, so deleting the Pod deletes all three
+    (Kubernetes' garbage collector). `challenges` is never printed.
     """
 
     name: str
@@ -119,6 +121,8 @@ class SolverSpec:
     ingress_annotations: Mapping[str, str] = field(default_factory=dict)
     # Gateway API ParentReferences: set, an HTTPRoute routes the challenges (no Ingress).
     gateway_parent_refs: Sequence[Mapping[str, str]] = ()
+    # The solver Pod's uid, once it exists: the owner of the other objects.
+    pod_uid: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.name) > 63 or not _DNS_1035.fullmatch(self.name):
@@ -162,15 +166,35 @@ def owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
     ]
 
 
+def pod_owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
+    """The solver Pod as controlling owner of the Service and the Ingress (or HTTPRoute):
+    clean-up deletes the Pod, and the garbage collector the rest (one API write, not
+    three). The endpoint while the Pod's uid is not known."""
+    if spec.pod_uid is None:
+        return owner_references(spec)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": spec.name,
+            "uid": spec.pod_uid,
+            "controller": True,
+        }
+    ]
+
+
 def _metadata(
-    spec: SolverSpec, extra_labels: Mapping[str, str], annotations: Mapping[str, str]
+    spec: SolverSpec,
+    extra_labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    owners: list[dict[str, Any]],
 ) -> dict[str, Any]:
     # Selector labels are applied last: a template may add labels, never replace them.
     metadata: dict[str, Any] = {
         "name": spec.name,
         "namespace": spec.namespace,
         "labels": {**extra_labels, **spec.labels},
-        "ownerReferences": owner_references(spec),
+        "ownerReferences": owners,
     }
     if annotations:
         metadata["annotations"] = dict(annotations)
@@ -208,7 +232,7 @@ def build_pod(spec: SolverSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": _metadata(spec, spec.pod_labels, spec.pod_annotations),
+        "metadata": _metadata(spec, spec.pod_labels, spec.pod_annotations, owner_references(spec)),
         "spec": pod_spec,
     }
 
@@ -250,7 +274,7 @@ def build_service(spec: SolverSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(spec, {}, {}),
+        "metadata": _metadata(spec, {}, {}, pod_owner_references(spec)),
         "spec": {
             "type": spec.service_type,
             "selector": dict(spec.labels),
@@ -290,7 +314,9 @@ def build_ingress(spec: SolverSpec) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(spec, spec.ingress_labels, spec.ingress_annotations),
+        "metadata": _metadata(
+            spec, spec.ingress_labels, spec.ingress_annotations, pod_owner_references(spec)
+        ),
         "spec": ingress_spec,
     }
 
@@ -314,7 +340,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _metadata(spec, {}, {}),
+        "metadata": _metadata(spec, {}, {}, pod_owner_references(spec)),
         "spec": {
             "parentRefs": to_plain(list(spec.gateway_parent_refs)),
             "hostnames": list(dict.fromkeys(spec.hosts)),

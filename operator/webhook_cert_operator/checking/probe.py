@@ -266,7 +266,10 @@ def _handshake(
         connection.set_tlsext_host_name(ascii_host(server_name).rstrip(".").encode("ascii"))
     connection.set_connect_state()
     error = _drive(connection.do_handshake, sock, where, deadline, timeout)
-    if error is None and sender:
+    if error is None and sender and asked:
+        # Only a server that asked for a client certificate refuses a client without one
+        # after the handshake (TLS 1.3's certificate_required, RFC 8446 section 4.4.2.4);
+        # waiting on any other server would only cost the wait.
         error = _read_after_handshake(connection, sock, where, deadline)
     certificates = tuple(connection.get_peer_cert_chain(as_cryptography=True) or [])
     version = connection.get_protocol_version_name()

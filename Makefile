@@ -42,7 +42,7 @@ run: install
 demo: install
 	$(PYTHON) -m localcluster.demo
 
-## Benchmarks of issue 11 on the local cluster (started if needed), each beside a baseline
+## Benchmarks on the local cluster (started if needed), each beside a baseline
 ## measured in the same run: latency and API writes, a burst of 100, memory, politeness,
 ## served-chain check rate. Prints figures and one summary table; asserts nothing.
 ## Parts: `make bench PARTS="burst latency"`, or `python -m benchmarks --help`.

@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of issue 11 on the local cluster, then one summary table.
+"""`make bench`: every benchmark on the local cluster, then one summary table.
 
     python -m benchmarks                      # all parts, in this order:
     python -m benchmarks latency burst politeness memory checks

@@ -1,7 +1,7 @@
 """A burst: many WebhookEndpoints applied in one `kubectl apply`, beside the bare `acme`
 client ordering as many certificates at once from the same Pebble.
 
-The goal (issue 11): all Ready, the last within 3x the bare client's wall time. Those not
+The goal: all Ready, the last within 3x the bare client's wall time. Those not
 Ready by the deadline are listed by their Ready and Issuing reasons.
 """
 

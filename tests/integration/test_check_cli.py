@@ -446,7 +446,7 @@ def test_a_trust_bundle_without_certificates_is_a_usage_error(tmp_path: Path) ->
     assert f"cannot use trust bundle: {bundle}: no PEM certificate found" in result.stderr
 
 
-# Issue 10's inputs, each the first instance of its class (more in tests/unit/chain_cases.py
+# Field faults, each the first instance of its class (more in tests/unit/chain_cases.py
 # and the conformance corpus): a private PKI, a local server, `check` against it.
 def _rsa_hierarchy(
     leaf_bits: int = 2048, *, sha1_intermediate: bool = False

@@ -675,7 +675,7 @@ class _Servers:
 def test_an_entrypoint_redirect_to_https_with_a_self_signed_certificate_is_followed(
     tmp_path: Path,
 ) -> None:
-    # Issue 10, class 6: port 80 answers every path with 308 to https://<host><path>,
+    # Fault class 6 (docs/conformance.md): port 80 answers every path with 308 to https://<host><path>,
     # and HTTPS serves the challenge with an ingress controller's default certificate.
     with _Servers(tmp_path) as servers:
         servers.route("http", TOKEN_PATH, 308, f"https://127.0.0.1{TOKEN_PATH}")
@@ -720,7 +720,7 @@ def test_redirects_the_ca_would_not_follow_fail(tmp_path: Path, location: str, w
 
 
 def test_every_address_of_the_host_must_serve_the_answer(tmp_path: Path) -> None:
-    # Issue 10, class 4: Let's Encrypt may ask any A or AAAA record.
+    # Fault class 4 (docs/conformance.md): Let's Encrypt may ask any A or AAAA record.
     with (
         _Servers(tmp_path, "127.0.0.1") as good,
         FakeDNS({"hooks.example.test": ["127.0.0.1", "127.0.0.2"]}) as dns,

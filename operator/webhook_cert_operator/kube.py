@@ -211,19 +211,22 @@ class Kube:
         return created
 
     def delete_labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> int:
-        """Delete every `kind` object with these labels; returns how many were deleted."""
+        """Delete every `kind` object with these labels; returns how many were deleted.
+
+        In the foreground: the objects an object owns are deleted before it is gone, not
+        after (a solver Pod's Service and Ingress go at once, not after its shutdown)."""
         if kind == "HTTPRoute":
 
-            def delete(name: str, namespace: str) -> Any:
+            def delete(name: str, namespace: str, **options: Any) -> Any:
                 return self.custom.delete_namespaced_custom_object(
-                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name
+                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name, **options
                 )
         else:
             _, _, delete = self._kind_api(kind)
         deleted = 0
         for item in self.list_labelled(kind, namespace, labels):
             try:
-                delete(item["metadata"]["name"], namespace)
+                delete(item["metadata"]["name"], namespace, propagation_policy="Foreground")
                 deleted += 1
             except ApiException as error:
                 if error.status != 404:

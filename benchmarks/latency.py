@@ -3,8 +3,8 @@ the API writes that one single-name issuance costs (from the apiserver's audit l
 
 Stages come from three clocks of one machine: the operator's Events (kopf sets
 `eventTime` to the microsecond), what this process sees polling every 0.2 s (the solver
-Pod running, Traefik routing the challenge path to it, the Secret, Ready), and the audit
-log's timestamps.
+EndpointSlice, or a solver Pod running; Traefik routing the challenge path to it; the
+Secret; Ready), and the audit log's timestamps.
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ class _Watcher:
                     self._note("solver Pod running")
                 if statuses and all(s.get("ready") for s in statuses):
                     self._note("solver Pod ready")
+            slices = f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
+            if any(
+                (item["metadata"].get("labels") or {}).get("webhookcert.dev/role") == "solver"
+                for item in self.bench.items(slices)
+            ):
+                self._note("solver EndpointSlice created (the operator answers)")
             ingresses = f"/apis/networking.k8s.io/v1/namespaces/{self.namespace}/ingresses"
             for ingress in self.bench.items(ingresses):
                 self._note("solver Ingress created")

@@ -90,6 +90,7 @@ class Kube:
         self.networking = client.NetworkingV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.apps = client.AppsV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
         self._plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
 
     # ---- Secrets ------------------------------------------------------------------------
@@ -136,36 +137,31 @@ class Kube:
                 raise Conflict(f"Secret {namespace}/{metadata['name']}") from None
             raise
 
-    # ---- objects found by labels (the solver's Pod, Service and Ingress) ---------------
+    # ---- objects found by labels (the solver's Pod or EndpointSlice, Service, Ingress) ---
 
     def _kind_api(
         self, kind: str
     ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-        if kind == "Pod":
-            return (
-                self.core.list_namespaced_pod,
-                self.core.create_namespaced_pod,
-                self.core.delete_namespaced_pod,
-            )
-        if kind == "Service":
-            return (
-                self.core.list_namespaced_service,
-                self.core.create_namespaced_service,
-                self.core.delete_namespaced_service,
-            )
-        if kind == "Ingress":
-            return (
-                self.networking.list_namespaced_ingress,
-                self.networking.create_namespaced_ingress,
-                self.networking.delete_namespaced_ingress,
-            )
-        raise ValueError(f"unsupported kind {kind}")
+        """The client's list, create and delete calls of a namespaced `kind`."""
+        apis = {
+            "Pod": (self.core, "pod"),
+            "Service": (self.core, "service"),
+            "EndpointSlice": (self.discovery, "endpoint_slice"),
+            "Ingress": (self.networking, "ingress"),
+        }
+        if kind not in apis:
+            raise ValueError(f"unsupported kind {kind}")
+        api, name = apis[kind]
+        list_, create, delete = (
+            getattr(api, f"{verb}_namespaced_{name}") for verb in ("list", "create", "delete")
+        )
+        return list_, create, delete
 
     def list_labelled(
         self, kind: str, namespace: str, labels: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        """The `kind` objects (Pod, Service, Ingress, HTTPRoute) with all these labels; no
-        HTTPRoutes where the Gateway API is not installed."""
+        """The `kind` objects (Pod, Service, EndpointSlice, Ingress, HTTPRoute) with all these
+        labels; no HTTPRoutes where the Gateway API is not installed."""
         if kind == "HTTPRoute":
             try:
                 found = self.custom.list_namespaced_custom_object(
@@ -232,6 +228,10 @@ class Kube:
                 if error.status != 404:
                     raise
         return deleted
+
+    def patch_endpoint_slice(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch an EndpointSlice (a solver's, moved to the replica that answers now)."""
+        self.discovery.patch_namespaced_endpoint_slice(name, namespace, dict(patch))
 
     # ---- workloads restarted on a new certificate ---------------------------------------
 

@@ -59,13 +59,20 @@ class Settings:
     # Port the solver listens on. Its default lives with the solver's objects in
     # solver.resources, which `webhook-cert solve` loads without the operator's dependencies.
     solver_port: int = DEFAULT_SOLVER_PORT
+    # The operator Pod's IP address (the downward API's status.podIP). Set, the operator
+    # answers HTTP-01 challenges itself on solver_port: no Pod has to start per order.
+    # Unset, each order gets a solver Pod running solver_image.
+    solver_address: str | None = None
     # DNS servers ("host" or "host:port") for the HTTP-01 self-check and the served-chain
     # probe; empty means the system resolver.
     nameservers: tuple[str, ...] = ()
     # The self-check must see the key authorization this many times in a row before the
     # operator tells the CA to validate: a CA attempt that fails invalidates the order.
     self_check_successes: int = 3
-    self_check_interval: timedelta = timedelta(seconds=1)
+    # Three passes half a second apart: a route that flaps (ingress replicas converging one
+    # by one) shows within that second, and the CA is told to validate about 1 s after the
+    # route appears rather than 2 s.
+    self_check_interval: timedelta = timedelta(milliseconds=500)
     self_check_timeout: timedelta = timedelta(minutes=2)
     # While the solver Pod is still starting, the self-check's timeout starts again, up to
     # this much longer in all: a busy node is not a broken route.
@@ -216,6 +223,12 @@ def _is_nameserver(server: str) -> bool:
         return False
 
 
+def _ip_address(variable: str, value: str) -> str:
+    if not is_ip_address(value):
+        raise _fail(variable, value, "expected the operator Pod's IP address (status.podIP)")
+    return value
+
+
 def _at_least(minimum: int) -> Callable[[str, str], int]:
     return lambda variable, value: _integer(variable, value, minimum=minimum)
 
@@ -234,6 +247,7 @@ _VARIABLES: Final[tuple[tuple[str, str, Callable[[str, str], Any]], ...]] = (
     ("ACME_CA_BUNDLE", "acme_ca_bundle", _absolute_path),
     ("SOLVER_IMAGE", "solver_image", _text),
     ("SOLVER_PORT", "solver_port", _port),
+    ("SOLVER_ADDRESS", "solver_address", _ip_address),
     ("NAMESERVERS", "nameservers", _nameservers),
     ("SELF_CHECK_SUCCESSES", "self_check_successes", _at_least(1)),
     (
@@ -273,11 +287,14 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     server's HTTPS (e.g. Pebble); default the system store
     WEBHOOK_CERT_SOLVER_IMAGE       image of the HTTP-01 solver Pod; default
                                     webhook-cert-solver:0.1.0 (the Dockerfile's solver stage)
-    WEBHOOK_CERT_SOLVER_PORT        port the solver listens on in its Pod; default 8089
+    WEBHOOK_CERT_SOLVER_PORT        port the solver listens on; default 8089
+    WEBHOOK_CERT_SOLVER_ADDRESS     the operator Pod's IP (downward API status.podIP): the
+                                    operator answers HTTP-01 itself; default unset, a
+                                    solver Pod per order (the manifests set it)
     WEBHOOK_CERT_NAMESERVERS        comma list of DNS servers, "address" or "address:port", for
                                     self-check and the served-chain probe; default system
     WEBHOOK_CERT_SELF_CHECK_SUCCESSES  consecutive self-check successes needed; default 3
-    WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check successes; default 1s
+    WEBHOOK_CERT_SELF_CHECK_INTERVAL   pause between self-check successes; default 500ms
     WEBHOOK_CERT_SELF_CHECK_TIMEOUT    give up the self-check after this long; default 2m
     WEBHOOK_CERT_SOLVER_START_TIMEOUT  how much longer the self-check may wait for a solver
                                     Pod that is still starting; default 10m

@@ -156,6 +156,12 @@ def solver_objects(cluster: Cluster, namespace: str) -> list[str]:
         for s in core.list_namespaced_service(namespace, label_selector=selector).items
     ]
     found += [
+        f"endpointslice/{k8s.name(e)}"
+        for e in client.DiscoveryV1Api(cluster.api_client)
+        .list_namespaced_endpoint_slice(namespace, label_selector=selector)
+        .items
+    ]
+    found += [
         f"ingress/{k8s.name(i)}"
         for i in networking.list_namespaced_ingress(namespace, label_selector=selector).items
     ]

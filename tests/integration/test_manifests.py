@@ -66,6 +66,7 @@ GRANTED: dict[tuple[str, str], frozenset[str]] = {
     # the HTTP-01 solver: kube.list_labelled, create, delete_labelled.
     ("", "pods"): frozenset({"list", "create", "delete"}),
     ("", "services"): frozenset({"list", "create", "delete"}),
+    ("discovery.k8s.io", "endpointslices"): frozenset({"list", "create", "delete", "patch"}),
     ("networking.k8s.io", "ingresses"): frozenset({"list", "create", "delete"}),
     ("gateway.networking.k8s.io", "httproutes"): frozenset({"list", "create", "delete"}),
     # spec.restartTargets.

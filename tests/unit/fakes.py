@@ -85,6 +85,7 @@ class FakeKube(ports.Kubernetes):
         self.objects: dict[str, list[dict[str, Any]]] = {
             "Pod": [],
             "Service": [],
+            "EndpointSlice": [],
             "Ingress": [],
             "HTTPRoute": [],
         }
@@ -202,6 +203,13 @@ class FakeKube(ports.Kubernetes):
             self.objects[kind].remove(item)
         self._collect_garbage({item["metadata"].get("uid") for item in doomed})
         return len(doomed)
+
+    def patch_endpoint_slice(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        self.calls.append(("patch", "EndpointSlice", name))
+        for item in self.objects["EndpointSlice"]:
+            meta = item["metadata"]
+            if (meta["namespace"], meta["name"]) == (namespace, name):
+                item.update(copy.deepcopy(dict(patch)))
 
     def _collect_garbage(self, gone: set[Any]) -> None:
         """What Kubernetes' garbage collector does: an object whose owners are all gone

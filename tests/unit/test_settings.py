@@ -37,7 +37,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.solver_port == resources.DEFAULT_PORT  # the solver's own default
     assert settings.nameservers == ()
     assert settings.self_check_successes == 3
-    assert settings.self_check_interval == timedelta(seconds=1)
+    assert settings.self_check_interval == timedelta(milliseconds=500)
     assert settings.solver_start_timeout == timedelta(minutes=10)
     assert settings.self_check_timeout == timedelta(minutes=2)
     assert settings.metrics_port == 8080
@@ -81,7 +81,7 @@ def test_settings_are_frozen() -> None:
             ("10.0.0.10", "[2001:db8::53]:5353", "2001:db8::54", "10.0.0.11:53"),
         ),
         ("SELF_CHECK_SUCCESSES", "1", "self_check_successes", 1),
-        ("SELF_CHECK_INTERVAL", "500ms", "self_check_interval", timedelta(milliseconds=500)),
+        ("SELF_CHECK_INTERVAL", "2s", "self_check_interval", timedelta(seconds=2)),
         ("SELF_CHECK_TIMEOUT", "5m", "self_check_timeout", timedelta(minutes=5)),
         ("METRICS_PORT", "9090", "metrics_port", 9090),
         ("NAMESPACES", "payments", "watch_namespaces", ("payments",)),

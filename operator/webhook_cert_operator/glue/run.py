@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from webhook_cert_operator.kube import Kube
     from webhook_cert_operator.metrics import Metrics
     from webhook_cert_operator.settings import Settings
+    from webhook_cert_operator.solver.operator_answers import OperatorAnswers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"webhook-cert run: {error}", file=sys.stderr)
         return 2
-    deps = _dependencies(settings)
+    try:
+        deps = _dependencies(settings)
+    except OSError as error:  # the HTTP-01 answer server's port is taken
+        print(
+            f"webhook-cert run: cannot answer HTTP-01 on port {settings.solver_port}: "
+            f"{error.strerror}",
+            file=sys.stderr,
+        )
+        return 2
     if settings.ingress_automation:
         handlers.register_ingress_automation()
     kopf.run(
@@ -116,7 +125,8 @@ def _dependencies(settings: Settings) -> Deps:
     kube = _kube(settings)
     metrics = Metrics()
     accounts = _acme_accounts(settings, metrics)
-    issuer = Issuer(kube, settings, Http01Solver(kube, settings), accounts.client)
+    solver = Http01Solver(kube, settings, answers=_operator_answers(settings))
+    issuer = Issuer(kube, settings, solver, accounts.client)
     locks = EndpointLocks()
 
     def clock() -> datetime:
@@ -134,6 +144,19 @@ def _dependencies(settings: Settings) -> Deps:
         checker=ChainChecker(kube, settings, metrics),
         clock=clock,
     )
+
+
+def _operator_answers(settings: Settings) -> OperatorAnswers | None:
+    """With WEBHOOK_CERT_SOLVER_ADDRESS, the operator's own HTTP-01 answer server, listening
+    on the solver port from the start (a replica on standby answers nothing, and is ready
+    to once it takes over); None otherwise."""
+    from webhook_cert_operator.solver.operator_answers import OperatorAnswers
+
+    if settings.solver_address is None:
+        return None
+    answers = OperatorAnswers()
+    answers.start("::" if ":" in settings.solver_address else "0.0.0.0", settings.solver_port)
+    return answers
 
 
 def _kube(settings: Settings) -> Kube:

@@ -1,12 +1,15 @@
 """Adapter: HTTP-01 on the cluster: present the answers, check them as the CA will, clean up.
 
-One solver Pod, Service and Ingress per order (an Ingress rule per host), owned by the
-WebhookEndpoint and found again by labels, so a restarted operator picks up where it left
-off and clean-up never misses an object. The self-check fetches each challenge URL by
-host name through the ingress, as the CA will (RFC 8555 section 8.3), and only when every
-URL has answered correctly several times in a row does the operator tell the CA to
-validate: a failed validation costs a failed authorization at the CA, a failed self-check
-costs nothing.
+One set of solver objects per order, owned by the WebhookEndpoint and found again by
+labels, so a restarted operator picks up where it left off and clean-up never misses an
+object. By default the operator answers itself (`settings.solver_address`, its Pod's IP):
+a selector-less Service, its EndpointSlice and an Ingress (or HTTPRoute), with the
+answers in `OperatorAnswers`. Without an address, a solver Pod per order answers instead,
+behind a Service that selects it. The self-check fetches each challenge URL by host name
+through the ingress, as the CA will (RFC 8555 section 8.3), and only when every URL has
+answered correctly several times in a row does the operator tell the CA to validate: a
+failed validation costs a failed authorization at the CA, a failed self-check costs
+nothing.
 """
 
 from __future__ import annotations
@@ -24,21 +27,29 @@ from webhook_cert_operator.kube import AlreadyExists, Kube, NotServed
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver import resources
 from webhook_cert_operator.solver.fetch import Fetch, fetch_over_http
+from webhook_cert_operator.solver.operator_answers import OperatorAnswers
 from webhook_cert_operator.solver.readiness import Readiness, pod_readiness
 
-SOLVER_KINDS = ("Pod", "Service", "Ingress", "HTTPRoute")
+SOLVER_KINDS = ("Pod", "Service", "EndpointSlice", "Ingress", "HTTPRoute")
 _BUILDERS = {
     "Pod": resources.build_pod,
     "Service": resources.build_service,
+    "EndpointSlice": resources.build_endpoint_slice,
     "Ingress": resources.build_ingress,
     "HTTPRoute": resources.build_http_route,
 }
+_ANSWERED_BY_THE_OPERATOR = Readiness(
+    ready=True, starting=False, why="the operator answers the challenges itself"
+)
 
 
-def solver_kinds(http01: Http01Spec) -> tuple[str, ...]:
-    """What one order's solver is made of: an HTTPRoute instead of the Ingress when the
-    spec names Gateways."""
+def solver_kinds(http01: Http01Spec, *, by_the_operator: bool = True) -> tuple[str, ...]:
+    """What one order's solver is made of, the owner of the others first: a Service and
+    its EndpointSlice when the operator answers, a Pod and its Service otherwise; then an
+    HTTPRoute instead of the Ingress when the spec names Gateways."""
     route = "HTTPRoute" if http01.gateway_parent_refs else "Ingress"
+    if by_the_operator:
+        return ("Service", "EndpointSlice", route)
     return ("Pod", "Service", route)
 
 
@@ -61,14 +72,18 @@ class Answer:
 
 
 class Http01Solver:
-    """The HTTP-01 challenges of one order, on the cluster: present the answers through one
-    solver Pod, Service and Ingress (or HTTPRoute), check them as the CA will, clean up."""
+    """The HTTP-01 challenges of one order, on the cluster: present the answers (through
+    `answers`, served by the operator, or a solver Pod), route them with a Service and an
+    Ingress (or HTTPRoute), check them as the CA will, clean up.
+
+    `answers` is needed when `settings.solver_address` is set (ValueError otherwise)."""
 
     def __init__(
         self,
         kube: Kube,
         settings: Settings,
         *,
+        answers: OperatorAnswers | None = None,
         fetch: Fetch | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -82,6 +97,9 @@ class Http01Solver:
         )
         self.monotonic = monotonic
         self.sleep = sleep
+        if settings.solver_address is not None and answers is None:
+            raise ValueError("settings.solver_address is set: the operator's answers are needed")
+        self.answers = answers if settings.solver_address is not None else None
 
     def solver_spec(
         self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer], http01: Http01Spec
@@ -96,6 +114,7 @@ class Http01Solver:
             owner_uid=endpoint.uid,
             labels=naming.solver_labels(endpoint.name, order_url),
             image=self.settings.solver_image,
+            address=self.settings.solver_address,
             challenges={a.token: a.key_authorization for a in answers},
             hosts=tuple(sorted({a.host for a in answers})),
             port=self.settings.solver_port,
@@ -114,16 +133,38 @@ class Http01Solver:
     def present(
         self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer], http01: Http01Spec
     ) -> None:
-        """Ensure this order's Pod, Service and Ingress (or HTTPRoute) exist, and no other
-        order's do. SelfCheckFailed when the spec names Gateways and the cluster has no
-        Gateway API."""
+        """Ensure this order's answers are served and routed, and no other order's are.
+        SelfCheckFailed when the spec names Gateways and the cluster has no Gateway API."""
         self.clean_up(endpoint, keep_order_url=order_url)
         spec = self.solver_spec(endpoint, order_url, answers, http01)
-        # The Pod first: the others are owned by it, so one delete removes all three.
-        pod = self._ensure("Pod", spec)
-        spec = dataclasses.replace(spec, pod_uid=pod.get("metadata", {}).get("uid"))
-        for kind in solver_kinds(http01)[1:]:
-            self._ensure(kind, spec)
+        if self.answers is not None:
+            self.answers.publish(_key(endpoint), order_url, spec.challenges)
+        kinds = solver_kinds(http01, by_the_operator=self.answers is not None)
+        # The first object owns the others, so one delete removes them all.
+        anchor = self._ensure(kinds[0], spec)
+        spec = dataclasses.replace(spec, anchor_uid=anchor.get("metadata", {}).get("uid"))
+        for kind in kinds[1:]:
+            found = self._ensure(kind, spec)
+            if kind == "EndpointSlice":
+                self._point_at_this_replica(found, spec)
+
+    def _point_at_this_replica(
+        self, endpoint_slice: dict[str, Any], spec: resources.SolverSpec
+    ) -> None:
+        """An order taken over from another replica (or a restarted operator) still routes
+        to the old Pod's address: move it here."""
+        if not endpoint_slice or resources.endpoint_slice_address(endpoint_slice) == spec.address:
+            return
+        built = resources.build_endpoint_slice(spec)
+        self.kube.patch_endpoint_slice(
+            spec.namespace,
+            endpoint_slice["metadata"]["name"],
+            {
+                "addressType": built["addressType"],
+                "endpoints": built["endpoints"],
+                "ports": built["ports"],
+            },
+        )
 
     def _ensure(self, kind: str, spec: resources.SolverSpec) -> dict[str, Any]:
         """The order's `kind` object: found by its labels, or created."""
@@ -140,10 +181,13 @@ class Http01Solver:
         return {}  # created concurrently and deleted again: the self-check will say so
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
-        """Delete the endpoint's solver objects (but those of `keep_order_url`); how many
-        deletions were sent. Deleting a solver Pod is enough for the objects it owns (the
-        garbage collector removes them); those it does not own (made by an earlier version,
-        or left without their Pod) are deleted one by one."""
+        """Stop serving the endpoint's answers and delete its solver objects (but those of
+        `keep_order_url`); how many deletions were sent. Deleting the first object (a Pod,
+        or a Service when the operator answers) is enough for those it owns (the garbage
+        collector removes them); the others (made by an earlier version, or left without
+        their owner) are deleted one by one."""
+        if self.answers is not None:
+            self.answers.withdraw(_key(endpoint), keep_order=keep_order_url)
         labels = {
             naming.LABEL_ROLE: naming.ROLE_SOLVER,
             naming.LABEL_ENDPOINT: naming.label_value(endpoint.name),
@@ -155,7 +199,7 @@ class Http01Solver:
                 meta = item["metadata"]
                 if meta.get("labels", {}).get(naming.LABEL_ORDER) == keep:
                     continue
-                if kind != "Pod" and _owned_by_a_pod(meta):
+                if _owned_by_solver_object(meta):
                     continue
                 deleted += self.kube.delete_labelled(kind, endpoint.namespace, meta["labels"])
         return deleted
@@ -188,6 +232,8 @@ class Http01Solver:
             self.sleep(interval if progressed else min(interval, _NOT_SERVED_PACE))
 
     def _solver_readiness(self, endpoint: Endpoint, order_url: str) -> Readiness:
+        if self.answers is not None:
+            return _ANSWERED_BY_THE_OPERATOR
         pods = self.kube.list_labelled(
             "Pod", endpoint.namespace, naming.solver_labels(endpoint.name, order_url)
         )
@@ -199,8 +245,13 @@ class Http01Solver:
 _NOT_SERVED_PACE = 0.5
 
 
-def _owned_by_a_pod(meta: Mapping[str, Any]) -> bool:
-    return any(ref.get("kind") == "Pod" for ref in meta.get("ownerReferences") or [])
+def _owned_by_solver_object(meta: Mapping[str, Any]) -> bool:
+    """Owned by a solver Pod or Service: deleting that owner deletes this one too."""
+    return any(ref.get("kind") in ("Pod", "Service") for ref in meta.get("ownerReferences") or [])
+
+
+def _key(endpoint: Endpoint) -> tuple[str, str]:
+    return (endpoint.namespace, endpoint.name)
 
 
 def _limit(settings: Settings) -> float:

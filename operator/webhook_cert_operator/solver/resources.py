@@ -1,12 +1,19 @@
-"""Pure: the HTTP-01 solver's Kubernetes objects as plain dicts: a Pod, a Service, an Ingress.
+"""Pure: the HTTP-01 solver's Kubernetes objects as plain dicts.
 
 The functions here only build request bodies; `solver/http01.py` sends them. One
-set of objects serves a whole order: the Pod answers every token of the order, and the
-Ingress routes each token's path on each of the order's hosts to it.
+set of objects serves a whole order, in one of two ways:
 
-RFC 8555 section 8.3: the CA fetches
+- the operator answers itself (`SolverSpec.address` set, the default): a Service without
+  a selector, an EndpointSlice that points it at the operator Pod's address, and the
+  Ingress (or HTTPRoute). Nothing has to start, so the route is there as soon as the
+  ingress controller has read the objects;
+- a solver Pod per order (`address` unset): the Pod runs the solver image with
+  `webhook-cert solve` (solver/pod.py builds it), and the Service selects it.
+
+Either way the Ingress routes each token's path on each of the order's hosts to the
+Service. RFC 8555 section 8.3: the CA fetches
 `http://<host>/.well-known/acme-challenge/<token>` and expects the key authorization as
-the body. The solver Pod runs the operator's own image with `webhook-cert solve`.
+the body.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from webhook_cert_operator.api.formats import challenge_path
+from webhook_cert_operator.api.formats import challenge_path, is_ip_address
 from webhook_cert_operator.api.types import DEFAULT_SERVICE_TYPE, SERVICE_TYPES, to_plain
 
 CHALLENGES_ENV = "WEBHOOK_CERT_CHALLENGES"
@@ -31,6 +38,9 @@ DEFAULT_PORT = 8089
 SERVICE_PORT = DEFAULT_PORT
 """Port the solver Service exposes (the Ingress and HTTPRoute backend's port)."""
 CONTAINER_NAME = "solver"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "webhook-cert-operator"
 PORT_NAME = "http"
 
 # A numeric user is needed for runAsNonRoot to be checkable without reading the image;
@@ -89,13 +99,15 @@ def challenges_to_json(challenges: Mapping[str, str]) -> str:
 class SolverSpec:
     """Everything needed to build one order's solver objects.
 
-    `name` names all three objects (a DNS-1035 label, from naming.solver_name). `labels`
+    `name` names all the objects (a DNS-1035 label, from naming.solver_name). `labels`
     are the selector labels (naming.solver_labels): the Service selects the Pod by them and
     the operator finds the objects again by them, so templates can add labels but never
-    change these. The Pod's owner is the WebhookEndpoint, which must live in `namespace`
-    (owner references do not cross namespaces); the Service and the Ingress (or HTTPRoute)
-    are owned by the Pod once `pod_uid` is known, so deleting the Pod deletes all three
-    (Kubernetes' garbage collector). `challenges` is never printed.
+    change these. `address` set, the operator answers at that IP address (its Pod's) and
+    no Pod is built; unset, a solver Pod runs `image`. The first object (the Pod, or the
+    Service when the operator answers) is owned by the WebhookEndpoint, which must live in
+    `namespace` (owner references do not cross namespaces); the others are owned by that
+    first one once `anchor_uid` is known, so deleting it deletes them all (Kubernetes'
+    garbage collector). `challenges` is never printed.
     """
 
     name: str
@@ -121,14 +133,19 @@ class SolverSpec:
     ingress_annotations: Mapping[str, str] = field(default_factory=dict)
     # Gateway API ParentReferences: set, an HTTPRoute routes the challenges (no Ingress).
     gateway_parent_refs: Sequence[Mapping[str, str]] = ()
-    # The solver Pod's uid, once it exists: the owner of the other objects.
-    pod_uid: str | None = None
+    # The operator Pod's IP address when the operator answers itself; None: a solver Pod.
+    address: str | None = None
+    # The first object's uid (the Pod's, or the Service's), once it exists: the owner of
+    # the others.
+    anchor_uid: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.name) > 63 or not _DNS_1035.fullmatch(self.name):
             raise SolverSpecError(f"solver name {self.name!r} is not a DNS-1035 label")
-        if not self.image:
-            raise SolverSpecError("the solver needs an image")
+        if self.address is None and not self.image:
+            raise SolverSpecError("the solver Pod needs an image")
+        if self.address is not None and not is_ip_address(self.address):
+            raise SolverSpecError(f"solver address {self.address!r} is not an IP address")
         if not self.labels:
             raise SolverSpecError("the solver needs selector labels")
         if not self.hosts:
@@ -142,6 +159,11 @@ class SolverSpec:
                 f"service type {self.service_type!r} is not one of {sorted(SERVICE_TYPES)}"
             )
         validate_challenges(self.challenges)
+
+    @property
+    def anchor_kind(self) -> str:
+        """The kind of the object that owns the others: deleting it removes them all."""
+        return "Pod" if self.address is None else "Service"
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -166,18 +188,18 @@ def owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
     ]
 
 
-def pod_owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
-    """The solver Pod as controlling owner of the Service and the Ingress (or HTTPRoute):
-    clean-up deletes the Pod, and the garbage collector the rest (one API write, not
-    three). The endpoint while the Pod's uid is not known."""
-    if spec.pod_uid is None:
+def anchor_owner_references(spec: SolverSpec) -> list[dict[str, Any]]:
+    """The first object (the Pod, or the Service when the operator answers) as controlling
+    owner of the others: clean-up deletes it, and the garbage collector the rest (one API
+    write, not three). The endpoint while the first object's uid is not known."""
+    if spec.anchor_uid is None:
         return owner_references(spec)
     return [
         {
             "apiVersion": "v1",
-            "kind": "Pod",
+            "kind": spec.anchor_kind,
             "name": spec.name,
-            "uid": spec.pod_uid,
+            "uid": spec.anchor_uid,
             "controller": True,
         }
     ]
@@ -270,24 +292,52 @@ def _container(spec: SolverSpec) -> dict[str, Any]:
 
 
 def build_service(spec: SolverSpec) -> dict[str, Any]:
-    """The Service the Ingress routes to; it selects the solver Pod by the selector labels."""
+    """The Service the Ingress routes to: it selects the solver Pod by the selector labels,
+    or, when the operator answers, has no selector and is owned by the WebhookEndpoint (its
+    EndpointSlice gives the address)."""
+    service_spec: dict[str, Any] = {
+        "type": spec.service_type,
+        "ports": [
+            {"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": spec.port, "protocol": "TCP"}
+        ],
+    }
+    if spec.address is None:
+        service_spec["selector"] = dict(spec.labels)
+        owners = anchor_owner_references(spec)
+    else:
+        owners = owner_references(spec)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(spec, {}, {}, pod_owner_references(spec)),
-        "spec": {
-            "type": spec.service_type,
-            "selector": dict(spec.labels),
-            "ports": [
-                {
-                    "name": PORT_NAME,
-                    "port": SERVICE_PORT,
-                    "targetPort": spec.port,
-                    "protocol": "TCP",
-                }
-            ],
-        },
+        "metadata": _metadata(spec, {}, {}, owners),
+        "spec": service_spec,
     }
+
+
+def build_endpoint_slice(spec: SolverSpec) -> dict[str, Any]:
+    """The EndpointSlice of a selector-less solver Service: the operator Pod's address and
+    port, ready (Kubernetes API, discovery.k8s.io/v1; the `kubernetes.io/service-name` label
+    ties it to the Service, and `managed-by` keeps the EndpointSlice controller off it)."""
+    if spec.address is None:
+        raise SolverSpecError("an EndpointSlice is built only when the operator answers")
+    labels = {SERVICE_NAME_LABEL: spec.name, MANAGED_BY_LABEL: MANAGED_BY}
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": _metadata(spec, labels, {}, anchor_owner_references(spec)),
+        "addressType": "IPv6" if ":" in spec.address else "IPv4",
+        "endpoints": [{"addresses": [spec.address], "conditions": {"ready": True}}],
+        "ports": [{"name": PORT_NAME, "port": spec.port, "protocol": "TCP"}],
+    }
+
+
+def endpoint_slice_address(endpoint_slice: Mapping[str, Any]) -> str | None:
+    """The one address an EndpointSlice built by `build_endpoint_slice` points at (None
+    when it holds none): a replica that takes over finds the old Pod's there."""
+    for endpoint in endpoint_slice.get("endpoints") or []:
+        for address in endpoint.get("addresses") or []:
+            return str(address)
+    return None
 
 
 def build_ingress(spec: SolverSpec) -> dict[str, Any]:
@@ -315,7 +365,7 @@ def build_ingress(spec: SolverSpec) -> dict[str, Any]:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": _metadata(
-            spec, spec.ingress_labels, spec.ingress_annotations, pod_owner_references(spec)
+            spec, spec.ingress_labels, spec.ingress_annotations, anchor_owner_references(spec)
         ),
         "spec": ingress_spec,
     }
@@ -340,7 +390,7 @@ def build_http_route(spec: SolverSpec) -> dict[str, Any]:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _metadata(spec, {}, {}, pod_owner_references(spec)),
+        "metadata": _metadata(spec, {}, {}, anchor_owner_references(spec)),
         "spec": {
             "parentRefs": to_plain(list(spec.gateway_parent_refs)),
             "hostnames": list(dict.fromkeys(spec.hosts)),

@@ -398,7 +398,14 @@ def test_the_probes_and_ports_match_what_the_operator_listens_on(
     parser = argparse.ArgumentParser()
     run_command.add_arguments(parser)
     liveness = urlsplit(parser.parse_args([]).liveness)
-    assert ports == {"metrics": Settings().metrics_port, "health": liveness.port}
+    assert ports == {
+        "metrics": Settings().metrics_port,
+        "health": liveness.port,
+        "http01": Settings().solver_port,
+    }
+    # The operator answers HTTP-01 at its Pod's address.
+    address = env_of(container)["WEBHOOK_CERT_SOLVER_ADDRESS"]
+    assert address["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": liveness.path, "port": "health"}
 

@@ -152,18 +152,15 @@ class Http01Solver:
         self, endpoint_slice: dict[str, Any], spec: resources.SolverSpec
     ) -> None:
         """An order taken over from another replica (or a restarted operator) still routes
-        to the old Pod's address: move it here."""
+        to the old Pod's address: move it here (addressType cannot change, and the Pods of
+        one Deployment share their IP family)."""
         if not endpoint_slice or resources.endpoint_slice_address(endpoint_slice) == spec.address:
             return
         built = resources.build_endpoint_slice(spec)
         self.kube.patch_endpoint_slice(
             spec.namespace,
             endpoint_slice["metadata"]["name"],
-            {
-                "addressType": built["addressType"],
-                "endpoints": built["endpoints"],
-                "ports": built["ports"],
-            },
+            {"endpoints": built["endpoints"], "ports": built["ports"]},
         )
 
     def _ensure(self, kind: str, spec: resources.SolverSpec) -> dict[str, Any]:

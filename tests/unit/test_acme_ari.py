@@ -77,9 +77,9 @@ def test_retry_after_is_read_in_both_forms(header: str | None, expected: float |
         pytest.param(3.0, 0, 3.0, id="ca-asks-3s"),
         pytest.param(300.0, 5, 300.0, id="ca-asks-more-than-the-backoff"),
         pytest.param(0.0, 0, MIN_POLL_INTERVAL, id="ca-asks-0-floored"),
-        pytest.param(None, 0, 1.0, id="no-header-first"),
-        pytest.param(None, 1, 2.0, id="no-header-second"),
-        pytest.param(None, 3, 8.0, id="no-header-fourth"),
+        pytest.param(None, 0, 0.5, id="no-header-first"),
+        pytest.param(None, 1, 1.0, id="no-header-second"),
+        pytest.param(None, 4, 8.0, id="no-header-fifth"),
         pytest.param(None, 30, MAX_DEFAULT_POLL_INTERVAL, id="no-header-capped"),
     ],
 )

@@ -44,12 +44,10 @@ def _stuck_reasons(items: list[dict[str, Any]], ready: set[str]) -> Counter[str]
     return reasons
 
 
-STEPS = ("Issuing", "OrderCreated", "SelfCheck", "Validating", "Finalizing", "Issued")
-# With the solver Pods' own moments (seen by polling) slotted in where they happen.
-ALL_STEPS = (
-    "Issuing", "OrderCreated", "SolverPodSeen", "SelfCheck", "SolverPodRunning",
-    "SolverPodReady", "Validating", "Finalizing", "Issued",
-)  # fmt: skip
+STEPS = ("OrderCreated", "Issued")
+"""The issuance steps the operator posts an Event for."""
+# With the solver Pods' own moments (seen by polling, where solver Pods answer) slotted in.
+ALL_STEPS = ("OrderCreated", "SolverPodSeen", "SolverPodRunning", "SolverPodReady", "Issued")
 
 
 def _step_times(bench: Bench, namespace: str, applied: datetime) -> dict[str, dict[str, float]]:
@@ -96,24 +94,28 @@ class _SolverPods:
 
 
 def _print_steps(steps: dict[str, dict[str, float]]) -> None:
-    """Where a burst's time goes: waiting for a worker thread, then each step."""
-    done = {name: s for name, s in steps.items() if {"Issuing", "Issued"} <= s.keys()}
+    """Where a burst's time goes: up to the order (a worker thread, the account, the new
+    order), then each step the operator posts an Event for."""
+    done = {name: s for name, s in steps.items() if {"OrderCreated", "Issued"} <= s.keys()}
     if not done:
         return
-    windows = [(s["Issuing"], s["Issued"]) for s in done.values()]
+    windows = [(s["OrderCreated"], s["Issued"]) for s in done.values()]
     busiest = max(sum(1 for a, b in windows if a <= t < b) for t, _ in windows)
     print(
-        f"    from the operator's Events, {len(done)} issued: at most {busiest} issuances in "
+        f"    from the operator's Events, {len(done)} issued: at most {busiest} orders in "
         "progress at once; medians (max) in seconds:"
     )
     print(
         f"      {statistics.median(a for a, _ in windows):6.1f} ({max(a for a, _ in windows):5.1f})"
-        "  apply -> first Issuing step (waiting for a worker)"
+        "  apply -> OrderCreated (a worker thread, the account, the order)"
     )
-    for before, after in itertools.pairwise(ALL_STEPS):
-        spans = [s[after] - s[before] for s in done.values() if before in s and after in s]
-        if spans:
-            print(f"      {statistics.median(spans):6.1f} ({max(spans):5.1f})  {before} -> {after}")
+    spans: dict[tuple[str, str], list[float]] = {}
+    for moments in done.values():
+        seen = [step for step in ALL_STEPS if step in moments]
+        for before, after in itertools.pairwise(seen):
+            spans.setdefault((before, after), []).append(moments[after] - moments[before])
+    for (before, after), values in spans.items():
+        print(f"      {statistics.median(values):6.1f} ({max(values):5.1f})  {before} -> {after}")
 
 
 def run(bench: Bench, count: int = 100, deadline: float = 600.0) -> list[Figure]:

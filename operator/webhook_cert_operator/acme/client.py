@@ -26,7 +26,7 @@ from acme import challenges as lib_challenges
 from acme import messages as lib_messages
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from webhook_cert_operator import __version__
 from webhook_cert_operator.acme import ari, messages, network, session
@@ -42,7 +42,9 @@ class AcmeClient:
     `directory_url` is the CA's directory (RFC 8555 section 7.1.1); `account_key_pem` an
     unencrypted RSA or EC private key; `ca_bundle` a PEM file to trust instead of the
     system's; `timeout` seconds per HTTP request; `observer` sees every request (metrics);
-    `transport` carries the requests instead of the network (tests pass a fake CA).
+    `connections` how many HTTPS connections to the CA are kept open for reuse (one per
+    thread that may share this client); `transport` carries the requests instead of the
+    network (tests pass a fake CA).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class AcmeClient:
         timeout: float = 30,
         user_agent: str = f"webhook-cert-operator/{__version__}",
         observer: network.RequestObserver | None = None,
+        connections: int = 10,
         transport: BaseAdapter | None = None,
     ) -> None:
         self._net = network.Network(
@@ -63,7 +66,7 @@ class AcmeClient:
             timeout=timeout,
             user_agent=user_agent,
             observer=observer,
-            transport=transport,
+            transport=transport or HTTPAdapter(pool_maxsize=connections),
         )
         # RFC 8555 section 8.1: the key authorization's base64url JWK thumbprint (RFC 7638).
         self._thumbprint = messages.b64url(self._net.jwk.thumbprint(hash_function=hashes.SHA256))

@@ -106,7 +106,7 @@ class Network(lib_client.ClientNetwork):
 
     `server` is the directory URL (its host names the CA in messages); `verify` is a CA
     bundle path or True; `timeout` is seconds per request; `transport`, when given,
-    carries every request instead of the network (tests pass a fake CA).
+    carries every request (a pooled HTTPAdapter; tests pass a fake CA).
     `_send_request` is replaced rather than extended: the library's version logs every
     response body at DEBUG level, and authorization bodies carry challenge tokens.
     """

@@ -190,6 +190,10 @@ def _acme_accounts(settings: Settings, metrics: Metrics) -> AcmeAccounts:
             account_key_pem,
             ca_bundle=settings.acme_ca_bundle,
             observer=metrics.observe_acme_request,
+            # Every issuance thread may talk to the CA at once: with fewer pooled
+            # connections, the extras are closed after each request and each next one
+            # pays for a new TLS handshake.
+            connections=settings.max_concurrent_issuances,
         )
 
     return AcmeAccounts(connect)

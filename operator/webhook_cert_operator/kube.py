@@ -206,28 +206,25 @@ class Kube:
             raise
         return created
 
-    def delete_labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> int:
-        """Delete every `kind` object with these labels; returns how many were deleted.
+    def delete(self, kind: str, namespace: str, name: str) -> int:
+        """Delete one `kind` object by name: 1 when a deletion was sent, 0 when it was gone.
 
-        In the foreground: the objects an object owns are deleted before it is gone, not
-        after (a solver Pod's Service and Ingress go at once, not after its shutdown)."""
-        if kind == "HTTPRoute":
-
-            def delete(name: str, namespace: str, **options: Any) -> Any:
-                return self.custom.delete_namespaced_custom_object(
-                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name, **options
-                )
-        else:
-            _, _, delete = self._kind_api(kind)
-        deleted = 0
-        for item in self.list_labelled(kind, namespace, labels):
-            try:
-                delete(item["metadata"]["name"], namespace, propagation_policy="Foreground")
-                deleted += 1
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-        return deleted
+        In the foreground: the objects it owns are deleted before it is gone, not after (a
+        solver Pod's Service and Ingress go at once, not after its shutdown)."""
+        try:
+            if kind == "HTTPRoute":
+                self.custom.delete_namespaced_custom_object(
+                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name,
+                    propagation_policy="Foreground",
+                )  # fmt: skip
+            else:
+                _, _, delete = self._kind_api(kind)
+                delete(name, namespace, propagation_policy="Foreground")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return 0
+        return 1
 
     def patch_endpoint_slice(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch an EndpointSlice (a solver's, moved to the replica that answers now)."""

@@ -63,7 +63,7 @@ GRANTED: dict[tuple[str, str], frozenset[str]] = {
     ("", "secrets"): frozenset({"get", "create", "update"}),
     # validation.trustBundle of kind ConfigMap.
     ("", "configmaps"): frozenset({"get"}),
-    # the HTTP-01 solver: kube.list_labelled, create, delete_labelled.
+    # the HTTP-01 solver: kube.list_labelled, create, delete.
     ("", "pods"): frozenset({"list", "create", "delete"}),
     ("", "services"): frozenset({"list", "create", "delete"}),
     ("discovery.k8s.io", "endpointslices"): frozenset({"list", "create", "delete", "patch"}),

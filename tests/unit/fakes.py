@@ -190,16 +190,15 @@ class FakeKube(ports.Kubernetes):
         self.objects[kind].append(created)
         return copy.deepcopy(created)
 
-    def delete_labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> int:
-        self._hook("delete_labelled")
+    def delete(self, kind: str, namespace: str, name: str) -> int:
+        self._hook("delete")
+        self.calls.append(("delete", kind, name))
         doomed = [
             item
             for item in self.objects[kind]
-            if item["metadata"]["namespace"] == namespace
-            and _matches(item["metadata"].get("labels") or {}, labels)
+            if (item["metadata"]["namespace"], item["metadata"]["name"]) == (namespace, name)
         ]
         for item in doomed:
-            self.calls.append(("delete", kind, item["metadata"]["name"]))
             self.objects[kind].remove(item)
         self._collect_garbage({item["metadata"].get("uid") for item in doomed})
         return len(doomed)
@@ -434,7 +433,8 @@ class FakeAcmeFactory:
 
 
 class FakeSolver(ports.Solver):
-    """Records present / self_check / clean_up into `log`; `fail` maps a method to an error."""
+    """Records present / self_check / finish / clean_up into `log`; `fail` maps a method
+    to an error."""
 
     def __init__(self, log: list[Call]) -> None:  # no Kube, no HTTP
         self.log = log
@@ -454,6 +454,9 @@ class FakeSolver(ports.Solver):
 
     def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         self._call("self_check", tuple(sorted(a.host for a in answers)))
+
+    def finish(self, endpoint: Endpoint, order_url: str) -> None:
+        self._call("finish", endpoint.name, order_url)
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
         self._call("clean_up", endpoint.name, keep_order_url)

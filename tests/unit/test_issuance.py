@@ -152,7 +152,7 @@ def test_a_first_issuance_goes_from_order_to_a_secret_with_the_full_chain() -> N
         "acme.wait_for_authorizations",
         "acme.finalize",
         "acme.download_chain",
-        "solver.clean_up",
+        "solver.finish",
         "acme.close",
     ]
     body = world.tls_secret()
@@ -518,10 +518,13 @@ def test_a_failed_self_check_never_asks_the_ca_to_validate() -> None:
     assert not world.did("acme", "answer")
 
 
-def test_the_client_is_closed_even_when_clean_up_fails() -> None:
+@pytest.mark.parametrize("step", ["finish", "clean_up"])
+def test_the_client_is_closed_even_when_the_solver_clean_up_fails(step: str) -> None:
     world = World()
-    world.solver.fail["clean_up"] = RuntimeError("API down")
-    with pytest.raises(RuntimeError):
+    world.solver.fail[step] = RuntimeError("API down")
+    if step == "clean_up":  # the clean-up after a failure
+        world.solver.fail["self_check"] = SelfCheckFailed("answered HTTP 404")
+    with pytest.raises((RuntimeError, SelfCheckFailed)):
         world.issue()
     assert world.acme.closed
 

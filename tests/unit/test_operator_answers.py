@@ -138,6 +138,24 @@ def test_clean_up_withdraws_the_answers_and_sends_one_delete(answers: OperatorAn
     assert fetch(answers, mine.token)[0] == 404
 
 
+def test_finishing_an_order_sends_one_delete_and_lists_nothing(answers: OperatorAnswers) -> None:
+    kube = FakeKube()
+    mine = answer(HOST)
+    solver(kube, answers).present(ENDPOINT, ORDER, [mine], HTTP01)
+    kube.calls.clear()
+    solver(kube, answers).finish(ENDPOINT, ORDER)
+    assert kube.calls == [("delete", "Service", naming.solver_name(ENDPOINT.name, ORDER))]
+    assert all(kube.objects[kind] == [] for kind in ("Service", "EndpointSlice", "Ingress"))
+    assert fetch(answers, mine.token)[0] == 404
+
+
+def test_presenting_lists_each_kind_once(answers: OperatorAnswers) -> None:
+    kube = FakeKube()
+    solver(kube, answers).present(ENDPOINT, ORDER, [answer(HOST)], HTTP01)
+    listed = [call[1] for call in kube.calls if call[0] == "list"]
+    assert sorted(listed) == sorted(set(listed))
+
+
 def test_a_new_order_stops_serving_the_old_orders_answers_but_not_another_endpoints(
     answers: OperatorAnswers,
 ) -> None:

@@ -248,6 +248,8 @@ class Issuer:
         certificate being renewed (RFC 9773 section 5).
 
         Long because: the solver clean-up and the client's close wrap every ACME step.
+        The order's solver objects go with one delete once it is valid; after a failure,
+        every solver object of the endpoint goes.
         """
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is not None:
@@ -259,22 +261,24 @@ class Issuer:
             )
         acme = self.account(endpoint, spec)
         try:
-            order = self._order(acme, spec, previous, progress, replaces)
-            if order.status == "pending":
-                self._authorize(acme, endpoint, spec, order, progress)
-            key = self._private_key(spec, existing)
-            progress.step("Finalizing", "all names validated; sending the CSR")
-            order = acme.finalize(
-                order,
-                pki.build_csr(key, spec.dns_names),
-                deadline=self.monotonic() + FINALIZE_TIMEOUT,
-            )
-            chain_pem = acme.download_chain(order, preferred_chain=spec.acme.preferred_chain)
-        finally:
             try:
+                order = self._order(acme, spec, previous, progress, replaces)
+                if order.status == "pending":
+                    self._authorize(acme, endpoint, spec, order, progress)
+                key = self._private_key(spec, existing)
+                progress.step("Finalizing", "all names validated; sending the CSR")
+                order = acme.finalize(
+                    order,
+                    pki.build_csr(key, spec.dns_names),
+                    deadline=self.monotonic() + FINALIZE_TIMEOUT,
+                )
+                chain_pem = acme.download_chain(order, preferred_chain=spec.acme.preferred_chain)
+            except BaseException:
                 self.solver.clean_up(endpoint)
-            finally:
-                acme.close()
+                raise
+            self.solver.finish(endpoint, order.url)
+        finally:
+            acme.close()
         chain = pki.split_pem_chain(chain_pem.encode())
         self._store(endpoint, spec, pki.private_key_to_pem(key), pki.chain_to_pem(chain))
         return Issued(pki.describe_certificate(chain[0]), order.url, len(chain), order.replaces)

@@ -126,10 +126,13 @@ class Solver(Protocol):
     def present(
         self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer], http01: Http01Spec
     ) -> None:
-        """Create (or keep) the solver Pod, Service and Ingress or HTTPRoute for the order."""
+        """Serve the order's answers and route them (the solver's objects), and no other's."""
 
     def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         """Wait until each answer is served; `solver.http01.SelfCheckFailed` if not in time."""
+
+    def finish(self, endpoint: Endpoint, order_url: str) -> None:
+        """The order is valid: stop serving its answers and delete its solver objects."""
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
         """Delete the endpoint's solver objects (but those of `keep_order_url`); how many."""

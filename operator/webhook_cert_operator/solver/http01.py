@@ -135,18 +135,28 @@ class Http01Solver:
     ) -> None:
         """Ensure this order's answers are served and routed, and no other order's are.
         SelfCheckFailed when the spec names Gateways and the cluster has no Gateway API."""
-        self.clean_up(endpoint, keep_order_url=order_url)
         spec = self.solver_spec(endpoint, order_url, answers, http01)
         if self.answers is not None:
+            self.answers.withdraw(_key(endpoint), keep_order=order_url)
             self.answers.publish(_key(endpoint), order_url, spec.challenges)
+        mine, _ = self._sweep(endpoint, keep_order_url=order_url)
         kinds = solver_kinds(http01, by_the_operator=self.answers is not None)
         # The first object owns the others, so one delete removes them all.
-        anchor = self._ensure(kinds[0], spec)
+        anchor = mine.get(kinds[0]) or self._create(kinds[0], spec)
         spec = dataclasses.replace(spec, anchor_uid=anchor.get("metadata", {}).get("uid"))
         for kind in kinds[1:]:
-            found = self._ensure(kind, spec)
+            found = mine.get(kind) or self._create(kind, spec)
             if kind == "EndpointSlice":
                 self._point_at_this_replica(found, spec)
+
+    def finish(self, endpoint: Endpoint, order_url: str) -> None:
+        """The order is done: stop serving its answers and delete its objects, with one
+        delete of the object that owns the others (`present` removed other orders')."""
+        if self.answers is not None:
+            self.answers.withdraw(_key(endpoint))
+        anchor = "Service" if self.answers is not None else "Pod"
+        name = naming.solver_name(endpoint.name, order_url)
+        self.kube.delete(anchor, endpoint.namespace, name)
 
     def _point_at_this_replica(
         self, endpoint_slice: dict[str, Any], spec: resources.SolverSpec
@@ -163,43 +173,47 @@ class Http01Solver:
             {"endpoints": built["endpoints"], "ports": built["ports"]},
         )
 
-    def _ensure(self, kind: str, spec: resources.SolverSpec) -> dict[str, Any]:
-        """The order's `kind` object: found by its labels, or created."""
-        for _ in range(2):
+    def _create(self, kind: str, spec: resources.SolverSpec) -> dict[str, Any]:
+        """Create the order's `kind` object; the one found by its labels when it was created
+        concurrently (a second replica, or a retried handler)."""
+        try:
+            return self.kube.create(kind, spec.namespace, _BUILDERS[kind](spec))
+        except AlreadyExists:
             found = self.kube.list_labelled(kind, spec.namespace, spec.labels)
-            if found:
-                return found[0]
-            try:
-                return self.kube.create(kind, spec.namespace, _BUILDERS[kind](spec))
-            except AlreadyExists:
-                continue  # created concurrently (a second replica, or a retried handler)
-            except NotServed as error:  # no Gateway API here: say so where the user looks
-                raise SelfCheckFailed(str(error)) from None
-        return {}  # created concurrently and deleted again: the self-check will say so
+            return found[0] if found else {}  # deleted again: the self-check will say so
+        except NotServed as error:  # no Gateway API here: say so where the user looks
+            raise SelfCheckFailed(str(error)) from None
 
     def clean_up(self, endpoint: Endpoint, *, keep_order_url: str | None = None) -> int:
         """Stop serving the endpoint's answers and delete its solver objects (but those of
-        `keep_order_url`); how many deletions were sent. Deleting the first object (a Pod,
-        or a Service when the operator answers) is enough for those it owns (the garbage
-        collector removes them); the others (made by an earlier version, or left without
-        their owner) are deleted one by one."""
+        `keep_order_url`); how many deletions were sent."""
         if self.answers is not None:
             self.answers.withdraw(_key(endpoint), keep_order=keep_order_url)
+        return self._sweep(endpoint, keep_order_url=keep_order_url)[1]
+
+    def _sweep(
+        self, endpoint: Endpoint, *, keep_order_url: str | None
+    ) -> tuple[dict[str, dict[str, Any]], int]:
+        """List the endpoint's solver objects, one call per kind: delete those of other
+        orders, and return those of `keep_order_url` by kind, with how many deletions were
+        sent. Deleting the first object (a Pod, or a Service when the operator answers) is
+        enough for those it owns (the garbage collector removes them); the others (made
+        by an earlier version, or left without their owner) are deleted one by one."""
         labels = {
             naming.LABEL_ROLE: naming.ROLE_SOLVER,
             naming.LABEL_ENDPOINT: naming.label_value(endpoint.name),
         }
         keep = naming.order_hash(keep_order_url) if keep_order_url else None
+        mine: dict[str, dict[str, Any]] = {}
         deleted = 0
         for kind in SOLVER_KINDS:
             for item in self.kube.list_labelled(kind, endpoint.namespace, labels):
                 meta = item["metadata"]
-                if meta.get("labels", {}).get(naming.LABEL_ORDER) == keep:
-                    continue
-                if _owned_by_solver_object(meta):
-                    continue
-                deleted += self.kube.delete_labelled(kind, endpoint.namespace, meta["labels"])
-        return deleted
+                if keep is not None and meta.get("labels", {}).get(naming.LABEL_ORDER) == keep:
+                    mine.setdefault(kind, item)
+                elif not _owned_by_solver_object(meta):
+                    deleted += self.kube.delete(kind, endpoint.namespace, meta["name"])
+        return mine, deleted
 
     def self_check(self, endpoint: Endpoint, order_url: str, answers: Sequence[Answer]) -> None:
         """Wait until every answer is served correctly `self_check_successes` times in a row.

@@ -80,8 +80,11 @@ class Settings:
     metrics_port: int = 8080
     # Namespaces to watch; empty means the whole cluster.
     watch_namespaces: tuple[str, ...] = ()
-    # At most this many served-chain checks run at once.
-    check_concurrency: int = 20
+    # At most this many served-chain checks run at once. A check mostly waits on the
+    # network (its two handshakes run together, one round trip each), so 50 keep
+    # 1,000 endpoints 100 ms away checked in about 4 s; each is a thread (started only
+    # when checks run at once) and an API connection, a few hundred KiB at most.
+    check_concurrency: int = 50
     # Issuances (and other change handlers) running at once: each waits on the solver, the
     # ingress and the CA in its own thread, so a burst of new endpoints is served together
     # (cert-manager's --max-concurrent-challenges is 60 too).
@@ -300,7 +303,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                     Pod that is still starting; default 10m
     WEBHOOK_CERT_METRICS_PORT       Prometheus metrics port; default 8080
     WEBHOOK_CERT_NAMESPACES         comma list of namespaces to watch; default all
-    WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 20
+    WEBHOOK_CERT_CHECK_CONCURRENCY  served-chain checks running at once; default 50
     WEBHOOK_CERT_MAX_CONCURRENT_ISSUANCES  issuances running at once; default 60
     WEBHOOK_CERT_HTTP01_PORT        port the CA and the self-check connect to; default 80
     WEBHOOK_CERT_FAILURE_BACKOFF    comma list of delays after successive failed issuances,

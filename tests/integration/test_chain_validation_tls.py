@@ -7,6 +7,7 @@ sockets, real handshakes, real DNS through a local server where a test needs a n
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -114,6 +115,34 @@ def test_a_server_presenting_the_full_chain_is_chain_valid(
     ]
     # The lenient handshake, then the sender's.
     assert full_chain_server.server_names == [HOST, HOST]
+
+
+class PairedServer(TLSServer):
+    """Starts no handshake until a second connection is open beside the first: a client
+    that makes its two handshakes one after the other gets nothing from it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.both_open = threading.Barrier(2, timeout=3)
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            self.both_open.wait()
+        except threading.BrokenBarrierError:
+            conn.close()
+            return
+        super()._handle(conn)
+
+
+def test_the_two_handshakes_of_a_check_are_made_at_the_same_time(
+    kube: Kube, hierarchy: pki.Chain
+) -> None:
+    with PairedServer(hierarchy.served(), hierarchy.leaf.key) as server:
+        result = check(kube, server)
+
+    assert result.condition.status == "True", result.condition.message
+    assert result.validation["servedChain"], "the lenient handshake's chain is reported"
+    assert server.handshakes == 2
 
 
 def test_a_server_presenting_only_the_leaf_is_an_incomplete_chain(

@@ -1,137 +1,25 @@
 """The account registry: one client per account, reused across calls and threads.
 
-Real `AcmeClient`s talk to `FakeCaNetwork`, a requests transport that answers as a CA
-would and counts what it was asked, so the tests can say how often the directory was
-fetched and the account looked up.
+Real `AcmeClient`s talk to `FakeCaNetwork` (tests/unit/fake_ca.py), a requests
+transport that answers as a CA would and counts what it was asked, so the tests can say
+how often the directory was fetched and the account looked up.
 """
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
 import threading
-from collections import Counter
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from tests.unit.acme_certificates import certificate, pem
+from tests.unit.fake_ca import CA, DIRECTORY, FakeCaNetwork
 from webhook_cert_operator.acme.accounts import MAX_AGE, AcmeAccounts
 from webhook_cert_operator.acme.client import AcmeClient
 from webhook_cert_operator.acme.errors import AcmeError
 from webhook_cert_operator.certificates import pki
 
-CA = "https://ca.test"
-DIRECTORY = f"{CA}/directory"
 LEAF_PEM = pem(certificate("hooks.example.com", "Intermediate A", serial=7)).encode()
-
-
-class FakeCaNetwork(BaseAdapter):
-    """A CA behind a requests transport: directory, nonces, accounts, ARI, orders.
-
-    `asked` counts (method, path) pairs; `closed` counts how often a session that uses
-    it was closed. `forget_accounts()` acts as a reset CA; with `refuse_accounts` set it
-    forgets each account as soon as it is found.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: Counter[tuple[str, str]] = Counter()
-        self.closed = 0
-        self.refuse_accounts = False
-        self._generation = 1
-        self._known: set[str] = set()
-        self._nonces = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def forget_accounts(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._known.clear()
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        path = urlsplit(str(request.url)).path
-        with self._lock:
-            self.asked[str(request.method), path] += 1
-        if path == "/directory":
-            return self._answer(request, 200, _DIRECTORY)
-        if request.method == "HEAD":
-            return self._answer(request, 200, None)
-        if path == "/new-account" and _kid(request) != "None":
-            # RFC 8555 section 6.2: newAccount is signed with the key, not an account.
-            return self._answer(request, 400, {"type": "urn:ietf:params:acme:error:malformed"})
-        if path == "/new-account":
-            return self._answer(request, 200, {"status": "valid"}, Location=self._account())
-        if path.startswith("/renewal-info/"):
-            window = {"start": "2026-05-01T00:00:00Z", "end": "2026-05-03T00:00:00Z"}
-            return self._answer(request, 200, {"suggestedWindow": window}, **{"Retry-After": "60"})
-        if path.startswith("/order/") and _kid(request) in self._known:
-            order = {"status": "ready", "finalize": f"{CA}{path}/finalize", "identifiers": []}
-            return self._answer(request, 200, order)
-        if path.startswith("/order/"):
-            problem = {"type": "urn:ietf:params:acme:error:accountDoesNotExist", "detail": "?"}
-            return self._answer(request, 400, problem)
-        return self._answer(request, 404, {"type": "urn:ietf:params:acme:error:malformed"})
-
-    def _account(self) -> str:
-        with self._lock:
-            url = f"{CA}/acct/{self._generation}"
-            if not self.refuse_accounts:
-                self._known.add(url)
-            return url
-
-    def _answer(
-        self,
-        request: requests.PreparedRequest,
-        status: int,
-        body: Mapping[str, Any] | None,
-        **headers: str,
-    ) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response.url = str(request.url)
-        response.request = request
-        nonce = base64.urlsafe_b64encode(f"nonce-{next(self._nonces)}".encode()).decode()
-        response.headers = CaseInsensitiveDict({"Replay-Nonce": nonce.rstrip("="), **headers})
-        response._content = b""
-        if body is not None:
-            kind = "application/problem+json" if status >= 400 else "application/json"
-            response.headers["Content-Type"] = kind
-            response._content = json.dumps(body).encode()
-        return response
-
-    def close(self) -> None:
-        # requests closes each mounted transport when its session closes.
-        self.closed += 1
-
-    def fetches(self, path: str) -> int:
-        return sum(n for (_, p), n in self.asked.items() if p == path)
-
-
-def _kid(request: requests.PreparedRequest) -> str:
-    """The account URL a signed request names (RFC 8555 section 6.2)."""
-    body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
-    protected = json.loads(body)["protected"]
-    header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
-    return str(header.get("kid"))
-
-
-_DIRECTORY = {
-    "newNonce": f"{CA}/new-nonce",
-    "newAccount": f"{CA}/new-account",
-    "newOrder": f"{CA}/new-order",
-    "renewalInfo": f"{CA}/renewal-info/",
-    "meta": {},
-}
 
 
 class World:

@@ -42,7 +42,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.self_check_timeout == timedelta(minutes=2)
     assert settings.metrics_port == 8080
     assert settings.watch_namespaces == ()
-    assert settings.check_concurrency == 20
+    assert settings.check_concurrency == 50
     assert settings.max_concurrent_issuances == 60
     assert settings.http01_port == 80
     assert settings.failure_backoff == (

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from acme import challenges as lib_challenges
 from acme import messages as lib_messages
@@ -34,6 +35,9 @@ from webhook_cert_operator.acme.errors import AcmeError
 from webhook_cert_operator.acme.redact import authorization_failure, redact
 
 logger = logging.getLogger(__name__)
+
+#: Pending challenges a client remembers between attempts (about 1 KiB each).
+REMEMBERED_CHALLENGES: Final = 1000
 
 
 class AcmeClient:
@@ -73,6 +77,7 @@ class AcmeClient:
         self._session = session.AccountSession(self._net, directory_url)
         self._users_lock = threading.Lock()
         self._users = 0
+        self._challenges = messages.RememberedChallenges(REMEMBERED_CHALLENGES)
 
     # -- sharing ------------------------------------------------------------------------
 
@@ -173,27 +178,53 @@ class AcmeClient:
 
         Valid authorizations (reused from earlier orders) need nothing. An authorization
         in any other state, or one without an http-01 challenge, fails the order.
+
+        A pending challenge this client fetched for an earlier attempt and never answered
+        is taken from memory, marked `remembered`: an attempt that fails before answering
+        (the self-check never passed) then costs the CA no authorization request, and
+        `answer` fetches the authorization once before answering a remembered challenge.
         """
         self._session.authenticated()
         found: list[messages.Http01Challenge] = []
         for authz_url in order.authorizations:
-            with self._session.calling("get-authz"):
-                authz = network.json_object(self._session.post(authz_url, None))
-            status = authz.get("status")
-            if status == "valid":
+            remembered = self._challenges.recall(authz_url)
+            if remembered is not None:
+                found.append(remembered)
                 continue
-            if status != "pending":
-                raise authorization_failure(authz, self._thumbprint)
-            found.append(messages.http01_challenge(authz_url, authz, self._thumbprint))
+            challenge = self._fetch_challenge(authz_url, "get-authz")
+            if challenge is not None:
+                self._challenges.keep(challenge)
+                found.append(challenge)
         return found
+
+    def _fetch_challenge(self, authz_url: str, kind: str) -> messages.Http01Challenge | None:
+        """The authorization's pending HTTP-01 challenge as the CA shows it now; None
+        when it is valid; `AcmeError` when it is in any other state."""
+        with self._session.calling(kind):
+            authz = network.json_object(self._session.post(authz_url, None))
+        status = authz.get("status")
+        if status == "valid":
+            return None
+        if status != "pending":
+            raise authorization_failure(authz, self._thumbprint)
+        return messages.http01_challenge(authz_url, authz, self._thumbprint)
 
     def answer(self, challenge: messages.Http01Challenge) -> None:
         """Tell the CA the challenge is ready to be validated (RFC 8555 section 7.5.1).
 
         Call it only once the answer is reachable: the CA validates right away and a
-        failed validation fails the whole order.
+        failed validation fails the whole order. A `remembered` challenge is answered
+        only if its authorization is still pending with that challenge (it may have been
+        validated through another order meanwhile, or have expired).
         """
         self._session.authenticated()
+        self._challenges.forget(challenge.authz_url)
+        if challenge.remembered:
+            current = self._fetch_challenge(challenge.authz_url, "get-authz")
+            if current is None:
+                return  # valid already: nothing to answer
+            if (current.url, current.token) != (challenge.url, challenge.token):
+                raise AcmeError(None, f"the CA changed the challenge for {challenge.identifier}")
         with self._session.calling(
             "answer-challenge", secrets=(challenge.key_authorization, challenge.token)
         ):

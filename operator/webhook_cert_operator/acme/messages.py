@@ -3,6 +3,7 @@
 Pure: no I/O, no clock. The adapter (`acme.client`) hands these functions the JSON bodies
 the CA sent and gets back small frozen dataclasses, so that no other module meets `acme`
 or `josepy` types. Malformed bodies raise `AcmeError` with a stable message.
+`RememberedChallenges` holds the pending challenges a client keeps between attempts.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import base64
 import datetime
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from cryptography import x509
@@ -67,11 +70,46 @@ class Http01Challenge:
     status: str
     token: str = field(repr=False)
     key_authorization: str = field(repr=False)
+    # Taken from what the client fetched for an earlier attempt, not from the CA now.
+    remembered: bool = False
 
     @property
     def path(self) -> str:
         """The request path the CA will fetch."""
         return challenge_path(self.token)
+
+
+class RememberedChallenges:
+    """Pending challenges by authorization URL, the `limit` most recently kept, for the
+    threads of one client: an authorization's challenges never change (RFC 8555 section
+    7.1.4), so one fetched for an attempt still stands for the next while it is unanswered.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._by_authz: OrderedDict[str, Http01Challenge] = OrderedDict()
+
+    def keep(self, challenge: Http01Challenge) -> None:
+        with self._lock:
+            self._by_authz[challenge.authz_url] = challenge
+            self._by_authz.move_to_end(challenge.authz_url)
+            while len(self._by_authz) > self._limit:
+                self._by_authz.popitem(last=False)
+
+    def recall(self, authz_url: str) -> Http01Challenge | None:
+        """The kept challenge, marked `remembered`; None when there is none."""
+        with self._lock:
+            challenge = self._by_authz.get(authz_url)
+        return replace(challenge, remembered=True) if challenge is not None else None
+
+    def forget(self, authz_url: str) -> None:
+        with self._lock:
+            self._by_authz.pop(authz_url, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_authz)
 
 
 def b64url(data: bytes) -> str:

@@ -9,13 +9,13 @@ Requests of one thread are strictly sequential; several threads may share a `Net
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -179,6 +179,11 @@ class Network(lib_client.ClientNetwork):
         if not response.ok:
             # Kept because the library drops the problem document of some answers (409).
             self._local.last_problem = _problem_in(response)
+            # RFC 8555 section 6.5: error answers carry a fresh nonce too (a badNonce one
+            # must, for the retry). The library keeps only those of successful answers
+            # and would ask newNonce again; any nonce the CA handed out will do (7.2).
+            with contextlib.suppress(lib_errors.BadNonce, lib_errors.MissingNonce):
+                self._add_nonce(response)
         if "Accept" not in headers:
             # As the library does: ACME bodies are UTF-8, don't let requests guess.
             response.encoding = "utf-8"
@@ -207,7 +212,7 @@ class Network(lib_client.ClientNetwork):
         """The Retry-After of this thread's last answer, in seconds from now."""
         return parse_retry_after(self.last_retry_after, datetime.datetime.now(datetime.UTC))
 
-    @contextmanager
+    @contextlib.contextmanager
     def calling(self, kind: str, *, secrets: Sequence[str] = ()) -> Iterator[None]:
         """Label the requests inside for the observer and translate library errors.
 

@@ -62,6 +62,8 @@ class Checked:
     wall: float
     durations: tuple[float, ...]
     note: str = ""
+    # When each check ended, in seconds after the first began (same order as durations).
+    ended: tuple[float, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -91,17 +93,19 @@ def operator_checks(roots_pem: bytes, targets: Sequence[tuple[str, int]]) -> Che
     specs = [_spec(host, port) for host, port in targets]
     started = time.monotonic()
 
-    def one(spec: EndpointSpec) -> tuple[bool, float, str]:
+    def one(spec: EndpointSpec) -> tuple[bool, float, str, float]:
         began = time.monotonic()
         result = checker.check(ROOTS[0], spec.dns_names[0].split(".")[0], spec)
-        return result.ok, time.monotonic() - began, result.condition.reason
+        ended = time.monotonic()
+        return result.ok, ended - began, result.condition.reason, ended - started
 
     with ThreadPoolExecutor(max_workers=settings.check_concurrency) as pool:
         results = list(pool.map(one, specs))
     wall = time.monotonic() - started
-    failed = [reason for ok, _, reason in results if not ok]
+    failed = [reason for ok, _, reason, _ in results if not ok]
     note = f"{len(failed)} not valid ({', '.join(sorted(set(failed)))})" if failed else ""
-    return Checked(len(results) - len(failed), wall, tuple(d for _, d, _ in results), note)
+    durations = tuple(r[1] for r in results)
+    return Checked(len(results) - len(failed), wall, durations, note, tuple(r[3] for r in results))
 
 
 def openssl_loop(root: Path, targets: Sequence[tuple[str, int]]) -> Checked:
@@ -177,17 +181,20 @@ def run() -> list[Figure]:
                 root.read_bytes(), [("hang.example.test", HANG_PORT), *targets]
             )
             others = hanging.durations[1:]
+            others_done = max(hanging.ended[1:])
             print(_line(f"ChainChecker, {COUNT} + 1 hanging endpoint", hanging))
             print(
-                f"    the hanging one took {hanging.durations[0]:.1f}s; the others: "
-                f"median {statistics.median(others) * 1000:.0f} ms, "
-                f"max {max(others) * 1000:.0f} ms"
+                f"    the hanging one took {hanging.durations[0]:.1f}s (its timeout); the "
+                f"others: median {statistics.median(others) * 1000:.0f} ms, max "
+                f"{max(others) * 1000:.0f} ms, all done after {others_done:.1f}s"
             )
     return [
         Figure(PART, f"{COUNT} checks, loopback", COUNT / plain[0], "/s", COUNT / plain[1],
                "openssl loop", 3, higher_is_better=True),
         Figure(PART, f"{COUNT} checks, +50 ms RTT", COUNT / slow[0], "/s", COUNT / slow[1],
                "openssl loop", 30, higher_is_better=True),
-        Figure(PART, f"{COUNT} checks + 1 hanging", hanging.wall, "s", plain[0],
+        # The others' last end, not the wall time: that is bounded below by the hanging
+        # one's own timeout, whatever the others do.
+        Figure(PART, f"{COUNT} others done, 1 hanging", others_done, "s", plain[0],
                "same without it", 1.1),
     ]  # fmt: skip

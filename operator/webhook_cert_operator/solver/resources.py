@@ -8,7 +8,7 @@ set of objects serves a whole order, in one of two ways:
   Ingress (or HTTPRoute). Nothing has to start, so the route is there as soon as the
   ingress controller has read the objects;
 - a solver Pod per order (`address` unset): the Pod runs the solver image with
-  `webhook-cert solve` (solver/pod.py builds it), and the Service selects it.
+  `webhook-cert solve`, and the Service selects it.
 
 Either way the Ingress routes each token's path on each of the order's hosts to the
 Service. RFC 8555 section 8.3: the CA fetches

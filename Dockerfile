@@ -39,10 +39,18 @@ COPY operator/ operator/
 # The package itself, without resolving anything again; installed from /wheels alone, so the
 # venv holds exactly the locked versions. The venv gets no pip of its own: it would be dead
 # weight at runtime.
+# The bytecode is compiled again, valid by its presence alone (unchecked-hash, PEP 552):
+# pip's .pyc files record their source's mtime, and in the built image (COPY --from, then
+# the export) those mtimes came out whole seconds off, so Python found all 400 .pyc files
+# of the dependencies stale and, the root being read-only, compiled them again at every
+# start. Compiling the kubernetes client's 4 MB core_v1_api.py alone left 64 MiB of freed
+# but resident heap: the operator idled at 170 MiB in its Pod instead of about 110.
 RUN pip wheel --wheel-dir /wheels --no-deps . \
  && python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-index --find-links /wheels \
         webhook-cert-operator \
+ && /opt/venv/bin/python -m compileall -q -f --invalidation-mode unchecked-hash \
+        /opt/venv/lib \
  && /opt/venv/bin/webhook-cert --help > /dev/null
 
 # ---- solver: the package alone, for `webhook-cert solve` ------------------------------

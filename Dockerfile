@@ -39,10 +39,18 @@ COPY operator/ operator/
 # The package itself, without resolving anything again; installed from /wheels alone, so the
 # venv holds exactly the locked versions. The venv gets no pip of its own: it would be dead
 # weight at runtime.
+# The bytecode is compiled again, valid by its presence alone (unchecked-hash, PEP 552):
+# pip's .pyc files record their source's mtime, and in the built image (COPY --from, then
+# the export) those mtimes came out whole seconds off, so Python found all 400 .pyc files
+# of the dependencies stale and, the root being read-only, compiled them again at every
+# start. Compiling the kubernetes client's 4 MB core_v1_api.py alone left 64 MiB of freed
+# but resident heap: the operator idled at 170 MiB in its Pod instead of about 110.
 RUN pip wheel --wheel-dir /wheels --no-deps . \
  && python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-index --find-links /wheels \
         webhook-cert-operator \
+ && /opt/venv/bin/python -m compileall -q -f --invalidation-mode unchecked-hash \
+        /opt/venv/lib \
  && /opt/venv/bin/webhook-cert --help > /dev/null
 
 # ---- solver: the package alone, for `webhook-cert solve` ------------------------------
@@ -91,9 +99,15 @@ RUN groupadd --system --gid 65532 webhook-cert \
 COPY --from=build /opt/venv /opt/venv
 # The root filesystem is read-only in the cluster: no bytecode written at runtime (pip
 # compiled it at install time), output unbuffered so that logs appear at once.
+# MALLOC_ARENA_MAX: glibc gives each thread that allocates while the others hold theirs
+# a malloc arena of its own, up to 8 per CPU the container sees (the node's, not its
+# limit's); the operator's 80 worker threads held 16 arenas and 21 MiB on a 2-CPU node,
+# and would hold more on a bigger one. Two arenas are plenty for threads that mostly
+# wait on the network.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 USER 65532:65532
 # 8080 metrics, 8081 kopf liveness.
 EXPOSE 8080 8081

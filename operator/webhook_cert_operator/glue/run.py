@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 LOG_FORMATS = ("text", "json")
+# Free C heap pages go back to the system this often (heap.py). With 1,000 endpoints
+# created at once the operator's Pod held 360 MiB 30 s later, 117 MiB of it freed heap;
+# a release takes a few milliseconds, so every 30 s costs nothing and an idle operator
+# holds what it uses within half a minute of a burst.
+HEAP_RELEASE_INTERVAL = 30.0
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `webhook-cert solve` and `check` never load kopf or the clients.
     import kopf
 
+    from webhook_cert_operator import heap
     from webhook_cert_operator.glue import handlers
     from webhook_cert_operator.settings import ConfigError, settings_from_env
 
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if settings.ingress_automation:
         handlers.register_ingress_automation()
+    heap.start_releasing(HEAP_RELEASE_INTERVAL)
     kopf.run(
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,

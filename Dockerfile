@@ -109,7 +109,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2
 USER 65532:65532
-# 8080 metrics, 8081 kopf liveness.
-EXPOSE 8080 8081
+# 8080 metrics, 8081 kopf liveness, 8089 the HTTP-01 answers (WEBHOOK_CERT_SOLVER_ADDRESS).
+EXPOSE 8080 8081 8089
 ENTRYPOINT ["webhook-cert"]
 CMD ["run"]

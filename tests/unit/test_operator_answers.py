@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
-from tests.unit.fakes import FakeKube, as_kube, key_authorization_for, token_for
+from tests.unit.fakes import FakeClock, FakeKube, as_kube, key_authorization_for, token_for
 from webhook_cert_operator import naming
 from webhook_cert_operator.api.formats import challenge_path
 from webhook_cert_operator.api.types import Endpoint, Http01Spec
 from webhook_cert_operator.settings import ConfigError, Settings, settings_from_env
 from webhook_cert_operator.solver import resources
-from webhook_cert_operator.solver.http01 import Answer, Http01Solver
+from webhook_cert_operator.solver.http01 import Answer, Http01Solver, SelfCheckFailed
 from webhook_cert_operator.solver.operator_answers import OperatorAnswers
 
 HOST = "hooks.example.test"
@@ -218,3 +219,23 @@ def test_a_pod_solver_is_used_without_a_solver_address() -> None:
     )
     assert [call[1] for call in kube.created()] == ["Pod", "Service", "Ingress"]
     assert kube.objects["EndpointSlice"] == []
+
+
+def test_a_failed_self_check_says_the_ingress_controller_must_reach_the_operator(
+    answers: OperatorAnswers,
+) -> None:
+    clock = FakeClock()
+    checking = Http01Solver(
+        as_kube(FakeKube()),
+        Settings(solver_address=POD_IP, self_check_timeout=timedelta(seconds=5)),
+        answers=answers,
+        fetch=lambda host, path: (502, b"Bad Gateway", "answered HTTP 502"),
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(SelfCheckFailed) as failed:
+        checking.self_check(ENDPOINT, ORDER, [answer(HOST)])
+    message = str(failed.value)
+    assert "answered HTTP 502" in message
+    assert "must reach the operator's Pod on the solver port" in message
+    assert clock.now - 1000.0 < 6  # no wait for a solver Pod: there is none

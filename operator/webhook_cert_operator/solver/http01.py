@@ -39,7 +39,10 @@ _BUILDERS = {
     "HTTPRoute": resources.build_http_route,
 }
 _ANSWERED_BY_THE_OPERATOR = Readiness(
-    ready=True, starting=False, why="the operator answers the challenges itself"
+    ready=True,
+    starting=False,
+    why="the operator answers the challenges itself: the ingress controller must reach "
+    "the operator's Pod on the solver port (a NetworkPolicy may block it)",
 )
 
 
@@ -305,10 +308,10 @@ class _Streaks:
 
     def failure(self, readiness: Readiness) -> str:
         failing = next(a for a in self.answers if self.streak[a] < self.needed)
-        hint = (
-            "Check that the Ingress class is served by an ingress controller and that the "
-            "host name resolves to it"
-            if readiness.ready
-            else readiness.why
-        )
+        hint = readiness.why
+        if readiness.ready:
+            hint = (
+                "Check that the Ingress class is served by an ingress controller and that "
+                f"the host name resolves to it; {readiness.why}"
+            )
         return f"{failing.shown_url} {self.last[failing]}; the CA would fail the same way. {hint}"

@@ -150,6 +150,17 @@ def test_finishing_an_order_sends_one_delete_and_lists_nothing(answers: Operator
     assert fetch(answers, mine.token)[0] == 404
 
 
+def test_finishing_an_order_never_presented_removes_what_an_earlier_order_left(
+    answers: OperatorAnswers,
+) -> None:
+    """A restarted operator that never saw the earlier order in status, and a CA that
+    reused its valid authorization for the next one: nothing to delete by name."""
+    kube = FakeKube()
+    solver(kube, answers).present(ENDPOINT, OLD_ORDER, [answer(HOST, OLD_ORDER)], HTTP01)
+    solver(kube, answers).finish(ENDPOINT, ORDER)
+    assert all(kube.objects[kind] == [] for kind in ("Service", "EndpointSlice", "Ingress"))
+
+
 def test_presenting_lists_each_kind_once(answers: OperatorAnswers) -> None:
     kube = FakeKube()
     solver(kube, answers).present(ENDPOINT, ORDER, [answer(HOST)], HTTP01)

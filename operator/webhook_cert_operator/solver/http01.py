@@ -154,12 +154,17 @@ class Http01Solver:
 
     def finish(self, endpoint: Endpoint, order_url: str) -> None:
         """The order is done: stop serving its answers and delete its objects, with one
-        delete of the object that owns the others (`present` removed other orders')."""
+        delete of the object that owns the others (`present` removed other orders'). An
+        order that was never presented (its authorizations were valid already, or a
+        restarted operator resumed it after validation) leaves nothing to delete by
+        name, but maybe another order's objects: then every solver object of the
+        endpoint goes."""
         if self.answers is not None:
             self.answers.withdraw(_key(endpoint))
         anchor = "Service" if self.answers is not None else "Pod"
         name = naming.solver_name(endpoint.name, order_url)
-        self.kube.delete(anchor, endpoint.namespace, name)
+        if not self.kube.delete(anchor, endpoint.namespace, name):
+            self._sweep(endpoint, keep_order_url=None)
 
     def _point_at_this_replica(
         self, endpoint_slice: dict[str, Any], spec: resources.SolverSpec

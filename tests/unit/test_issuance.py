@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from kubernetes.client.exceptions import ApiException
 
 from tests.unit.fakes import (
     Call,
@@ -34,7 +35,7 @@ from webhook_cert_operator.api.status import OrderRef
 from webhook_cert_operator.api.types import Endpoint
 from webhook_cert_operator.certificates import pki
 from webhook_cert_operator.certificates import secret as tls_secret
-from webhook_cert_operator.certificates.issuance import AccountError, Issued, Issuer
+from webhook_cert_operator.certificates.issuance import API_PATIENCE, AccountError, Issued, Issuer
 from webhook_cert_operator.kube import Conflict
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import SelfCheckFailed
@@ -92,8 +93,14 @@ class World:
         self.factory = FakeAcmeFactory(self.acme)
         self.solver = FakeSolver(self.log)
         self.settings = settings()
+        self.sleeps: list[float] = []
         self.issuer = Issuer(
-            self.kube, self.settings, self.solver, self.factory, monotonic=lambda: 0.0
+            self.kube,
+            self.settings,
+            self.solver,
+            self.factory,
+            monotonic=lambda: sum(self.sleeps),
+            sleep=self.sleeps.append,
         )
 
     def issue(
@@ -152,8 +159,8 @@ def test_a_first_issuance_goes_from_order_to_a_secret_with_the_full_chain() -> N
         "acme.wait_for_authorizations",
         "acme.finalize",
         "acme.download_chain",
-        "solver.finish",
         "acme.close",
+        "solver.finish",
     ]
     body = world.tls_secret()
     assert body["type"] == "kubernetes.io/tls"
@@ -516,6 +523,41 @@ def test_a_failed_self_check_never_asks_the_ca_to_validate() -> None:
     with pytest.raises(SelfCheckFailed):
         world.issue()
     assert not world.did("acme", "answer")
+
+
+def unavailable() -> None:
+    raise ApiException(status=503, reason="etcdserver: request timed out")
+
+
+def test_an_issued_certificate_waits_for_the_api_to_come_back_instead_of_a_new_order() -> None:
+    world = World()
+    # The first write is the ACME account key's, before any order.
+    world.kube.before["create_secret"] = [lambda: None, unavailable, unavailable]
+    world.issue()
+    assert world.tls_secret()["type"] == "kubernetes.io/tls"
+    assert world.sequence().count("acme.new_order") == 1
+    assert world.sleeps == [1.0, 2.0]
+
+
+def test_an_api_that_stays_away_fails_the_attempt_after_its_patience() -> None:
+    world = World()
+    world.kube.before["create_secret"] = [lambda: None, *[unavailable] * 100]
+    with pytest.raises(ApiException):
+        world.issue()
+    assert 100.0 <= sum(world.sleeps) <= API_PATIENCE
+    assert tls_writes(world) == []
+
+
+def test_an_api_verdict_is_not_waited_out() -> None:
+    world = World()
+    world.kube.before["create_secret"] = [lambda: None, forbidden]
+    with pytest.raises(ApiException):
+        world.issue()
+    assert world.sleeps == []
+
+
+def forbidden() -> None:
+    raise ApiException(status=403, reason="Forbidden")
 
 
 @pytest.mark.parametrize("step", ["finish", "clean_up"])

@@ -24,6 +24,7 @@ from webhook_cert_operator.certificates import pki, ports
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.certificates.ports import AcmeSession, Progress
 from webhook_cert_operator.kube import AlreadyExists
+from webhook_cert_operator.kube_errors import passes_on_its_own
 from webhook_cert_operator.settings import Settings
 from webhook_cert_operator.solver.http01 import Answer
 
@@ -31,6 +32,10 @@ from webhook_cert_operator.solver.http01 import Answer
 # minute, so these only stop a stuck order from holding a worker forever.
 AUTHORIZATION_TIMEOUT = 180.0
 FINALIZE_TIMEOUT = 180.0
+# How long an issued certificate waits for the Kubernetes API to come back (an apiserver
+# restart, etcd briefly gone) before the attempt fails: its new key exists only in memory
+# until the Secret is written, and losing it costs a new order.
+API_PATIENCE = 120.0
 _RESUMABLE = ("pending", "ready")
 
 
@@ -65,12 +70,14 @@ class Issuer:
         acme_factory: ports.AcmeConnect,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.solver = solver
         self.acme_factory = acme_factory
         self.monotonic = monotonic
+        self.sleep = sleep
 
     def clean_up(self, endpoint: Endpoint) -> None:
         """Delete the endpoint's HTTP-01 solver objects now (owner references would later)."""
@@ -248,8 +255,9 @@ class Issuer:
         certificate being renewed (RFC 9773 section 5).
 
         Long because: the solver clean-up and the client's close wrap every ACME step.
-        The order's solver objects go with one delete once it is valid; after a failure,
-        every solver object of the endpoint goes.
+        Once the certificate is in hand, the Secret is written and the order's solver
+        objects go, each waiting out a Kubernetes API that is briefly unavailable; after a
+        failure before that, every solver object of the endpoint goes.
         """
         existing = self.kube.get_secret(endpoint.namespace, spec.secret_name)
         if existing is not None:
@@ -276,12 +284,29 @@ class Issuer:
             except BaseException:
                 self.solver.clean_up(endpoint)
                 raise
-            self.solver.finish(endpoint, order.url)
         finally:
             acme.close()
         chain = pki.split_pem_chain(chain_pem.encode())
-        self._store(endpoint, spec, pki.private_key_to_pem(key), pki.chain_to_pem(chain))
+        key_pem, full_chain_pem = pki.private_key_to_pem(key), pki.chain_to_pem(chain)
+        self._while_the_api_recovers(lambda: self._store(endpoint, spec, key_pem, full_chain_pem))
+        self._while_the_api_recovers(lambda: self.solver.finish(endpoint, order.url))
         return Issued(pki.describe_certificate(chain[0]), order.url, len(chain), order.replaces)
+
+    def _while_the_api_recovers(self, write: Callable[[], None]) -> None:
+        """Run `write` again while the Kubernetes API fails in a way that passes on its own
+        (`kube_errors`), 1 s, 2 s, 4 s, ... apart, for up to API_PATIENCE seconds; then, or
+        on any other error, raise it."""
+        deadline = self.monotonic() + API_PATIENCE
+        pause = 1.0
+        while True:
+            try:
+                write()
+                return
+            except Exception as error:
+                if not passes_on_its_own(error) or self.monotonic() + pause > deadline:
+                    raise
+            self.sleep(pause)
+            pause = min(2 * pause, 10.0)
 
     def _private_key(self, spec: EndpointSpec, existing: Any) -> pki.PrivateKey:
         """A fresh key, unless rotationPolicy Never and the stored key still fits."""

@@ -112,7 +112,7 @@ def solver_labels(endpoint_name: str, order_url: str) -> dict[str, str]:
 
 
 def solver_name(endpoint_name: str, order_url: str) -> str:
-    """The name of one order's solver Pod, Service and Ingress.
+    """The name of one order's solver objects (Service, EndpointSlice or Pod, Ingress).
 
     A DNS-1035 label because a Service name must be one: `wco-solver-<prefix>-<hash>`,
     where the prefix is the endpoint's name made DNS-safe and cut to fit, and the hash

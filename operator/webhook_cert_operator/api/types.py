@@ -173,7 +173,7 @@ class AcmeSpec:
 
 @dataclass(frozen=True)
 class PodTemplate:
-    """Extra metadata and scheduling for the HTTP-01 solver Pod.
+    """Extra metadata and scheduling for the HTTP-01 solver Pod (where solver Pods answer).
 
     Mappings are read-only views; `to_plain` turns them into dicts for a Kubernetes body.
     """

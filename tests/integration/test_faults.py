@@ -5,6 +5,7 @@ are compressed through settings (the failure back-off), never by patching the op
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -96,9 +97,11 @@ def test_an_operator_killed_at_ten_random_moments_issues_every_endpoint_once(
     assert orders_added(harness) - before <= 2 * len(names), "at most one extra order each"
 
 
-def test_a_standby_replica_takes_over_from_a_killed_active_one_within_30_seconds(
+def test_another_replica_takes_over_from_a_killed_active_one_within_30_seconds(
     cluster: Cluster, operator: OperatorDeployment, namespace: str
 ) -> None:
+    """The standby, or the killed Pod's replacement when it starts first with a higher
+    random priority, resumes within 30 s and finishes the order in flight."""
     operator.configure(SLOW_SELF_CHECK, replicas=2)
     replicas = [k8s.name(pod) for pod in operator.pods()]
 
@@ -107,27 +110,30 @@ def test_a_standby_replica_takes_over_from_a_killed_active_one_within_30_seconds
         return working[0] if len(working) == 1 else None
 
     leader = wait_for(active_replica, timeout=90, what="one replica to work")
-    standby = next(r for r in replicas if r != leader)
     host = f"takeover.{namespace}.example.test"
     apply(cluster, endpoint(namespace, "takeover", [host]))
     wait_for_self_check(cluster, namespace, "takeover")
     order = get_status(cluster, namespace, "takeover")["order"]["url"]
 
-    def resumed() -> int:
-        return operator.logs(standby).count("Resuming operations")
+    def resumed_elsewhere() -> int:
+        """Peering resumptions logged by the live replicas but the leader."""
+        count = 0
+        for pod in live_operator_pods(operator):
+            if pod != leader:
+                with contextlib.suppress(AssertionError):  # kubectl logs: not started yet
+                    count += operator.logs(pod).count("Resuming operations")
+        return count
 
-    before = resumed()
+    before = resumed_elsewhere()
     operator.delete_pod(leader, grace_seconds=0)
     killed = time.monotonic()
-    # Counted, not the last line: the killed Pod's replacement may take over from the
-    # standby in turn (a higher random priority), which is fine.
-    wait_for(lambda: resumed() > before, timeout=60, what="the standby to resume")
+    wait_for(lambda: resumed_elsewhere() > before, timeout=60, what="another replica to resume")
     took_over = time.monotonic() - killed
 
     wait_for_condition(cluster, namespace, "takeover", "Ready", "True", timeout=180)
     status = get_status(cluster, namespace, "takeover")
-    assert took_over <= 30, f"the standby took {took_over:.0f}s to take over"
-    assert status["order"]["url"] == order, "the standby finished the order in flight"
+    assert took_over <= 30, f"another replica took {took_over:.0f}s to take over"
+    assert status["order"]["url"] == order, "the order in flight was finished"
     assert status["order"]["attempts"] == 1
 
 

@@ -51,9 +51,13 @@ def solver_kinds(http01: Http01Spec, *, by_the_operator: bool = True) -> tuple[s
     its EndpointSlice when the operator answers, a Pod and its Service otherwise; then an
     HTTPRoute instead of the Ingress when the spec names Gateways."""
     route = "HTTPRoute" if http01.gateway_parent_refs else "Ingress"
-    if by_the_operator:
-        return ("Service", "EndpointSlice", route)
-    return ("Pod", "Service", route)
+    return (*_owner_and_backend(by_the_operator), route)
+
+
+def _owner_and_backend(by_the_operator: bool) -> tuple[str, str]:
+    """The object that owns the others, and the one beside it that gives the Service
+    its backend."""
+    return ("Service", "EndpointSlice") if by_the_operator else ("Pod", "Service")
 
 
 class SelfCheckFailed(Exception):
@@ -161,7 +165,7 @@ class Http01Solver:
         endpoint goes."""
         if self.answers is not None:
             self.answers.withdraw(_key(endpoint))
-        anchor = "Service" if self.answers is not None else "Pod"
+        anchor = _owner_and_backend(self.answers is not None)[0]
         name = naming.solver_name(endpoint.name, order_url)
         if not self.kube.delete(anchor, endpoint.namespace, name):
             self._sweep(endpoint, keep_order_url=None)

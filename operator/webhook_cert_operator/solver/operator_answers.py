@@ -72,11 +72,6 @@ class OperatorAnswers:
                 self._orders[endpoint] = kept
             self._swap()
 
-    def serving(self, endpoint: EndpointKey) -> Mapping[str, Mapping[str, str]]:
-        """What is served for the endpoint now: {order: {token: keyAuthorization}}."""
-        with self._lock:
-            return {order: dict(c) for order, c in self._orders.get(endpoint, {}).items()}
-
     def _merged(self) -> dict[str, str]:
         return {
             token: key_authorization

@@ -356,7 +356,9 @@ class LocalCluster:
                 "--providers.kubernetesingress=true",
                 # The Gateway API too: HTTP-01 through an HTTPRoute (spec.http01.gatewayHTTPRoute).
                 "--providers.kubernetesgateway=true",
-                f"--providers.kubernetesingress.ingressendpoint.ip={network.NODE_IP}",
+                # No `ingressendpoint`: with one, Traefik writes each new Ingress's status
+                # inside its configuration loop, one API call at a time, and a burst of
+                # solver Ingresses waits seconds for its routes (README, Troubleshooting).
                 f"--entryPoints.web.address={network.NODE_IP}:80",
                 f"--entryPoints.websecure.address={network.NODE_IP}:443",
                 f"--entryPoints.traefik.address={TRAEFIK_PING[0]}:{TRAEFIK_PING[1]}",

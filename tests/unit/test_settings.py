@@ -43,7 +43,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.metrics_port == 8080
     assert settings.watch_namespaces == ()
     assert settings.check_concurrency == 50
-    assert settings.max_concurrent_issuances == 60
+    assert settings.max_concurrent_issuances == 100
     assert settings.http01_port == 80
     assert settings.failure_backoff == (
         timedelta(minutes=1),

@@ -12,6 +12,7 @@ import base64
 import itertools
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -44,10 +45,16 @@ class FakeCaNetwork(BaseAdapter):
         self._generation = 1
         self._known: set[str] = set()
         self.reject_nonces = 0
+        self.latency = 0.0  # seconds each request takes, so that concurrent ones overlap
         self.authorizations: dict[str, dict[str, Any]] = {}
         self._nonces = itertools.count(1)
         self._unused_nonces: set[str] = set()
         self._lock = threading.Lock()
+
+    def forget_nonces(self) -> None:
+        """As a restarted CA does: every nonce handed out so far is refused."""
+        with self._lock:
+            self._unused_nonces.clear()
 
     def forget_accounts(self) -> None:
         with self._lock:
@@ -60,6 +67,7 @@ class FakeCaNetwork(BaseAdapter):
         path = urlsplit(str(request.url)).path
         with self._lock:
             self.asked[str(request.method), path] += 1
+        time.sleep(self.latency)
         if path == "/directory":
             return self._answer(request, 200, _DIRECTORY)
         if request.method == "HEAD":

@@ -8,6 +8,7 @@ authorization fetched again for an attempt that never gets as far as answering.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -52,6 +53,22 @@ def test_a_ca_that_keeps_refusing_nonces_fails_the_request_after_a_few_tries() -
     with pytest.raises(AcmeError, match="badNonce"):
         client.get_order(order.url)
     assert ca.requests_to("/order/1") == 5
+
+
+def test_a_ca_that_forgot_every_pooled_nonce_costs_each_request_one_refusal() -> None:
+    # Many threads at once leave many nonces pooled; a CA that restarts (or lets them
+    # expire) refuses them all, more of them than a request has retries.
+    client, ca = connect()
+    order = client.new_order(["host1.example.com"])
+    ca.latency = 0.02
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        list(pool.map(lambda _: client.get_order(order.url), range(40)))
+    ca.latency = 0.0
+    ca.forget_nonces()
+    before = ca.requests_to("/order/1")
+    for _ in range(10):
+        assert client.get_order(order.url).status == "pending"
+    assert ca.requests_to("/order/1") - before <= 20
 
 
 def test_a_retry_of_a_pending_order_fetches_no_authorization_until_it_answers() -> None:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.errors import DeserializationError
 from josepy.interfaces import JSONDeSerializable
+from josepy.json_util import decode_b64jose
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.adapters import BaseAdapter
@@ -67,6 +68,7 @@ REQUEST_KINDS: Final = (
 # sent again. The library retries once; a CA that rejects nonces at random (Pebble does
 # 5% by default) needs a few more before the error reaches the caller.
 BAD_NONCE_ATTEMPTS: Final = 5
+BAD_NONCE: Final = "urn:ietf:params:acme:error:badNonce"
 
 
 def jws_algorithm_for(key: object) -> JWASignature:
@@ -182,8 +184,15 @@ class Network(lib_client.ClientNetwork):
             # RFC 8555 section 6.5: error answers carry a fresh nonce too (a badNonce one
             # must, for the retry). The library keeps only those of successful answers
             # and would ask newNonce again; any nonce the CA handed out will do (7.2).
-            with contextlib.suppress(lib_errors.BadNonce, lib_errors.MissingNonce):
-                self._add_nonce(response)
+            problem = self._local.last_problem
+            if problem is not None and problem.type == BAD_NONCE:
+                # The retry takes this one, not another from the pool: the pool may hold
+                # nonces the CA no longer knows (it restarted, they expired), each refused
+                # in turn, more of them than there are retries.
+                self._local.retry_nonce = _nonce_of(response)
+            else:
+                with contextlib.suppress(lib_errors.BadNonce, lib_errors.MissingNonce):
+                    self._add_nonce(response)
         if "Accept" not in headers:
             # As the library does: ACME bodies are UTF-8, don't let requests guess.
             response.encoding = "utf-8"
@@ -197,6 +206,13 @@ class Network(lib_client.ClientNetwork):
         except Exception:
             # Metrics must never break issuance.
             logger.exception("ACME request observer failed")
+
+    def _get_nonce(self, url: str, new_nonce_url: str) -> Any:
+        fresh = getattr(self._local, "retry_nonce", None)
+        if fresh is not None:
+            self._local.retry_nonce = None
+            return fresh
+        return super()._get_nonce(url, new_nonce_url)
 
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
         for attempt in range(1, BAD_NONCE_ATTEMPTS + 1):
@@ -318,6 +334,14 @@ def alternate_links(response: requests.Response) -> list[str]:
         for link in parse_header_links(header)
         if link.get("rel") == "alternate" and link.get("url")
     ]
+
+
+def _nonce_of(response: requests.Response) -> bytes | None:
+    """The answer's Replay-Nonce, decoded as the library keeps nonces; None if it has none."""
+    try:
+        return decode_b64jose(response.headers[lib_client.ClientNetwork.REPLAY_NONCE_HEADER])
+    except (KeyError, DeserializationError):
+        return None
 
 
 def _problem_in(response: requests.Response) -> Problem | None:

@@ -177,6 +177,24 @@ def test_a_valid_certificate_needs_no_order_and_says_when_it_is_due() -> None:
     assert timing.next_renewal_check(last_look, renewal_time, None) == DUE
 
 
+def test_an_issuance_stopped_after_storing_its_certificate_has_its_solver_objects_removed() -> None:
+    # The operator stopped between the Secret and the solver clean-up (and the final
+    # status): status still names the order in flight.
+    world = World()
+    world.issued()
+    world.status["order"] = {**world.status["order"], "state": "processing"}
+
+    report = world.reconcile()
+
+    assert ("solver", "clean_up", ENDPOINT.name, None) in world.log
+    assert not world.did("new_order")
+    assert report.get(api.READY) == ("True", "CertificateValid")
+    assert world.status.get("order") is None
+    world.log.clear()
+    world.reconcile()
+    assert not [call for call in world.log if call[:2] == ("solver", "clean_up")]
+
+
 def test_a_certificate_found_up_to_date_says_so_once() -> None:
     world = World()
     world.kube.put_secret(

@@ -254,8 +254,16 @@ class Lifecycle:
         )
         if get_condition(report.conditions, api.ISSUING) is None:
             report.condition(api.ISSUING, "False", "UpToDate", "no issuance needed")
+        cut_short = gathered.order is not None and gathered.order.state != "valid"
+        if cut_short:
+            # Status still names an order in flight, yet a fitting certificate is stored:
+            # the operator stopped between storing the Secret and deleting the order's
+            # solver objects. No order is needed any more, and those objects go now.
+            self.issuer.clean_up(endpoint)
         report.write(
-            **referenced.certificate_status(info, decision.renewal_time), **_renewal(gathered)
+            **({"order": None} if cut_short else {}),
+            **referenced.certificate_status(info, decision.renewal_time),
+            **_renewal(gathered),
         )
         self.metrics.observe_certificate(
             endpoint.namespace, endpoint.name, info.not_after, decision.renewal_time

@@ -14,14 +14,16 @@ slots of a semaphore shared by all checks of a `ChainChecker`, and has its own t
 (`timeout`, the bound of the whole connection and handshake, see `probe.py`). A slow or
 silent server therefore holds one slot for at most its own timeout: it never blocks the
 other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
-to finish or time out. Only the probe holds a slot; reading the Secret and the trust
-bundle and the analysis do not, so a full set of slots never stalls those. The I/O is in
-the adapters it is given (Kubernetes, the probe, the sender's request, the trust store).
+to finish or time out. All the probes' handshakes run on one thread (driver.py says
+why). Only the probe holds a slot; reading the Secret and the trust bundle and the
+analysis do not, so a full set of slots never stalls those. The I/O is in the adapters
+it is given (Kubernetes, the probe, the sender's request, the trust store).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import threading
 import time
@@ -42,6 +44,7 @@ from webhook_cert_operator.checking.condition import (
     unavailable_status,
     validation_status,
 )
+from webhook_cert_operator.checking.driver import SharedRunner
 from webhook_cert_operator.checking.findings import Finding
 from webhook_cert_operator.checking.probe import fetch_served_chain
 from webhook_cert_operator.checking.report import ChainReport, build_report
@@ -212,7 +215,7 @@ class ChainChecker:
         settings: Settings,
         metrics: Metrics,
         *,
-        probe: Probe = fetch_served_chain,
+        probe: Probe | None = None,
         send: SendRequest = send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -220,15 +223,16 @@ class ChainChecker:
         timeout: float = DEFAULT_PROBE_TIMEOUT,
         warn_before: timedelta = DEFAULT_WARN_BEFORE,
     ) -> None:
-        """`probe`, `clock` (now, for validity and lastChecked), `monotonic` (durations)
-        and `default_trust` (Mozilla's roots, read once) are injectable for tests.
-        ValueError if a `settings.nameservers` entry is not an IP address."""
+        """`probe` (default: `fetch_served_chain` on a `SharedRunner` of the checker's
+        own), `clock` (now, for validity and lastChecked), `monotonic` (durations) and
+        `default_trust` (Mozilla's roots, read once) are injectable for tests. ValueError
+        if a `settings.nameservers` entry is not an IP address."""
         self.kube = kube
         self.metrics = metrics
         self.timeout = timeout
         self.warn_before = warn_before
         self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
-        self._probe = probe
+        self._probe = probe or functools.partial(fetch_served_chain, run=SharedRunner())
         self._send = send
         self._clock = clock
         self._monotonic = monotonic

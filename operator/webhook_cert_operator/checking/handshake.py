@@ -5,7 +5,8 @@ generator: it yields what it waits for (a socket to become readable or writable,
 until when) and is sent whether that came in time. `run_together` drives several such
 steps in the calling thread with one `poll`, so that an endpoint's two handshakes (the
 lenient one and the sender's, see `probe.py`) cost one handshake's round trips and no
-thread of their own. The client contexts are built once and shared.
+thread of their own; `driver.SharedRunner` drives the steps of many threads on one. The
+client contexts are built once and shared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from cryptography import x509
 
@@ -40,6 +41,12 @@ Wait = tuple[socket.socket, bool, float]
 
 T = TypeVar("T")
 Step = Generator[Wait, bool, T]
+
+
+class Runner(Protocol):
+    """What runs steps to their ends: `run_together`, or `driver.SharedRunner`."""
+
+    def __call__(self, steps: Sequence[Step[T]], /) -> list[T | ProbeError]: ...
 
 
 def run_together(steps: Sequence[Step[T]]) -> list[T | ProbeError]:

@@ -23,7 +23,7 @@ from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.checking import senders
+from webhook_cert_operator.checking import senders, trust
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
 from webhook_cert_operator.checking.condition import CheckResult
@@ -490,6 +490,31 @@ def test_a_trust_bundle_key_defaults_to_ca_crt() -> None:
     )
 
     assert result.condition.status == "True"
+
+
+def test_a_trust_bundle_is_parsed_once_for_as_long_as_it_stays_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[bytes] = []
+    parse = trust.parse_pem_certificates
+
+    def counting(data: bytes, **kwargs: Any) -> tuple[x509.Certificate, ...]:
+        parsed.append(data)
+        return parse(data, **kwargs)
+
+    monkeypatch.setattr(trust, "parse_pem_certificates", counting)
+    kube = Kube()
+    put_bundle(kube, "ConfigMap", "private-ca", {"ca.crt": pem(PRIVATE.root.cert)})
+    checker, _ = make_checker(served(*PRIVATE.served()), kube=kube)
+    endpoint = spec(trustBundle={"kind": "ConfigMap", "name": "private-ca"})
+
+    results = [checker.check(NAMESPACE, ENDPOINT, endpoint) for _ in range(3)]
+    put_bundle(kube, "ConfigMap", "private-ca", {"ca.crt": pem(PUBLIC.root.cert)})
+    changed = checker.check(NAMESPACE, ENDPOINT, endpoint)
+
+    assert [r.ok for r in results] == [True, True, True]
+    assert changed.condition.reason == "IncompleteChain"  # the new content counts at once
+    assert parsed == [pem(PRIVATE.root.cert), pem(PUBLIC.root.cert)]
 
 
 UNUSABLE_BUNDLES = {

@@ -2,11 +2,12 @@
 
 Shared by the CLI and the operator. `check_endpoint` is the whole check for the CLI
 (`webhook-cert check`); `ChainChecker` runs it for a WebhookEndpoint: it finds the trust
-store (Mozilla's roots, or `spec.validation.trustBundle`) and the certificate the endpoint
-should serve (the leaf of its TLS Secret), probes (probe.py, sender_request.py), judges
-(`report.build_report`), updates the metrics and returns what the glue writes:
-`status.validation` and the `ChainValid` condition (condition.py). No kopf here; the
-glue decides when to check (schedule.py) and posts Events (`condition.transition_event`).
+store (trust_stores.py: Mozilla's roots, or `spec.validation.trustBundle`) and the
+certificate the endpoint should serve (the leaf of its TLS Secret), probes (probe.py,
+sender_request.py), judges (`report.build_report`), updates the metrics and returns what
+the glue writes: `status.validation` and the `ChainValid` condition (condition.py). No
+kopf here; the glue decides when to check (schedule.py) and posts Events
+(`condition.transition_event`).
 
 Concurrency. kopf runs each endpoint's timer in its own worker thread, so thousands of
 endpoints may want a check at once. Every probe holds one of `settings.check_concurrency`
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator.api.types import DEFAULT_SENDER, EndpointSpec, TrustBundleRef
+from webhook_cert_operator.api.types import DEFAULT_SENDER, EndpointSpec
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import resolve, senders, trust
 from webhook_cert_operator.checking.condition import (
@@ -51,6 +52,7 @@ from webhook_cert_operator.checking.report import ChainReport, build_report
 from webhook_cert_operator.checking.sender_request import send_validation_request
 from webhook_cert_operator.checking.served import ProbeError, ServedChain
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
+from webhook_cert_operator.checking.trust_stores import TrustBundleUnavailable, TrustStores
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Kube
@@ -76,10 +78,6 @@ class Probe(Protocol):
         connect_address: str | None = None,
         nameservers: Sequence[resolve.Nameserver] = (),
     ) -> ServedChain: ...
-
-
-class TrustBundleUnavailable(Exception):
-    """`spec.validation.trustBundle` cannot be read or holds no certificate (stable text)."""
 
 
 def fetch_chain(
@@ -237,9 +235,7 @@ class ChainChecker:
         self._clock = clock
         self._monotonic = monotonic
         self._slots = threading.BoundedSemaphore(settings.check_concurrency)
-        self._default_trust = default_trust
-        self._default_roots: tuple[x509.Certificate, ...] | None = None
-        self._default_lock = threading.Lock()
+        self.trust = TrustStores(kube, default_trust)
 
     def check(self, namespace: str, name: str, spec: EndpointSpec) -> CheckResult:
         """Check the endpoint `namespace`/`name` as its spec says; updates the metrics.
@@ -252,7 +248,7 @@ class ChainChecker:
         target = parse_url(validation.url)
         dial = parse_dial(validation.connect_to) if validation.connect_to else None
         try:
-            roots = self.trust_roots(namespace, validation.trust_bundle)
+            roots = self.trust.roots(namespace, validation.trust_bundle)
         except TrustBundleUnavailable as error:
             return self._unavailable(namespace, name, str(error))
         expected_chain = self.expected_chain(namespace, name, spec)
@@ -308,34 +304,6 @@ class ChainChecker:
             self._slots.release()
 
     # ---- inputs ------------------------------------------------------------------------
-
-    def default_roots(self) -> tuple[x509.Certificate, ...]:
-        """Mozilla's roots, parsed once (about 150 certificates) and shared."""
-        with self._default_lock:
-            if self._default_roots is None:
-                self._default_roots = tuple(self._default_trust())
-            return self._default_roots
-
-    def trust_roots(self, namespace: str, ref: TrustBundleRef | None) -> Sequence[x509.Certificate]:
-        """The endpoint's trust store; TrustBundleUnavailable if its bundle is unusable."""
-        if ref is None:
-            return self.default_roots()
-        where = f"spec.validation.trustBundle: {ref.kind} {ref.name}"
-        if ref.kind == "Secret":
-            secret = self.kube.get_secret(namespace, ref.name)
-            data = secret.data if secret is not None else None
-        else:
-            data = self.kube.get_config_map_data(namespace, ref.name)
-        if data is None:
-            raise TrustBundleUnavailable(f"{where} does not exist in namespace {namespace}")
-        if ref.key not in data:
-            raise TrustBundleUnavailable(f"{where} has no key {ref.key}")
-        try:
-            # Kept strict: a corrupt root in a user's bundle is a mistake to report, unlike
-            # one odd root in Mozilla's store.
-            return trust.parse_pem_certificates(data[ref.key], source=f"{where} key {ref.key}")
-        except trust.TrustBundleError as error:
-            raise TrustBundleUnavailable(str(error)) from None
 
     def expected_chain(
         self, namespace: str, name: str, spec: EndpointSpec

@@ -96,8 +96,8 @@ def _client_context(*, sender: bool) -> SSL.Context:
     """The context of one kind of handshake, built once and shared by every connection
     and thread (OpenSSL contexts are safe to share once set up): building one costs as
     much CPU as a tenth of a handshake. Clients keep no sessions, so nothing carries
-    over from one connection to the next. Each connection's app data is the list that
-    records whether its server asked for a client certificate."""
+    over from one connection to the next. A sender's connection records in its app data
+    (a list) whether its server asked for a client certificate."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     if sender:
         # What Go's crypto/tls, Java and OpenSSL clients all offer: TLS 1.2 and 1.3,
@@ -107,6 +107,9 @@ def _client_context(*, sender: bool) -> SSL.Context:
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
         context.set_cipher_list(SENDER_CIPHERS)
         _offer_groups(context, SENDER_GROUPS)
+        # Only the sender's outcome says whether a certificate was asked for, so only its
+        # handshakes pay for the callback (a call into Python at every state change).
+        context.set_info_callback(_record_certificate_request)
     else:
         # Offer everything down to TLS 1.0 so that the server's own choice is observed:
         # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as
@@ -119,7 +122,6 @@ def _client_context(*, sender: bool) -> SSL.Context:
         context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
     # Nothing is verified here on purpose; the chain is judged afterwards.
     context.set_verify(SSL.VERIFY_NONE)
-    context.set_info_callback(_record_certificate_request)
     return context
 
 
@@ -152,8 +154,8 @@ def _offer_groups(context: SSL.Context, groups: bytes) -> None:
 @dataclass(frozen=True)
 class Outcome:
     """One handshake: the protocol version, the chain as served (lenient handshakes
-    only), the cipher suite, whether the server asked for a client certificate, and why
-    it failed (None when it did not)."""
+    only), the cipher suite, whether the server asked for a client certificate (sender
+    handshakes only), and why it failed (None when it did not)."""
 
     version: str | None
     certificates: tuple[x509.Certificate, ...]

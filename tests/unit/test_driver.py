@@ -135,3 +135,14 @@ def test_its_thread_ends_when_idle_and_starts_again_when_needed(
         time.sleep(0.01)
     peer.send(b"2")
     assert runner([read_one(a, 5)]) == [b"2"]
+
+
+def test_a_call_runs_on_the_runners_thread_and_returns_or_raises() -> None:
+    runner = driver.SharedRunner()
+
+    def fails() -> None:
+        raise ValueError("judged badly")
+
+    assert runner.call(lambda: threading.current_thread().name) == "tls-handshakes"
+    with pytest.raises(ValueError, match="judged badly"):
+        runner.call(fails)

@@ -15,10 +15,11 @@ slots of a semaphore shared by all checks of a `ChainChecker`, and has its own t
 (`timeout`, the bound of the whole connection and handshake, see `probe.py`). A slow or
 silent server therefore holds one slot for at most its own timeout: it never blocks the
 other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
-to finish or time out. All the probes' handshakes run on one thread (driver.py says
-why). Only the probe holds a slot; reading the Secret and the trust bundle and the
-analysis do not, so a full set of slots never stalls those. The I/O is in the adapters
-it is given (Kubernetes, the probe, the sender's request, the trust store).
+to finish or time out. All the probes' handshakes run on one thread, and so does the
+analysis of what they got, between handshake steps (driver.py says why). Only the probe
+holds a slot; reading the Secret and the trust bundle and the analysis do not, so a full
+set of slots never stalls those. The I/O is in the adapters it is given (Kubernetes,
+the probe, the sender's request, the trust store).
 """
 
 from __future__ import annotations
@@ -197,6 +198,17 @@ def _path_and_query(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def _differs(
+    spec: EndpointSpec,
+    expected_chain: tuple[x509.Certificate, ...],
+    served: Sequence[x509.Certificate],
+) -> bool:
+    """Whether a check-only endpoint's server serves another chain than its Secret's."""
+    # A Secret someone else keeps changes the chain as well as the leaf (a fixed bundle
+    # keeps the leaf): follow the server until it serves the whole of it.
+    return spec.check_only is not None and bool(expected_chain) and tuple(served) != expected_chain
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -230,7 +242,8 @@ class ChainChecker:
         self.timeout = timeout
         self.warn_before = warn_before
         self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
-        self._probe = probe or functools.partial(fetch_served_chain, run=SharedRunner())
+        self._runner = SharedRunner()
+        self._probe = probe or functools.partial(fetch_served_chain, run=self._runner)
         self._send = send
         self._clock = clock
         self._monotonic = monotonic
@@ -254,25 +267,21 @@ class ChainChecker:
         expected_chain = self.expected_chain(namespace, name, spec)
         served, extra, started = self._probe_endpoint(target, dial, validation.sender)
         now = self._clock()
-        report = build_report(
-            target,
-            served,
-            extra=extra,
-            trust_roots=roots,
-            expected_leaf=expected_chain[0] if expected_chain else None,
-            min_tls_version=validation.min_tls_version,
-            warn_before=self.warn_before,
-            now=now,
+        report = self._runner.call(  # on the handshakes' thread: see `SharedRunner.call`
+            lambda: build_report(
+                target,
+                served,
+                extra=extra,
+                trust_roots=roots,
+                expected_leaf=expected_chain[0] if expected_chain else None,
+                min_tls_version=validation.min_tls_version,
+                warn_before=self.warn_before,
+                now=now,
+            )
         )
         certificates = served.certificates if isinstance(served, ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
-        # A Secret someone else keeps changes the chain as well as the leaf (a fixed
-        # bundle keeps the leaf): follow the server until it serves the whole of it.
-        differs = (
-            spec.check_only is not None
-            and bool(expected_chain)
-            and tuple(certificates) != expected_chain
-        )
+        differs = _differs(spec, expected_chain, certificates)
         return CheckResult(
             validation_status(report, now), chain_condition(report), now, report, differs
         )

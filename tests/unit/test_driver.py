@@ -146,3 +146,15 @@ def test_a_call_runs_on_the_runners_thread_and_returns_or_raises() -> None:
     assert runner.call(lambda: threading.current_thread().name) == "tls-handshakes"
     with pytest.raises(ValueError, match="judged badly"):
         runner.call(fails)
+
+
+def test_a_step_waiting_on_a_closed_socket_fails_its_caller_only(pairs: Pairs) -> None:
+    runner = driver.SharedRunner()
+    closed, _ = pair(pairs)
+    closed.close()
+    answering, peer = pair(pairs)
+    peer.send(b"fine")
+
+    with pytest.raises(ValueError):
+        runner([read_one(closed, 5)])
+    assert runner([read_one(answering, 5)]) == [b"fine"]

@@ -92,7 +92,11 @@ class SharedRunner:
             self._incoming.append(job)
             start, self._running = not self._running, True
         if start:
-            threading.Thread(target=self._serve, name="tls-handshakes", daemon=True).start()
+            thread = threading.Thread(target=self._serve, name="tls-handshakes", daemon=True)
+            try:
+                thread.start()
+            except BaseException as error:  # no thread (RuntimeError): nobody may wait for one
+                self._fail([], error)
         elif wake:
             with contextlib.suppress(BlockingIOError):
                 self._wake_write.send(b"\0")
@@ -126,12 +130,16 @@ class SharedRunner:
                 loop.turn()
         except BaseException as error:
             # A fault of the loop itself: no caller may wait for ever.
-            with self._lock:
-                incoming, self._incoming, self._running = self._incoming, [], False
-            for job in [*loop.jobs(), *incoming]:
-                job.error = job.error or error
-                job.done.set()
+            self._fail(loop.jobs(), error)
             raise
+
+    def _fail(self, jobs: list[_Job[Any]], error: BaseException) -> None:
+        """End `jobs` and those not taken yet with `error`; the next caller starts anew."""
+        with self._lock:
+            incoming, self._incoming, self._running = self._incoming, [], False
+        for job in [*jobs, *incoming]:
+            job.error = job.error or error
+            job.done.set()
 
 
 class _Loop:
@@ -162,10 +170,13 @@ class _Loop:
             return  # an earlier step failed; its steps are closed
         wait = job.advance(index, ready)
         if wait is not None:
-            fd = wait[0].fileno()
-            self.waits[fd] = (job, index, wait)
-            self.poller.register(fd, select.POLLIN if wait[1] else select.POLLOUT)
-        elif job.error is not None:
+            try:
+                self.poller.register(wait[0], select.POLLIN if wait[1] else select.POLLOUT)
+            except (OSError, ValueError) as error:  # a closed socket: that caller's fault
+                job.error = error
+            else:
+                self.waits[wait[0].fileno()] = (job, index, wait)
+        if job.error is not None:
             self._close(job)
         if job.finished():
             job.done.set()

@@ -23,11 +23,12 @@ from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.checking import senders, trust
+from webhook_cert_operator.checking import checker as checker_module
+from webhook_cert_operator.checking import report, senders, trust
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
 from webhook_cert_operator.checking.condition import CheckResult
-from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE
+from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE, ChainReport
 from webhook_cert_operator.checking.resolve import Nameserver
 from webhook_cert_operator.checking.served import Failure, ProbeError, ServedChain
 from webhook_cert_operator.metrics import Metrics
@@ -435,6 +436,25 @@ def test_the_probe_uses_the_configured_nameservers_and_its_own_timeout() -> None
         Nameserver("2001:db8::53", 5353),
     )
     assert fake.calls[0]["timeout"] == 3.0
+
+
+def test_a_short_chain_is_judged_on_the_handshakes_thread_a_long_one_on_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    judged_on: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> ChainReport:
+        judged_on.append(threading.current_thread().name)
+        return report.build_report(*args, **kwargs)
+
+    monkeypatch.setattr(checker_module, "build_report", recording)
+    long = PUBLIC.full() * 2
+    assert len(PUBLIC.full()) <= checker_module.SHORT_CHAIN < len(long)
+
+    check(served(*PUBLIC.full()))
+    check(served(*long))
+
+    assert judged_on == ["tls-handshakes", threading.current_thread().name]
 
 
 # ---- trust stores ---------------------------------------------------------------------------

@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 DEFAULT_PROBE_TIMEOUT: Final = 10.0
 #: `expiring-soon` is a warning this long before the served leaf's notAfter.
 DEFAULT_WARN_BEFORE: Final = timedelta(days=14)
+#: Served chains at most this long (a leaf, three intermediates and a root) are judged
+#: on the handshakes' thread; see `ChainChecker._judge`.
+SHORT_CHAIN: Final = 5
 
 
 class Probe(Protocol):
@@ -267,7 +270,7 @@ class ChainChecker:
         expected_chain = self.expected_chain(namespace, name, spec)
         served, extra, started = self._probe_endpoint(target, dial, validation.sender)
         now = self._clock()
-        report = self._runner.call(  # on the handshakes' thread: see `SharedRunner.call`
+        report = self._judge(
             lambda: build_report(
                 target,
                 served,
@@ -277,7 +280,8 @@ class ChainChecker:
                 min_tls_version=validation.min_tls_version,
                 warn_before=self.warn_before,
                 now=now,
-            )
+            ),
+            served,
         )
         certificates = served.certificates if isinstance(served, ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
@@ -285,6 +289,18 @@ class ChainChecker:
         return CheckResult(
             validation_status(report, now), chain_condition(report), now, report, differs
         )
+
+    def _judge(
+        self, build: Callable[[], ChainReport], served: ServedChain | ProbeError
+    ) -> ChainReport:
+        """`build()` on the handshakes' thread (`SharedRunner.call` says why), unless a
+        chain has more than `SHORT_CHAIN` certificates: the path search tries their
+        orderings, so a long chain is judged on the caller's thread, where it cannot hold
+        up the handshakes of every other check."""
+        chains = [served, *served.others] if isinstance(served, ServedChain) else []
+        if any(len(c.certificates) > SHORT_CHAIN for c in chains if isinstance(c, ServedChain)):
+            return build()
+        return self._runner.call(build)
 
     def _probe_endpoint(
         self, target: Target, dial: Dial | None, sender: str

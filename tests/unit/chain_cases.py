@@ -338,8 +338,9 @@ def analyse(case: Case, **overrides: object) -> list[Finding]:
         "tls_version": case.tls,
         "expected_leaf": case.expected_leaf,
     }
+    served = overrides.pop("served", case.served)
     kwargs.update(overrides)
-    return chain.analyse(case.served, **kwargs)  # type: ignore[arg-type]
+    return chain.analyse(served, **kwargs)  # type: ignore[arg-type]
 
 
 def only(findings: list[Finding], code: Code) -> Finding:

@@ -23,11 +23,12 @@ from webhook_cert_operator import naming
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import format_time
 from webhook_cert_operator.api.parse import parse_spec
-from webhook_cert_operator.checking import senders
+from webhook_cert_operator.checking import checker as checker_module
+from webhook_cert_operator.checking import report, senders, trust
 from webhook_cert_operator.checking.certs import fingerprint
 from webhook_cert_operator.checking.checker import SENDER_GRACE, ChainChecker
 from webhook_cert_operator.checking.condition import CheckResult
-from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE
+from webhook_cert_operator.checking.report import SKIPPED_NO_ROUTE, ChainReport
 from webhook_cert_operator.checking.resolve import Nameserver
 from webhook_cert_operator.checking.served import Failure, ProbeError, ServedChain
 from webhook_cert_operator.metrics import Metrics
@@ -437,6 +438,25 @@ def test_the_probe_uses_the_configured_nameservers_and_its_own_timeout() -> None
     assert fake.calls[0]["timeout"] == 3.0
 
 
+def test_a_short_chain_is_judged_on_the_handshakes_thread_a_long_one_on_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    judged_on: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> ChainReport:
+        judged_on.append(threading.current_thread().name)
+        return report.build_report(*args, **kwargs)
+
+    monkeypatch.setattr(checker_module, "build_report", recording)
+    long = PUBLIC.full() * 2
+    assert len(PUBLIC.full()) <= checker_module.SHORT_CHAIN < len(long)
+
+    check(served(*PUBLIC.full()))
+    check(served(*long))
+
+    assert judged_on == ["tls-handshakes", threading.current_thread().name]
+
+
 # ---- trust stores ---------------------------------------------------------------------------
 
 
@@ -490,6 +510,31 @@ def test_a_trust_bundle_key_defaults_to_ca_crt() -> None:
     )
 
     assert result.condition.status == "True"
+
+
+def test_a_trust_bundle_is_parsed_once_for_as_long_as_it_stays_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[bytes] = []
+    parse = trust.parse_pem_certificates
+
+    def counting(data: bytes, **kwargs: Any) -> tuple[x509.Certificate, ...]:
+        parsed.append(data)
+        return parse(data, **kwargs)
+
+    monkeypatch.setattr(trust, "parse_pem_certificates", counting)
+    kube = Kube()
+    put_bundle(kube, "ConfigMap", "private-ca", {"ca.crt": pem(PRIVATE.root.cert)})
+    checker, _ = make_checker(served(*PRIVATE.served()), kube=kube)
+    endpoint = spec(trustBundle={"kind": "ConfigMap", "name": "private-ca"})
+
+    results = [checker.check(NAMESPACE, ENDPOINT, endpoint) for _ in range(3)]
+    put_bundle(kube, "ConfigMap", "private-ca", {"ca.crt": pem(PUBLIC.root.cert)})
+    changed = checker.check(NAMESPACE, ENDPOINT, endpoint)
+
+    assert [r.ok for r in results] == [True, True, True]
+    assert changed.condition.reason == "IncompleteChain"  # the new content counts at once
+    assert parsed == [pem(PRIVATE.root.cert), pem(PUBLIC.root.cert)]
 
 
 UNUSABLE_BUNDLES = {

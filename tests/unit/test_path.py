@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from tests import pki_factory as pki
 from tests.unit.chain_cases import CASES, HOST, LEAF, LOWER, NOW, ROOT, UPPER, analyse, only
-from webhook_cert_operator.checking import chain
+from webhook_cert_operator.checking import chain, path
 from webhook_cert_operator.checking.findings import Code
 
 
@@ -75,3 +78,37 @@ def test_an_expired_cross_sign_loses_to_a_valid_copy() -> None:
 def test_an_empty_trust_store_trusts_nothing() -> None:
     findings = analyse(CASES["a full chain served leaf first"], trust_roots=())
     assert [f.code for f in findings] == [Code.INCOMPLETE_CHAIN]
+
+
+def test_a_root_with_the_issuers_name_but_another_key_is_passed_over() -> None:
+    impostor = pki.make_root("Good Root CA", now=NOW)
+    assert impostor.cert.subject == ROOT.cert.subject
+    served = [LEAF, LOWER.cert, UPPER.cert]
+    both = chain.analyse(
+        served, host=HOST, trust_roots=(impostor.cert, ROOT.cert), now=NOW, tls_version="TLSv1.3"
+    )
+    alone = chain.analyse(
+        served, host=HOST, trust_roots=(impostor.cert,), now=NOW, tls_version="TLSv1.3"
+    )
+    assert both == []
+    assert [f.code for f in alone] == [Code.INCOMPLETE_CHAIN]
+    assert "has the issuer's name but another key" in alone[0].message
+
+
+def test_a_trust_store_tuple_is_indexed_once_and_a_list_at_each_use() -> None:
+    store = (ROOT.cert,)
+    assert path.trust_index(store) is path.trust_index(store)
+    assert path.trust_index(list(store)) is not path.trust_index(list(store))
+    assert path.trust_index(list(store)) == path.trust_index(store)
+
+
+def test_certificates_seen_again_are_judged_the_same() -> None:
+    # Signature checks are remembered by certificate; a copy parsed anew is the same one.
+    case = CASES["a full chain served leaf first"]
+    first = analyse(case)
+    copies = [
+        x509.load_der_x509_certificate(c.public_bytes(serialization.Encoding.DER))
+        for c in case.served
+    ]
+    assert analyse(case) == first
+    assert analyse(case, served=copies) == first

@@ -31,6 +31,7 @@ from webhook_cert_operator.checking.path import (
     links_of,
     path_findings,
     self_signed,
+    trust_index,
 )
 from webhook_cert_operator.checking.path_rules import path_rule_findings
 from webhook_cert_operator.checking.rules import (
@@ -63,7 +64,7 @@ def _extra_findings(
 ) -> list[Finding]:
     """A finding for each served certificate off the path: a duplicate, a served trusted
     root (`root-included`), another copy of a path certificate, or an unrelated one."""
-    trusted = {identity(r) for r in trust_roots}
+    trusted = trust_index(trust_roots).by_identity
     on_path = {fingerprint(served[i]): i for i in path.indexes}
     path_identities = {identity(served[i]) for i in path.indexes}
     if path.anchor is not None:

@@ -2,11 +2,12 @@
 
 Shared by the CLI and the operator. `check_endpoint` is the whole check for the CLI
 (`webhook-cert check`); `ChainChecker` runs it for a WebhookEndpoint: it finds the trust
-store (Mozilla's roots, or `spec.validation.trustBundle`) and the certificate the endpoint
-should serve (the leaf of its TLS Secret), probes (probe.py, sender_request.py), judges
-(`report.build_report`), updates the metrics and returns what the glue writes:
-`status.validation` and the `ChainValid` condition (condition.py). No kopf here; the
-glue decides when to check (schedule.py) and posts Events (`condition.transition_event`).
+store (trust_stores.py: Mozilla's roots, or `spec.validation.trustBundle`) and the
+certificate the endpoint should serve (the leaf of its TLS Secret), probes (probe.py,
+sender_request.py), judges (`report.build_report`), updates the metrics and returns what
+the glue writes: `status.validation` and the `ChainValid` condition (condition.py). No
+kopf here; the glue decides when to check (schedule.py) and posts Events
+(`condition.transition_event`).
 
 Concurrency. kopf runs each endpoint's timer in its own worker thread, so thousands of
 endpoints may want a check at once. Every probe holds one of `settings.check_concurrency`
@@ -14,14 +15,17 @@ slots of a semaphore shared by all checks of a `ChainChecker`, and has its own t
 (`timeout`, the bound of the whole connection and handshake, see `probe.py`). A slow or
 silent server therefore holds one slot for at most its own timeout: it never blocks the
 other slots, and an endpoint waiting for a slot waits at most for the probes ahead of it
-to finish or time out. Only the probe holds a slot; reading the Secret and the trust
-bundle and the analysis do not, so a full set of slots never stalls those. The I/O is in
-the adapters it is given (Kubernetes, the probe, the sender's request, the trust store).
+to finish or time out. All the probes' handshakes run on one thread, and so does the
+analysis of what they got, between handshake steps (driver.py says why). Only the probe
+holds a slot; reading the Secret and the trust bundle and the analysis do not, so a full
+set of slots never stalls those. The I/O is in the adapters it is given (Kubernetes,
+the probe, the sender's request, the trust store).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import threading
 import time
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography import x509
 
-from webhook_cert_operator.api.types import DEFAULT_SENDER, EndpointSpec, TrustBundleRef
+from webhook_cert_operator.api.types import DEFAULT_SENDER, EndpointSpec
 from webhook_cert_operator.certificates import secret as tls_secret
 from webhook_cert_operator.checking import resolve, senders, trust
 from webhook_cert_operator.checking.condition import (
@@ -42,12 +46,14 @@ from webhook_cert_operator.checking.condition import (
     unavailable_status,
     validation_status,
 )
+from webhook_cert_operator.checking.driver import SharedRunner
 from webhook_cert_operator.checking.findings import Finding
 from webhook_cert_operator.checking.probe import fetch_served_chain
 from webhook_cert_operator.checking.report import ChainReport, build_report
 from webhook_cert_operator.checking.sender_request import send_validation_request
 from webhook_cert_operator.checking.served import ProbeError, ServedChain
 from webhook_cert_operator.checking.target import Dial, Target, parse_dial, parse_url
+from webhook_cert_operator.checking.trust_stores import TrustBundleUnavailable, TrustStores
 
 if TYPE_CHECKING:
     from webhook_cert_operator.kube import Kube
@@ -58,6 +64,9 @@ if TYPE_CHECKING:
 DEFAULT_PROBE_TIMEOUT: Final = 10.0
 #: `expiring-soon` is a warning this long before the served leaf's notAfter.
 DEFAULT_WARN_BEFORE: Final = timedelta(days=14)
+#: Served chains at most this long (a leaf, three intermediates and a root) are judged
+#: on the handshakes' thread; see `ChainChecker._judge`.
+SHORT_CHAIN: Final = 5
 
 
 class Probe(Protocol):
@@ -73,10 +82,6 @@ class Probe(Protocol):
         connect_address: str | None = None,
         nameservers: Sequence[resolve.Nameserver] = (),
     ) -> ServedChain: ...
-
-
-class TrustBundleUnavailable(Exception):
-    """`spec.validation.trustBundle` cannot be read or holds no certificate (stable text)."""
 
 
 def fetch_chain(
@@ -196,6 +201,17 @@ def _path_and_query(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def _differs(
+    spec: EndpointSpec,
+    expected_chain: tuple[x509.Certificate, ...],
+    served: Sequence[x509.Certificate],
+) -> bool:
+    """Whether a check-only endpoint's server serves another chain than its Secret's."""
+    # A Secret someone else keeps changes the chain as well as the leaf (a fixed bundle
+    # keeps the leaf): follow the server until it serves the whole of it.
+    return spec.check_only is not None and bool(expected_chain) and tuple(served) != expected_chain
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -212,7 +228,7 @@ class ChainChecker:
         settings: Settings,
         metrics: Metrics,
         *,
-        probe: Probe = fetch_served_chain,
+        probe: Probe | None = None,
         send: SendRequest = send_validation_request,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -220,22 +236,22 @@ class ChainChecker:
         timeout: float = DEFAULT_PROBE_TIMEOUT,
         warn_before: timedelta = DEFAULT_WARN_BEFORE,
     ) -> None:
-        """`probe`, `clock` (now, for validity and lastChecked), `monotonic` (durations)
-        and `default_trust` (Mozilla's roots, read once) are injectable for tests.
-        ValueError if a `settings.nameservers` entry is not an IP address."""
+        """`probe` (default: `fetch_served_chain` on a `SharedRunner` of the checker's
+        own), `clock` (now, for validity and lastChecked), `monotonic` (durations) and
+        `default_trust` (Mozilla's roots, read once) are injectable for tests. ValueError
+        if a `settings.nameservers` entry is not an IP address."""
         self.kube = kube
         self.metrics = metrics
         self.timeout = timeout
         self.warn_before = warn_before
         self.nameservers = tuple(resolve.parse_nameserver(n) for n in settings.nameservers)
-        self._probe = probe
+        self._runner = SharedRunner()
+        self._probe = probe or functools.partial(fetch_served_chain, run=self._runner)
         self._send = send
         self._clock = clock
         self._monotonic = monotonic
         self._slots = threading.BoundedSemaphore(settings.check_concurrency)
-        self._default_trust = default_trust
-        self._default_roots: tuple[x509.Certificate, ...] | None = None
-        self._default_lock = threading.Lock()
+        self.trust = TrustStores(kube, default_trust)
 
     def check(self, namespace: str, name: str, spec: EndpointSpec) -> CheckResult:
         """Check the endpoint `namespace`/`name` as its spec says; updates the metrics.
@@ -248,34 +264,43 @@ class ChainChecker:
         target = parse_url(validation.url)
         dial = parse_dial(validation.connect_to) if validation.connect_to else None
         try:
-            roots = self.trust_roots(namespace, validation.trust_bundle)
+            roots = self.trust.roots(namespace, validation.trust_bundle)
         except TrustBundleUnavailable as error:
             return self._unavailable(namespace, name, str(error))
         expected_chain = self.expected_chain(namespace, name, spec)
         served, extra, started = self._probe_endpoint(target, dial, validation.sender)
         now = self._clock()
-        report = build_report(
-            target,
+        report = self._judge(
+            lambda: build_report(
+                target,
+                served,
+                extra=extra,
+                trust_roots=roots,
+                expected_leaf=expected_chain[0] if expected_chain else None,
+                min_tls_version=validation.min_tls_version,
+                warn_before=self.warn_before,
+                now=now,
+            ),
             served,
-            extra=extra,
-            trust_roots=roots,
-            expected_leaf=expected_chain[0] if expected_chain else None,
-            min_tls_version=validation.min_tls_version,
-            warn_before=self.warn_before,
-            now=now,
         )
         certificates = served.certificates if isinstance(served, ServedChain) else ()
         self._observe(namespace, name, report, certificates, now, self._monotonic() - started)
-        # A Secret someone else keeps changes the chain as well as the leaf (a fixed
-        # bundle keeps the leaf): follow the server until it serves the whole of it.
-        differs = (
-            spec.check_only is not None
-            and bool(expected_chain)
-            and tuple(certificates) != expected_chain
-        )
+        differs = _differs(spec, expected_chain, certificates)
         return CheckResult(
             validation_status(report, now), chain_condition(report), now, report, differs
         )
+
+    def _judge(
+        self, build: Callable[[], ChainReport], served: ServedChain | ProbeError
+    ) -> ChainReport:
+        """`build()` on the handshakes' thread (`SharedRunner.call` says why), unless a
+        chain has more than `SHORT_CHAIN` certificates: the path search tries their
+        orderings, so a long chain is judged on the caller's thread, where it cannot hold
+        up the handshakes of every other check."""
+        chains = [served, *served.others] if isinstance(served, ServedChain) else []
+        if any(len(c.certificates) > SHORT_CHAIN for c in chains if isinstance(c, ServedChain)):
+            return build()
+        return self._runner.call(build)
 
     def _probe_endpoint(
         self, target: Target, dial: Dial | None, sender: str
@@ -304,34 +329,6 @@ class ChainChecker:
             self._slots.release()
 
     # ---- inputs ------------------------------------------------------------------------
-
-    def default_roots(self) -> tuple[x509.Certificate, ...]:
-        """Mozilla's roots, parsed once (about 150 certificates) and shared."""
-        with self._default_lock:
-            if self._default_roots is None:
-                self._default_roots = tuple(self._default_trust())
-            return self._default_roots
-
-    def trust_roots(self, namespace: str, ref: TrustBundleRef | None) -> Sequence[x509.Certificate]:
-        """The endpoint's trust store; TrustBundleUnavailable if its bundle is unusable."""
-        if ref is None:
-            return self.default_roots()
-        where = f"spec.validation.trustBundle: {ref.kind} {ref.name}"
-        if ref.kind == "Secret":
-            secret = self.kube.get_secret(namespace, ref.name)
-            data = secret.data if secret is not None else None
-        else:
-            data = self.kube.get_config_map_data(namespace, ref.name)
-        if data is None:
-            raise TrustBundleUnavailable(f"{where} does not exist in namespace {namespace}")
-        if ref.key not in data:
-            raise TrustBundleUnavailable(f"{where} has no key {ref.key}")
-        try:
-            # Kept strict: a corrupt root in a user's bundle is a mistake to report, unlike
-            # one odd root in Mozilla's store.
-            return trust.parse_pem_certificates(data[ref.key], source=f"{where} key {ref.key}")
-        except trust.TrustBundleError as error:
-            raise TrustBundleUnavailable(str(error)) from None
 
     def expected_chain(
         self, namespace: str, name: str, spec: EndpointSpec

@@ -5,7 +5,8 @@ generator: it yields what it waits for (a socket to become readable or writable,
 until when) and is sent whether that came in time. `run_together` drives several such
 steps in the calling thread with one `poll`, so that an endpoint's two handshakes (the
 lenient one and the sender's, see `probe.py`) cost one handshake's round trips and no
-thread of their own. The client contexts are built once and shared.
+thread of their own; `driver.SharedRunner` drives the steps of many threads on one. The
+client contexts are built once and shared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from cryptography import x509
 
@@ -40,6 +41,12 @@ Wait = tuple[socket.socket, bool, float]
 
 T = TypeVar("T")
 Step = Generator[Wait, bool, T]
+
+
+class Runner(Protocol):
+    """What runs steps to their ends: `run_together`, or `driver.SharedRunner`."""
+
+    def __call__(self, steps: Sequence[Step[T]], /) -> list[T | ProbeError]: ...
 
 
 def run_together(steps: Sequence[Step[T]]) -> list[T | ProbeError]:
@@ -89,8 +96,8 @@ def _client_context(*, sender: bool) -> SSL.Context:
     """The context of one kind of handshake, built once and shared by every connection
     and thread (OpenSSL contexts are safe to share once set up): building one costs as
     much CPU as a tenth of a handshake. Clients keep no sessions, so nothing carries
-    over from one connection to the next. Each connection's app data is the list that
-    records whether its server asked for a client certificate."""
+    over from one connection to the next. A sender's connection records in its app data
+    (a list) whether its server asked for a client certificate."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     if sender:
         # What Go's crypto/tls, Java and OpenSSL clients all offer: TLS 1.2 and 1.3,
@@ -100,6 +107,9 @@ def _client_context(*, sender: bool) -> SSL.Context:
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
         context.set_cipher_list(SENDER_CIPHERS)
         _offer_groups(context, SENDER_GROUPS)
+        # Only the sender's outcome says whether a certificate was asked for, so only its
+        # handshakes pay for the callback (a call into Python at every state change).
+        context.set_info_callback(_record_certificate_request)
     else:
         # Offer everything down to TLS 1.0 so that the server's own choice is observed:
         # a server stuck on TLS 1.0/1.1 must show up as a `tls-version` finding, not as
@@ -112,7 +122,6 @@ def _client_context(*, sender: bool) -> SSL.Context:
         context.set_options(getattr(SSL, "OP_LEGACY_SERVER_CONNECT", 0))
     # Nothing is verified here on purpose; the chain is judged afterwards.
     context.set_verify(SSL.VERIFY_NONE)
-    context.set_info_callback(_record_certificate_request)
     return context
 
 
@@ -145,8 +154,8 @@ def _offer_groups(context: SSL.Context, groups: bytes) -> None:
 @dataclass(frozen=True)
 class Outcome:
     """One handshake: the protocol version, the chain as served (lenient handshakes
-    only), the cipher suite, whether the server asked for a client certificate, and why
-    it failed (None when it did not)."""
+    only), the cipher suite, whether the server asked for a client certificate (sender
+    handshakes only), and why it failed (None when it did not)."""
 
     version: str | None
     certificates: tuple[x509.Certificate, ...]

@@ -12,9 +12,12 @@ No I/O, no clock (`now` is a parameter).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import functools
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -29,9 +32,18 @@ from webhook_cert_operator.checking.rules import validity_problem
 # --- issuer matching ----------------------------------------------------------------
 
 
+#: Signature checks remembered: an endpoint's intermediates and root are the same at every
+#: check and for every endpoint of one CA, so their checks are made once, not at each check.
+SIGNATURES_REMEMBERED: Final = 256
+
+
+@functools.lru_cache(maxsize=SIGNATURES_REMEMBERED)
 def _signature_verifies(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether `issuer`'s key made `child`'s signature, whatever the hash: a weak hash is
-    judged by `rules.signature_finding`, not by hiding the issuer (the path is still found)."""
+    judged by `rules.signature_finding`, not by hiding the issuer (the path is still found).
+
+    Remembered by the two certificates (equal certificates have the same DER encoding,
+    so the same answer)."""
     try:
         key = issuer.public_key()
         digest = child.signature_hash_algorithm
@@ -106,6 +118,45 @@ def identity(cert: x509.Certificate) -> tuple[bytes, bytes]:
     return cert.subject.public_bytes(), spki
 
 
+# --- the trust store ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustIndex:
+    """A trust store looked up by anchor (`identity`) and by subject name, in store order."""
+
+    by_identity: Mapping[tuple[bytes, bytes], x509.Certificate]
+    by_subject: Mapping[x509.Name, tuple[x509.Certificate, ...]]
+
+
+#: Trust stores whose index is kept (by the store tuple itself; see `trust_index`).
+INDEXES_KEPT: Final = 32
+_indexes: dict[int, tuple[Sequence[x509.Certificate], TrustIndex]] = {}
+_indexes_lock = threading.Lock()
+
+
+def trust_index(trust_roots: Sequence[x509.Certificate]) -> TrustIndex:
+    """`trust_roots` indexed. A tuple's index is kept, as long as that very tuple is
+    one of the last `INDEXES_KEPT` (the checker hands the same tuple to every check of
+    one bundle), so Mozilla's roots are not gone through again at each check."""
+    kept = _indexes.get(id(trust_roots)) if isinstance(trust_roots, tuple) else None
+    if kept is not None and kept[0] is trust_roots:
+        return kept[1]
+    by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+    for root in trust_roots:
+        by_subject.setdefault(root.subject, []).append(root)
+    index = TrustIndex(
+        by_identity={identity(r): r for r in trust_roots},
+        by_subject={name: tuple(roots) for name, roots in by_subject.items()},
+    )
+    if isinstance(trust_roots, tuple):
+        with _indexes_lock:
+            while len(_indexes) >= INDEXES_KEPT:
+                del _indexes[next(iter(_indexes))]
+            _indexes[id(trust_roots)] = (trust_roots, index)
+    return index
+
+
 # --- path building ----------------------------------------------------------------
 
 
@@ -153,19 +204,20 @@ class _PathBuilder:
         now: datetime,
     ) -> None:
         self.served = served
-        self.roots = trust_roots
-        self.trusted = {identity(r): r for r in trust_roots}
+        self.index = trust_index(trust_roots)
         self.now = now
 
     def extend(self, indexes: tuple[int, ...]) -> CertificationPath:
         """The best path that starts with the served certificates at `indexes`."""
         current = self.served[indexes[-1]]
-        anchor = self.trusted.get(identity(current))
+        anchor = self.index.by_identity.get(identity(current))
         if anchor is not None:
             return CertificationPath(indexes, PathEnd.TRUSTED, anchor)
         # Like strict verifiers, prefer ending at a trust anchor over a longer path
         # through served certificates (a served cross-signed root is then not needed).
-        roots = [r for r in self.roots if _issued_by(current, r)]
+        # Only roots named as the issuer can have issued it (`_issued_by`).
+        named = self.index.by_subject.get(current.issuer, ())
+        roots = [r for r in named if _issued_by(current, r)]
         if roots:
             roots.sort(key=lambda r: validity_problem(r, self.now) is not None)
             return CertificationPath(indexes, PathEnd.TRUSTED, roots[0])

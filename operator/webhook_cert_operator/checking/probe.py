@@ -58,6 +58,7 @@ def fetch_served_chain(
     timeout: float,
     connect_address: str | None = None,
     nameservers: Sequence[Nameserver] = (),
+    run: handshake.Runner = handshake.run_together,
 ) -> ServedChain:
     """Handshake with `host`:`port` sending SNI `server_name`; return what was served.
 
@@ -65,7 +66,8 @@ def fetch_served_chain(
     unless `connect_address`, an IP address, says where to dial instead. Every address
     is probed (at most `MAX_ADDRESSES`, in parallel, within `timeout`): the first that gave a
     TLS connection is the answer, the others are in its `others`. ProbeError when no
-    address gave a TLS connection (the first address's error).
+    address gave a TLS connection (the first address's error). `run` drives the
+    handshakes: in this thread by default, or on a `driver.SharedRunner`'s thread.
     """
     if connect_address is not None:
         addresses: tuple[str, ...] = (connect_address.strip("[]"),)
@@ -74,7 +76,7 @@ def fetch_served_chain(
             addresses = resolve_host(host, nameservers=nameservers, timeout=timeout)
         except ResolutionError as error:
             raise ProbeError(Failure.DNS, str(error)) from None
-    results = _probe_addresses(addresses[:MAX_ADDRESSES], port, server_name, timeout)
+    results = _probe_addresses(addresses[:MAX_ADDRESSES], port, server_name, timeout, run)
     served = [r for r in results if isinstance(r, ServedChain)]
     if not served:
         first = results[0]
@@ -89,13 +91,13 @@ MAX_ADDRESSES: Final = 8
 
 
 def _probe_addresses(
-    addresses: Sequence[str], port: int, server_name: str, timeout: float
+    addresses: Sequence[str], port: int, server_name: str, timeout: float, run: handshake.Runner
 ) -> list[ServedChain | ProbeError]:
     """What each address gave, in order; in parallel, so that all stay within `timeout`."""
 
     def attempt(address: str) -> ServedChain | ProbeError:
         try:
-            return _probe_address(address, port, server_name, timeout)
+            return _probe_address(address, port, server_name, timeout, run)
         except ProbeError as error:
             return error
 
@@ -105,26 +107,32 @@ def _probe_addresses(
         return list(pool.map(attempt, addresses))
 
 
-def _probe_address(address: str, port: int, server_name: str, timeout: float) -> ServedChain:
+def _probe_address(
+    address: str, port: int, server_name: str, timeout: float, run: handshake.Runner
+) -> ServedChain:
     """Both handshakes with one address, within `timeout`."""
     deadline = time.monotonic() + timeout
     where = join_host_port(address, port)
     try:
-        return _probe(address, where, port, server_name, deadline, timeout)
+        return _probe(address, where, port, server_name, deadline, timeout, run)
     except ProbeError as error:
         error.address = where
         raise
 
 
 def _probe(
-    address: str, where: str, port: int, server_name: str, deadline: float, timeout: float
+    address: str,
+    where: str,
+    port: int,
+    server_name: str,
+    deadline: float,
+    timeout: float,
+    run: handshake.Runner,
 ) -> ServedChain:
-    """Both handshakes at once, each on a connection of its own, in this thread: a check
-    waits for one handshake's round trips, not two in a row."""
+    """Both handshakes at once, each on a connection of its own: a check waits for one
+    handshake's round trips, not two in a row."""
     dial = (address, where, port, server_name, deadline, timeout)
-    lenient, sender = handshake.run_together(
-        [_connected(*dial, sender=False), _connected(*dial, sender=True)]
-    )
+    lenient, sender = run([_connected(*dial, sender=False), _connected(*dial, sender=True)])
     # What the first handshake alone would have said comes first, as when they ran in turn.
     if isinstance(lenient, ProbeError):
         raise lenient

@@ -56,15 +56,18 @@ class ServedCertificate:
 
 def summarise(served: Iterable[x509.Certificate]) -> tuple[ServedCertificate, ...]:
     """One `ServedCertificate` per served certificate, in served order."""
-    return tuple(
-        ServedCertificate(
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
-            not_after=cert.not_valid_after_utc,
-            sha256=fingerprint(cert),
-            dns_names=tuple(san_dns_names(cert)),
-        )
-        for cert in served
+    return tuple(_summary(cert) for cert in served)
+
+
+@functools.lru_cache(maxsize=256)
+def _summary(cert: x509.Certificate) -> ServedCertificate:
+    # Remembered: the intermediates are the same at every check of every endpoint of a CA.
+    return ServedCertificate(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_after=cert.not_valid_after_utc,
+        sha256=fingerprint(cert),
+        dns_names=tuple(san_dns_names(cert)),
     )
 
 

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,7 @@ from webhook_cert_operator.glue.deps import Deps
 from webhook_cert_operator.glue.status_writer import StatusWriter
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import AlreadyExists, Forbidden, NotServed
+from webhook_cert_operator.workers import IdleExitingExecutor
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
@@ -77,8 +77,10 @@ def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     # API write per change that says nothing the operator's own Events do not.
     settings.posting.level = logging.WARNING
     # kopf runs the synchronous change handlers in this many threads; an issuance holds
-    # one while it waits on the solver, the ingress and the CA.
-    settings.execution.max_workers = deps.settings.max_concurrent_issuances
+    # one while it waits on the solver, the ingress and the CA. Idle ones end (workers.py).
+    settings.execution.executor = IdleExitingExecutor(
+        deps.settings.max_concurrent_issuances, thread_name_prefix="handler"
+    )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its
@@ -121,10 +123,11 @@ def create_peering(
 
 @kopf.on.startup()
 async def size_check_threads(memo: Deps, **_: Any) -> None:
-    """Served-chain checks run on the loop's default executor: one thread per allowed check."""
+    """Served-chain checks run on the loop's default executor: one thread per allowed
+    check, which ends when idle (workers.py)."""
     workers = memo.settings.check_concurrency
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chain-check")
+        IdleExitingExecutor(workers, thread_name_prefix="chain-check")
     )
 
 

@@ -288,3 +288,28 @@ def test_the_cli_reads_a_kubeconfigs_server_token_and_ca(tmp_path: Path) -> None
     assert (credentials.server, credentials.token) == ("https://api.example:6443", "s3cret")
     assert credentials.ca_path is not None
     assert Path(credentials.ca_path).read_bytes() == b"-----BEGIN CERTIFICATE-----\n"
+
+
+def test_the_operator_outside_a_pod_uses_kopfs_kubeconfig_reading_with_inline_data() -> None:
+    import kopf
+
+    from webhook_cert_operator.glue.run import _kubeconfig_credentials
+
+    info = kopf.ConnectionInfo(
+        server="https://10.1.2.3:6443",
+        ca_data=base64.b64encode(b"CA PEM"),
+        certificate_data=base64.b64encode(b"CERT PEM"),
+        private_key_data=base64.b64encode(b"KEY PEM"),
+    )
+    credentials = _kubeconfig_credentials(info)
+    assert credentials.server == "https://10.1.2.3:6443"
+    assert credentials.token is None
+    files = (credentials.ca_path, credentials.cert_path, credentials.key_path)
+    assert [Path(str(path)).read_bytes() for path in files] == [b"CA PEM", b"CERT PEM", b"KEY PEM"]
+
+
+def test_the_operator_without_any_credentials_says_so() -> None:
+    from webhook_cert_operator.glue.run import _kubeconfig_credentials
+
+    with pytest.raises(RuntimeError, match="no Kubernetes credentials"):
+        _kubeconfig_credentials(None)

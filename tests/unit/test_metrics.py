@@ -261,3 +261,14 @@ def test_a_stopped_renewal_daemon_drops_the_certificate_series(
     stopped_daemon(handlers.renew_on_time, metrics, monkeypatch)
     text = generate_latest(metrics.registry).decode()
     assert 'name="ringcentral"' not in text
+
+
+def test_the_endpoints_one_daemon_stops_both_loops_and_drops_all_its_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = Metrics()
+    metrics.observe_ready("payments", "ringcentral", True)
+    check(metrics, ("incomplete-chain", "error"))
+    stopped_daemon(handlers.keep_endpoint, metrics, monkeypatch)
+    text = generate_latest(metrics.registry).decode()
+    assert 'name="ringcentral"' not in text

@@ -82,6 +82,12 @@ def in_cluster(environ: Mapping[str, str] = os.environ) -> Credentials | None:
     )
 
 
+def read_token(path: str) -> str | None:
+    """The bearer token in the file `path` (a ServiceAccount's); None when it is empty."""
+    with open(path, encoding="utf-8") as file:
+        return file.read().strip() or None
+
+
 def data_file(data: str | bytes, suffix: str) -> str:
     """A kubeconfig's base64 `*-data` value (a CA, certificate or key) written to a private
     temporary file, removed at exit, for TLS libraries that read files; its path."""
@@ -167,6 +173,5 @@ class ApiClient:
         now = self._clock()
         with self._token_lock:
             if self._token is None or now - self._token[1] >= TOKEN_REREAD:
-                with open(credentials.token_path, encoding="utf-8") as file:
-                    self._token = (file.read().strip() or None, now)
+                self._token = (read_token(credentials.token_path), now)
             return self._token[0]

@@ -313,3 +313,21 @@ def test_the_operator_without_any_credentials_says_so() -> None:
 
     with pytest.raises(RuntimeError, match="no Kubernetes credentials"):
         _kubeconfig_credentials(None)
+
+
+def test_kopf_logs_in_as_the_pods_service_account_at_the_service_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kopf
+
+    from webhook_cert_operator.glue import handlers
+
+    (tmp_path / "token").write_text("sa-token\n")
+    monkeypatch.setattr(kube_client, "SERVICE_ACCOUNT", str(tmp_path))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    login: Any = handlers.login  # as kopf calls it: with keyword arguments only
+    info = login(settings=kopf.OperatorSettings())
+    assert info is not None
+    assert (info.server, info.token) == ("https://10.96.0.1:443", "sa-token")
+    assert info.ca_path == f"{tmp_path}/ca.crt"

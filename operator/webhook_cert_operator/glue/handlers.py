@@ -20,6 +20,7 @@ from typing import Any
 
 import kopf
 
+from webhook_cert_operator import kube_client
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.api.parse import parse_spec
@@ -66,6 +67,24 @@ def writer_for(deps: Deps, body: kopf.Body) -> StatusWriter:
         locks=deps.locks,
         metrics=deps.metrics,
         clock=deps.clock,
+    )
+
+
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own connection (its watches, patches and Events), as `kube.Kube`'s: in a Pod,
+    its ServiceAccount at the address Kubernetes gives every Pod (KUBERNETES_SERVICE_HOST,
+    as client-go does: kopf's fallback names kubernetes.default.svc, which needs a cluster
+    DNS), else the kubeconfig as kopf reads it. The token is read at each login, and kopf
+    logs in again when the API server refuses an expired one."""
+    credentials = kube_client.in_cluster()
+    if credentials is None:
+        return kopf.login_with_kubeconfig(settings=settings)
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_path=credentials.ca_path,
+        token=kube_client.read_token(str(credentials.token_path)),
+        trust_env=settings.networking.trust_env,
     )
 
 

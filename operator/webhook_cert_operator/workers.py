@@ -18,7 +18,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, TypeVar
 
 #: Seconds a worker thread waits for work before it ends.
@@ -30,11 +30,16 @@ T = TypeVar("T")
 _Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
-class IdleExitingExecutor(Executor):
+class IdleExitingExecutor(ThreadPoolExecutor):
     """Runs calls in at most `max_workers` threads (named `thread_name_prefix`-N); a thread
     with no work for `idle_timeout` seconds ends. Thread-safe; `shutdown` as
     `concurrent.futures.Executor`'s. `_max_workers` may be changed while it runs (kopf's
-    `settings.execution.max_workers` does so)."""
+    `settings.execution.max_workers` does so).
+
+    A ThreadPoolExecutor by type only, because asyncio's `set_default_executor` accepts
+    nothing else: `submit` and `shutdown` are its own, and the parent's threads and queue
+    are never used.
+    """
 
     def __init__(
         self,
@@ -43,14 +48,12 @@ class IdleExitingExecutor(Executor):
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         thread_name_prefix: str = "worker",
     ) -> None:
-        if max_workers < 1:
-            raise ValueError("max_workers must be at least 1")
-        self._max_workers = max_workers
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
         self._idle_timeout = idle_timeout
         self._prefix = thread_name_prefix
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
+        self._workers: set[threading.Thread] = set()  # the running ones
         self._idle = 0  # threads waiting for work that no submitted call has claimed yet
         self._started = 0
         self._shut_down = False
@@ -59,7 +62,7 @@ class IdleExitingExecutor(Executor):
     def threads(self) -> int:
         """How many worker threads run now."""
         with self._lock:
-            return len(self._threads)
+            return len(self._workers)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         """Run `fn(*args, **kwargs)` in a worker: an idle one, a new one while fewer than
@@ -71,12 +74,12 @@ class IdleExitingExecutor(Executor):
             self._queue.put((future, fn, args, kwargs))
             if self._idle > 0:
                 self._idle -= 1
-            elif len(self._threads) < self._max_workers:
+            elif len(self._workers) < self._max_workers:
                 self._started += 1
                 thread = threading.Thread(
                     target=self._work, name=f"{self._prefix}-{self._started}", daemon=True
                 )
-                self._threads.add(thread)
+                self._workers.add(thread)
                 thread.start()
         return future
 
@@ -91,11 +94,11 @@ class IdleExitingExecutor(Executor):
                     if not self._queue.empty():
                         continue
                     self._idle = max(0, self._idle - 1)
-                    self._threads.discard(threading.current_thread())
+                    self._workers.discard(threading.current_thread())
                     return
             if work is None:  # shutdown
                 with self._lock:
-                    self._threads.discard(threading.current_thread())
+                    self._workers.discard(threading.current_thread())
                 return
             self._run(*work)
             del work  # drop the call's arguments before waiting again
@@ -124,7 +127,7 @@ class IdleExitingExecutor(Executor):
         once the queue is drained (with `wait`, this returns after they did)."""
         with self._lock:
             self._shut_down = True
-            threads = list(self._threads)
+            threads = list(self._workers)
         if cancel_futures:
             with contextlib.suppress(queue.Empty):
                 while True:

@@ -100,3 +100,15 @@ def test_kopf_can_change_the_pool_size() -> None:
     settings.execution.executor = IdleExitingExecutor(2)
     settings.execution.max_workers = 5
     assert settings.execution.max_workers == 5
+
+
+def test_asyncio_takes_it_as_the_loops_default_executor() -> None:
+    import asyncio
+
+    executor = IdleExitingExecutor(2, thread_name_prefix="check")
+
+    async def in_a_thread() -> str:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return await asyncio.to_thread(lambda: threading.current_thread().name)
+
+    assert asyncio.run(in_a_thread()).startswith("check-")

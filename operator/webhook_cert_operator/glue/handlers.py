@@ -97,9 +97,12 @@ def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     # kopf runs the synchronous change handlers in this many threads; an issuance holds
     # one while it waits on the solver, the ingress and the CA. Idle ones end (workers.py).
+    # The pool this handler runs in ends its thread once the handler returns.
+    kopf_pool = settings.execution.executor
     settings.execution.executor = IdleExitingExecutor(
         deps.settings.max_concurrent_issuances, thread_name_prefix="handler"
     )
+    kopf_pool.shutdown(wait=False)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its

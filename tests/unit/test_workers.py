@@ -112,3 +112,32 @@ def test_asyncio_takes_it_as_the_loops_default_executor() -> None:
         return await asyncio.to_thread(lambda: threading.current_thread().name)
 
     assert asyncio.run(in_a_thread()).startswith("check-")
+
+
+def test_the_operator_runs_kopfs_handlers_and_its_checks_on_idle_exiting_workers() -> None:
+    import asyncio
+    from types import SimpleNamespace
+    from typing import Any
+
+    import kopf
+
+    from webhook_cert_operator.glue import handlers
+    from webhook_cert_operator.settings import Settings
+
+    settings = kopf.OperatorSettings()
+    first_pool = settings.execution.executor
+    memo = SimpleNamespace(settings=Settings(), metrics=SimpleNamespace(serve=lambda port: None))
+    configure: Any = handlers.configure  # as kopf calls it: with keyword arguments only
+    configure(settings=settings, memo=memo)
+    executor = settings.execution.executor
+    assert isinstance(executor, IdleExitingExecutor)
+    assert executor._max_workers == Settings().max_concurrent_issuances
+    with pytest.raises(RuntimeError):
+        first_pool.submit(lambda: None)  # shut down: its thread ends
+
+    async def check_pool() -> Any:
+        size: Any = handlers.size_check_threads
+        await size(memo=memo)
+        return asyncio.get_running_loop()._default_executor  # type: ignore[attr-defined]
+
+    assert isinstance(asyncio.run(check_pool()), IdleExitingExecutor)

@@ -14,7 +14,7 @@ make).
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import queue
 import threading
 from collections.abc import Callable
@@ -51,10 +51,12 @@ class IdleExitingExecutor(ThreadPoolExecutor):
         super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
         self._idle_timeout = idle_timeout
         self._prefix = thread_name_prefix
-        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()  # the running ones
-        self._idle = 0  # threads waiting for work that no submitted call has claimed yet
+        # The idle workers' mailboxes, the most recently idle last: new work goes to that
+        # one, so that under a steady trickle the others stay idle and end.
+        self._idle: list[queue.SimpleQueue[_Work | None]] = []
+        self._backlog: collections.deque[_Work] = collections.deque()  # all workers busy
         self._started = 0
         self._shut_down = False
 
@@ -65,77 +67,97 @@ class IdleExitingExecutor(ThreadPoolExecutor):
             return len(self._workers)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Run `fn(*args, **kwargs)` in a worker: an idle one, a new one while fewer than
-        `max_workers` run, else the first to be free. RuntimeError after `shutdown`."""
+        """Run `fn(*args, **kwargs)` in a worker: the most recently idle one, a new one while
+        fewer than `max_workers` run, else the first to be free. RuntimeError after
+        `shutdown`."""
         future: Future[T] = Future()
+        work: _Work = (future, fn, args, kwargs)
         with self._lock:
             if self._shut_down:
                 raise RuntimeError("cannot schedule new calls after shutdown")
-            self._queue.put((future, fn, args, kwargs))
-            if self._idle > 0:
-                self._idle -= 1
+            if self._idle:
+                self._idle.pop().put(work)
             elif len(self._workers) < self._max_workers:
                 self._started += 1
                 thread = threading.Thread(
-                    target=self._work, name=f"{self._prefix}-{self._started}", daemon=True
+                    target=self._work,
+                    args=(work,),
+                    name=f"{self._prefix}-{self._started}",
+                    daemon=True,
                 )
                 self._workers.add(thread)
                 thread.start()
+            else:
+                self._backlog.append(work)
         return future
 
-    def _work(self) -> None:
-        while True:
-            try:
-                work = self._queue.get(timeout=self._idle_timeout)
-            except queue.Empty:
-                with self._lock:
-                    # A call put meanwhile is still queued: stay for it. Otherwise end, and
-                    # stop counting as idle (a submit may have counted on this thread).
-                    if not self._queue.empty():
-                        continue
-                    self._idle = max(0, self._idle - 1)
-                    self._workers.discard(threading.current_thread())
-                    return
-            if work is None:  # shutdown
-                with self._lock:
-                    self._workers.discard(threading.current_thread())
-                return
-            self._run(*work)
-            del work  # drop the call's arguments before waiting again
-
-    def _run(self, future: Future[Any], fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        """Run one call; this thread counts as idle again before its caller hears back, so
-        that a caller's next call finds it rather than starting another thread."""
-        if not future.set_running_or_notify_cancel():
-            self._ready()
-            return
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            self._ready()
-            future.set_exception(error)
-            return
-        self._ready()
-        future.set_result(result)
-
-    def _ready(self) -> None:
+    def _work(self, work: _Work | None) -> None:
+        mailbox: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        while work is not None:
+            future, fn, args, kwargs = work
+            del work  # drop the call's arguments once it has run
+            outcome: tuple[bool, Any] | None = None
+            if future.set_running_or_notify_cancel():
+                try:
+                    outcome = (True, fn(*args, **kwargs))
+                except BaseException as error:
+                    outcome = (False, error)
+            del fn, args, kwargs
+            # Idle (or given queued work) before the caller hears back: a caller's next
+            # call then finds this thread rather than starting another.
+            work, listed = self._after(mailbox)
+            if outcome is not None:
+                _settle(future, *outcome)
+            del future, outcome
+            if listed:
+                work = self._wait(mailbox)
         with self._lock:
-            self._idle += 1
+            self._workers.discard(threading.current_thread())
+
+    def _after(self, mailbox: queue.SimpleQueue[_Work | None]) -> tuple[_Work | None, bool]:
+        """After a call: queued work to run next, or (None, True) once this worker is
+        listed as idle, or (None, False) to end (shut down)."""
+        with self._lock:
+            if self._backlog:
+                return self._backlog.popleft(), False
+            if self._shut_down:
+                return None, False
+            self._idle.append(mailbox)
+            return None, True
+
+    def _wait(self, mailbox: queue.SimpleQueue[_Work | None]) -> _Work | None:
+        """The work handed to this idle worker; None to end: idle for `idle_timeout`
+        seconds, or shut down."""
+        try:
+            return mailbox.get(timeout=self._idle_timeout)
+        except queue.Empty:
+            with self._lock:
+                if mailbox in self._idle:
+                    self._idle.remove(mailbox)
+                    return None
+            return mailbox.get()  # handed work just as it timed out
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """No new calls; with `cancel_futures` queued ones are cancelled; the workers end
-        once the queue is drained (with `wait`, this returns after they did)."""
+        """No new calls; with `cancel_futures` queued ones are cancelled, else they still
+        run; the workers then end (with `wait`, this returns after they did)."""
         with self._lock:
             self._shut_down = True
             threads = list(self._workers)
-        if cancel_futures:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    work = self._queue.get_nowait()
-                    if work is not None:
-                        work[0].cancel()
-        for _ in threads:
-            self._queue.put(None)
+            idle, self._idle = self._idle, []
+            cancelled = list(self._backlog) if cancel_futures else []
+            if cancel_futures:
+                self._backlog.clear()
+        for future, *_ in cancelled:
+            future.cancel()
+        for mailbox in idle:
+            mailbox.put(None)
         if wait:
             for thread in threads:
                 thread.join()
+
+
+def _settle(future: Future[Any], ok: bool, value: Any) -> None:
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -141,3 +141,18 @@ def test_the_operator_runs_kopfs_handlers_and_its_checks_on_idle_exiting_workers
         return asyncio.get_running_loop()._default_executor  # type: ignore[attr-defined]
 
     assert isinstance(asyncio.run(check_pool()), IdleExitingExecutor)
+
+
+def test_under_a_steady_trickle_the_threads_a_burst_started_still_end() -> None:
+    executor = IdleExitingExecutor(8, idle_timeout=0.3)
+    gate = threading.Event()
+    burst = [executor.submit(gate.wait, 5) for _ in range(8)]
+    assert until(lambda: executor.threads == 8)
+    gate.set()
+    wait(burst, timeout=5)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # one short call every 50 ms, one at a time
+        executor.submit(lambda: None).result(timeout=5)
+        time.sleep(0.05)
+    assert executor.threads == 1
+    executor.shutdown()

@@ -185,13 +185,8 @@ async def renew_on_time(body: kopf.Body, memo: Deps, **_: Any) -> None:
         while True:
             # The body is live: a new renewalTime after an issuance is seen at the next poll.
             await asyncio.sleep(DAEMON_POLL)
-            status = body.get("status") or {}
             now = deps.clock()
-            wake = timing.next_renewal_check(
-                last_run,
-                _status_time(status.get("renewalTime")),
-                _status_time(status.get("nextAttemptTime")),
-            )
+            wake = _next_renewal_check(body, last_run)
             if now - last_poll >= REFERENCED_SECRET_POLL:
                 last_poll = now
                 changed = deps.lifecycle.referenced_secret_changed
@@ -214,6 +209,18 @@ def forget_series_on_stop(forget: Callable[[str, str], None], meta: Mapping[str,
     paused replica would go on exporting stale values that keep an alert firing (or quiet).
     The working replica's daemons set them again."""
     forget(meta["namespace"], meta["name"])
+
+
+def _next_renewal_check(body: kopf.Body, last_run: datetime) -> datetime:
+    """`timing.next_renewal_check` for the body's status now. A function of its own so
+    that no loop keeps a reference to a status that kopf has since replaced: each
+    endpoint would hold an old copy of it."""
+    status = body.get("status") or {}
+    return timing.next_renewal_check(
+        last_run,
+        _status_time(status.get("renewalTime")),
+        _status_time(status.get("nextAttemptTime")),
+    )
 
 
 def _status_time(value: Any) -> datetime | None:
@@ -256,26 +263,36 @@ async def check_served_chain(body: kopf.Body, memo: Deps, **_: Any) -> None:
     schedule = CheckSchedule()
     try:
         while True:
-            status = body.get("status") or {}
-            seen = Checked(
-                serial=status.get("serialNumber"),
-                generation=int(body["metadata"].get("generation") or 0),
-                secret_version=status.get("secretResourceVersion"),
-                check_only="checkOnly" in (body.get("spec") or {}),
-            )
-            now = time.monotonic()
-            if schedule.due(seen, now):
-                outcome = await asyncio.to_thread(run_chain_check, deps, body)
-                if outcome is None:  # invalid spec: nothing to check until it changes
-                    schedule = schedule.after_invalid_spec(seen, now)
-                else:
-                    result, interval = outcome
-                    schedule = schedule.after_check(
-                        seen, now, ok=result.ok, stale=result.stale, interval=interval, uid=uid
-                    )
+            schedule = await check_when_due(deps, body, schedule, uid)
             await asyncio.sleep(DAEMON_POLL)
     finally:
         forget_series_on_stop(deps.metrics.forget_chain_check, body["metadata"])
+
+
+async def check_when_due(
+    deps: Deps, body: kopf.Body, schedule: CheckSchedule, uid: str
+) -> CheckSchedule:
+    """One wake-up of `check_served_chain`: check if `schedule` says so; the schedule
+    after it. A function of its own so that nothing of the check (its report, the status
+    it saw, which kopf replaces on the next event) stays referenced while the loop
+    sleeps: 1,000 endpoints would each hold their last report and an old status."""
+    status = body.get("status") or {}
+    seen = Checked(
+        serial=status.get("serialNumber"),
+        generation=int(body["metadata"].get("generation") or 0),
+        secret_version=status.get("secretResourceVersion"),
+        check_only="checkOnly" in (body.get("spec") or {}),
+    )
+    now = time.monotonic()
+    if not schedule.due(seen, now):
+        return schedule
+    outcome = await asyncio.to_thread(run_chain_check, deps, body)
+    if outcome is None:  # invalid spec: nothing to check until it changes
+        return schedule.after_invalid_spec(seen, now)
+    result, interval = outcome
+    return schedule.after_check(
+        seen, now, ok=result.ok, stale=result.stale, interval=interval, uid=uid
+    )
 
 
 def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -> None:

@@ -1,24 +1,31 @@
-"""Adapter: the Kubernetes API, every call the operator makes, blocking, over `kubernetes`.
+"""Adapter: the Kubernetes API, every call the operator makes, blocking, over `kube_client`.
 
 Callers run it in worker threads (kopf runs sync handlers in its executor), never on the
-event loop. Objects go in and come out as plain dicts, so the layers above never see the
-client's model classes.
+event loop. Objects go in and come out as plain dicts, as the API server's JSON.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import Any, Final
 
 from webhook_cert_operator.api.types import GROUP, PLURAL, VERSION
+from webhook_cert_operator.kube_client import MERGE_PATCH, ApiClient, ApiError
 
-# The Gateway API's HTTPRoute (group, version, plural), for the HTTP-01 solver.
-_HTTP_ROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")
+# The path prefix and plural of each namespaced kind the solver and the restarts touch;
+# HTTPRoute is the Gateway API's, for the HTTP-01 solver.
+_KINDS: Final = {
+    "Pod": ("/api/v1", "pods"),
+    "Service": ("/api/v1", "services"),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices"),
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
+}
+_ENDPOINTS: Final = f"/apis/{GROUP}/{VERSION}"
 
 
 class AlreadyExists(Exception):
@@ -50,11 +57,6 @@ class Secret:
     resource_version: str
 
 
-def _as_body(value: object) -> Any:
-    """The client takes and returns plain dicts where its stubs name model classes."""
-    return value
-
-
 def event_time(event: Mapping[str, Any]) -> str:
     """When an Event last happened, as the API server's RFC 3339 text (sorts by time)."""
     metadata = event.get("metadata") or {}
@@ -79,130 +81,112 @@ def selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
+def _path(kind: str, namespace: str, name: str | None = None) -> str:
+    """The API path of the namespaced `kind` collection, or of its object `name`."""
+    if kind not in _KINDS:
+        raise ValueError(f"unsupported kind {kind}")
+    prefix, plural = _KINDS[kind]
+    return f"{prefix}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
+
+
+def _endpoints(namespace: str, name: str | None = None) -> str:
+    return f"{_ENDPOINTS}/namespaces/{namespace}/{PLURAL}" + (f"/{name}" if name else "")
+
+
 class Kube:
     """Every Kubernetes API call the operator makes, blocking. Objects go in and come out as
     plain dicts (Secrets as `Secret`). A read of a missing object gives None, a create of an
-    existing one raises AlreadyExists (409); other `ApiException`s reach the caller."""
+    existing one raises AlreadyExists (409); other `ApiError`s, and `requests`' connection
+    errors, reach the caller."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self.api_client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.networking = client.NetworkingV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.discovery = client.DiscoveryV1Api(api_client)
-        self._plain: Callable[[Any], Any] = api_client.sanitize_for_serialization
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def _get(self, path: str) -> Any:
+        """The object at `path`; None when it does not exist (404)."""
+        try:
+            return self.api.request("GET", path)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def _create(self, path: str, body: Mapping[str, Any], what: str) -> Any:
+        """POST `body` to the collection `path`; AlreadyExists (naming `what`) on 409."""
+        try:
+            return self.api.request("POST", path, body=dict(body))
+        except ApiError as error:
+            if error.status == 409:
+                raise AlreadyExists(what) from None
+            raise
+
+    def _patch(self, path: str, patch: Mapping[str, Any]) -> Any:
+        return self.api.request("PATCH", path, body=dict(patch), content_type=MERGE_PATCH)
 
     # ---- Secrets ------------------------------------------------------------------------
 
     def get_secret(self, namespace: str, name: str) -> Secret | None:
         """The Secret, its data decoded; None when it does not exist."""
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        meta = secret.metadata or client.V1ObjectMeta()
+        secret = self._get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if secret is None:
+            return None
+        meta = secret.get("metadata") or {}
         return Secret(
             name=name,
             namespace=namespace,
-            type=secret.type or "",
-            data={k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
-            annotations=dict(meta.annotations or {}),
-            labels=dict(meta.labels or {}),
-            resource_version=str(meta.resource_version or ""),
+            type=secret.get("type") or "",
+            data={k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()},
+            annotations=dict(meta.get("annotations") or {}),
+            labels=dict(meta.get("labels") or {}),
+            resource_version=str(meta.get("resourceVersion") or ""),
         )
 
     def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Create the Secret `body` describes; AlreadyExists when its name is taken."""
-        try:
-            self.core.create_namespaced_secret(namespace, _as_body(body))
-        except ApiException as error:
-            if error.status == 409:
-                raise AlreadyExists(f"Secret {namespace}/{body['metadata']['name']}") from None
-            raise
+        what = f"Secret {namespace}/{body['metadata']['name']}"
+        self._create(f"/api/v1/namespaces/{namespace}/secrets", body, what)
 
     def replace_secret(
         self, namespace: str, body: Mapping[str, Any], resource_version: str
     ) -> None:
         """Replace only the version that was read: a concurrent change is a Conflict."""
         metadata = {**body["metadata"], "resourceVersion": resource_version}
+        path = f"/api/v1/namespaces/{namespace}/secrets/{metadata['name']}"
         try:
-            self.core.replace_namespaced_secret(
-                metadata["name"], namespace, _as_body({**body, "metadata": metadata})
-            )
-        except ApiException as error:
+            self.api.request("PUT", path, body={**body, "metadata": metadata})
+        except ApiError as error:
             if error.status == 409:
                 raise Conflict(f"Secret {namespace}/{metadata['name']}") from None
             raise
 
     # ---- objects found by labels (the solver's Pod or EndpointSlice, Service, Ingress) ---
 
-    def _kind_api(
-        self, kind: str
-    ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-        """The client's list, create and delete calls of a namespaced `kind`."""
-        apis = {
-            "Pod": (self.core, "pod"),
-            "Service": (self.core, "service"),
-            "EndpointSlice": (self.discovery, "endpoint_slice"),
-            "Ingress": (self.networking, "ingress"),
-        }
-        if kind not in apis:
-            raise ValueError(f"unsupported kind {kind}")
-        api, name = apis[kind]
-        list_, create, delete = (
-            getattr(api, f"{verb}_namespaced_{name}") for verb in ("list", "create", "delete")
-        )
-        return list_, create, delete
-
     def list_labelled(
         self, kind: str, namespace: str, labels: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         """The `kind` objects (Pod, Service, EndpointSlice, Ingress, HTTPRoute) with all these
         labels; no HTTPRoutes where the Gateway API is not installed."""
-        if kind == "HTTPRoute":
-            try:
-                found = self.custom.list_namespaced_custom_object(
-                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], label_selector=selector(labels)
-                )
-            except ApiException as error:
-                if error.status == 404:  # the Gateway API is not installed: there are none
-                    return []
-                raise
-            routes: list[dict[str, Any]] = list(_as_body(found).get("items") or [])
-            return routes
-        list_, _, _ = self._kind_api(kind)
-        items = list_(namespace, label_selector=selector(labels)).items
-        return [self._plain(item) for item in items]
+        params = {"labelSelector": selector(labels)}
+        try:
+            found = self.api.request("GET", _path(kind, namespace), params=params)
+        except ApiError as error:
+            if kind == "HTTPRoute" and error.status == 404:
+                return []  # the Gateway API is not installed: there are none
+            raise
+        return list(found.get("items") or [])
 
     def create(self, kind: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a `kind` object; returns it as stored. AlreadyExists when its name is taken;
         NotServed for an HTTPRoute where the Gateway API is not installed."""
-        if kind == "HTTPRoute":
-            try:
-                route: dict[str, Any] = _as_body(
-                    self.custom.create_namespaced_custom_object(
-                        *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], dict(body)
-                    )
-                )
-            except ApiException as error:
-                if error.status == 409:
-                    raise AlreadyExists(f"{kind} {namespace}/{body['metadata']['name']}") from None
-                if error.status == 404:
-                    raise NotServed(
-                        "HTTPRoute (gateway.networking.k8s.io/v1) is not served: install the "
-                        "Gateway API CRDs, or solve through an Ingress instead"
-                    ) from None
-                raise
-            return route
-        _, create, _ = self._kind_api(kind)
+        what = f"{kind} {namespace}/{body['metadata']['name']}"
         try:
-            created: dict[str, Any] = self._plain(create(namespace, dict(body)))
-        except ApiException as error:
-            if error.status == 409:
-                raise AlreadyExists(f"{kind} {namespace}/{body['metadata']['name']}") from None
+            created: dict[str, Any] = self._create(_path(kind, namespace), body, what)
+        except ApiError as error:
+            if kind == "HTTPRoute" and error.status == 404:
+                raise NotServed(
+                    "HTTPRoute (gateway.networking.k8s.io/v1) is not served: install the "
+                    "Gateway API CRDs, or solve through an Ingress instead"
+                ) from None
             raise
         return created
 
@@ -211,16 +195,10 @@ class Kube:
 
         In the foreground: the objects it owns are deleted before it is gone, not after (a
         solver Pod's Service and Ingress go at once, not after its shutdown)."""
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
         try:
-            if kind == "HTTPRoute":
-                self.custom.delete_namespaced_custom_object(
-                    *_HTTP_ROUTE[:2], namespace, _HTTP_ROUTE[2], name,
-                    propagation_policy="Foreground",
-                )  # fmt: skip
-            else:
-                _, _, delete = self._kind_api(kind)
-                delete(name, namespace, propagation_policy="Foreground")
-        except ApiException as error:
+            self.api.request("DELETE", _path(kind, namespace, name), body=options)
+        except ApiError as error:
             if error.status != 404:
                 raise
             return 0
@@ -228,138 +206,94 @@ class Kube:
 
     def patch_endpoint_slice(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch an EndpointSlice (a solver's, moved to the replica that answers now)."""
-        self.discovery.patch_namespaced_endpoint_slice(name, namespace, dict(patch))
+        self._patch(_path("EndpointSlice", namespace, name), patch)
 
     # ---- workloads restarted on a new certificate ---------------------------------------
-
-    def _workload_api(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        if kind == "Deployment":
-            return self.apps.read_namespaced_deployment, self.apps.patch_namespaced_deployment
-        if kind == "StatefulSet":
-            return self.apps.read_namespaced_stateful_set, self.apps.patch_namespaced_stateful_set
-        raise ValueError(f"unsupported kind {kind}")
 
     def pod_template_annotations(
         self, kind: str, namespace: str, name: str
     ) -> dict[str, str] | None:
-        """The workload's pod template annotations; None when the workload does not exist."""
-        read, _ = self._workload_api(kind)
-        try:
-            workload = read(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return dict(workload.spec.template.metadata.annotations or {})
+        """The workload's (Deployment, StatefulSet) pod template annotations; None when the
+        workload does not exist. ValueError for another kind."""
+        _workload_kind(kind)
+        workload = self._get(_path(kind, namespace, name))
+        if workload is None:
+            return None
+        template = (workload.get("spec") or {}).get("template") or {}
+        return dict((template.get("metadata") or {}).get("annotations") or {})
 
     def patch_workload(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None:
         """A change of the pod template makes the workload's controller roll its Pods."""
-        _, patch_call = self._workload_api(kind)
-        patch_call(name, namespace, dict(patch))
+        _workload_kind(kind)
+        self._patch(_path(kind, namespace, name), patch)
 
     # ---- WebhookEndpoints ---------------------------------------------------------------
 
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The WebhookEndpoint; None when it does not exist."""
-        try:
-            endpoint = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        found: dict[str, Any] = _as_body(endpoint)
+        found: dict[str, Any] | None = self._get(_endpoints(namespace, name))
         return found
 
     def list_endpoints(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """The namespace's WebhookEndpoints with all these labels."""
-        found = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, label_selector=selector(labels)
-        )
-        items: list[dict[str, Any]] = list(_as_body(found).get("items") or [])
-        return items
+        params = {"labelSelector": selector(labels)}
+        found = self.api.request("GET", _endpoints(namespace), params=params)
+        return list(found.get("items") or [])
 
     def create_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
         """AlreadyExists when an endpoint of that name exists (created meanwhile)."""
-        try:
-            self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, dict(body)
-            )
-        except ApiException as error:
-            if error.status == 409:
-                raise AlreadyExists(f"WebhookEndpoint {body['metadata']['name']}") from None
-            raise
+        self._create(_endpoints(namespace), body, f"WebhookEndpoint {body['metadata']['name']}")
 
     def replace_endpoint(self, namespace: str, body: Mapping[str, Any]) -> None:
         """PUT at body's resourceVersion: Conflict if the endpoint changed since it was read."""
         name = body["metadata"]["name"]
         try:
-            self.custom.replace_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, dict(body)
-            )
-        except ApiException as error:
+            self.api.request("PUT", _endpoints(namespace, name), body=dict(body))
+        except ApiError as error:
             if error.status == 409:
                 raise Conflict(f"WebhookEndpoint {name} changed meanwhile") from None
             raise
 
     def delete_endpoint(self, namespace: str, name: str, uid: str) -> None:
         """Delete that endpoint only if it still has this uid; a missing one is not an error."""
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
         try:
-            self.custom.delete_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                body=_as_body({"preconditions": {"uid": uid}}),
-            )
-        except ApiException as error:
+            self.api.request("DELETE", _endpoints(namespace, name), body=options)
+        except ApiError as error:
             if error.status not in (404, 409):
                 raise
 
     def patch_endpoint(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch the endpoint itself (metadata or spec), for the CLI."""
-        self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, dict(patch)
-        )
+        self._patch(_endpoints(namespace, name), patch)
 
     def patch_endpoint_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch `status`; a deleted endpoint is not an error."""
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)}
-            )
-        except ApiException as error:
+            self._patch(_endpoints(namespace, name) + "/status", {"status": dict(status)})
+        except ApiError as error:
             if error.status != 404:
                 raise
 
     def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
         """The core v1 Events about one object (kopf posts there), for the CLI; oldest first."""
-        events = self.core.list_namespaced_event(
-            namespace,
-            field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
-        )
-        plain: list[dict[str, Any]] = [self._plain(item) for item in events.items]
-        return sorted(plain, key=event_order)
+        params = {"fieldSelector": f"involvedObject.kind={kind},involvedObject.name={name}"}
+        found = self.api.request("GET", f"/api/v1/namespaces/{namespace}/events", params=params)
+        return sorted(found.get("items") or [], key=event_order)
 
     # ---- ConfigMaps (trust bundles for the served-chain check) ------------------------
 
     def get_config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """The ConfigMap's `data` (UTF-8 encoded) and `binaryData` (decoded) merged, or
         None when it does not exist. Kubernetes keeps the two maps' keys disjoint."""
-        try:
-            config_map = self.core.read_namespaced_config_map(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        values = {key: value.encode() for key, value in (config_map.data or {}).items()}
-        values.update(
-            {key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()}
-        )
+        config_map = self._get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        if config_map is None:
+            return None
+        values = {key: value.encode() for key, value in (config_map.get("data") or {}).items()}
+        binary = config_map.get("binaryData") or {}
+        values.update({key: base64.b64decode(value) for key, value in binary.items()})
         return values
 
     # ---- kopf's peering object (glue/peering.py) ---------------------------------------------
@@ -370,24 +304,23 @@ class Kube:
         """Create a custom object; AlreadyExists if it exists, NotServed if its resource is
         not served (a CRD applied in the same run may take a few seconds to be), Forbidden
         if RBAC does not grant `create` (even when the object exists)."""
+        where = f"/namespaces/{namespace}" if namespace is not None else ""
+        what = f"{plural}.{group} {body['metadata']['name']}"
         try:
-            if namespace is None:
-                self.custom.create_cluster_custom_object(group, version, plural, dict(body))
-            else:
-                self.custom.create_namespaced_custom_object(
-                    group, version, namespace, plural, dict(body)
-                )
-        except ApiException as error:
-            what = f"{plural}.{group} {body['metadata']['name']}"
-            if error.status == 409:
-                raise AlreadyExists(what) from None
+            self._create(f"/apis/{group}/{version}{where}/{plural}", body, what)
+        except ApiError as error:
             if error.status == 403:
                 raise Forbidden(f"creating {what} is forbidden") from None
             if error.status == 404:
-                where = f" in namespace {namespace}" if namespace else ""
+                place = f" in namespace {namespace}" if namespace else ""
                 raise NotServed(
-                    f"cannot create {what}{where}: {plural}.{group}/{version} is not served "
+                    f"cannot create {what}{place}: {plural}.{group}/{version} is not served "
                     "(its CRD is missing or not yet established)"
                     + (", or the namespace does not exist" if namespace else "")
                 ) from None
             raise
+
+
+def _workload_kind(kind: str) -> None:
+    if kind not in ("Deployment", "StatefulSet"):
+        raise ValueError(f"unsupported kind {kind}")

@@ -20,9 +20,7 @@ waiting replica's stale values keep an alert firing.
 
 from __future__ import annotations
 
-import contextlib
 import platform
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from importlib import metadata
@@ -30,8 +28,7 @@ from importlib import metadata
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from webhook_cert_operator import __version__
-
-ENDPOINT_LABELS = ("namespace", "name")
+from webhook_cert_operator import metrics_endpoints as series
 
 
 def _distribution_version(name: str) -> str:
@@ -48,15 +45,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._declare_operator_series()
-        self._declare_certificate_series()
         self._declare_chain_series()
-        # The finding series each endpoint has now, to remove those a later check drops.
-        self._finding_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        self._findings_lock = threading.Lock()
-
-    def _endpoint_gauge(self, name: str, documentation: str) -> Gauge:
-        """A gauge with one series per WebhookEndpoint (labels: namespace, name)."""
-        return Gauge(name, documentation, ENDPOINT_LABELS, registry=self.registry)
+        # The gauges with one series per WebhookEndpoint (labels: namespace, name).
+        self.endpoints = series.EndpointGauges()
+        self.registry.register(self.endpoints)
 
     def _declare_operator_series(self) -> None:
         """The operator's own series: its build, issuance attempts, ACME requests."""
@@ -88,55 +80,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def _declare_certificate_series(self) -> None:
-        """The stored certificate and its renewal, per endpoint (certificates/lifecycle.py)."""
-        self.ready = self._endpoint_gauge(
-            "webhook_cert_ready",
-            "1 when the endpoint's Ready condition is True (a valid certificate is stored).",
-        )
-        self.certificate_not_after = self._endpoint_gauge(
-            "webhook_cert_certificate_not_after_timestamp_seconds",
-            "Expiry (notAfter, Unix time) of the certificate stored for each endpoint.",
-        )
-        self.renewal_time = self._endpoint_gauge(
-            "webhook_cert_renewal_timestamp_seconds",
-            "When the operator plans to renew the endpoint's certificate (status.renewalTime).",
-        )
-        self.consecutive_failures = self._endpoint_gauge(
-            "webhook_cert_issuance_consecutive_failures",
-            "Failed issuance attempts since the last success (status.failedAttempts).",
-        )
-
     def _declare_chain_series(self) -> None:
-        """The served-chain check (checking/checker.py): what a strict webhook sender sees."""
-        self.chain_valid = self._endpoint_gauge(
-            "webhook_cert_chain_valid",
-            "1 when the last check of the endpoint's served chain found no error, else 0.",
-        )
+        """The served-chain check (checking/checker.py), besides its per-endpoint gauges."""
         self.chain_findings = Counter(
             "webhook_cert_chain_findings_total",
             "Findings of served-chain checks, by finding code and severity.",
             ["code", "severity"],
             registry=self.registry,
-        )
-        self.chain_finding = Gauge(
-            "webhook_cert_chain_finding",
-            "Findings of the endpoint's last served-chain check with this code (absent: none).",
-            [*ENDPOINT_LABELS, "code", "severity"],
-            registry=self.registry,
-        )
-        self.served_not_after = self._endpoint_gauge(
-            "webhook_cert_served_certificate_not_after_timestamp_seconds",
-            "Expiry (notAfter, Unix time) of the leaf each endpoint served at its last check.",
-        )
-        self.served_chain_earliest_not_after = self._endpoint_gauge(
-            "webhook_cert_served_chain_earliest_not_after_timestamp_seconds",
-            "Earliest notAfter (Unix time) of all certificates the endpoint served at its "
-            "last check: the leaf or an intermediate, whichever expires first.",
-        )
-        self.chain_last_check = self._endpoint_gauge(
-            "webhook_cert_chain_last_check_timestamp_seconds",
-            "When the endpoint's served chain was last checked (Unix time).",
         )
         self.chain_check_seconds = Histogram(
             "webhook_cert_chain_check_duration_seconds",
@@ -149,19 +99,25 @@ class Metrics:
 
     def observe_ready(self, namespace: str, name: str, ready: bool) -> None:
         """The endpoint's Ready condition: 1 True, 0 otherwise."""
-        self.ready.labels(namespace, name).set(1 if ready else 0)
+        self.endpoints.set(namespace, name, {series.READY: 1 if ready else 0})
 
     def observe_certificate(
         self, namespace: str, name: str, not_after: datetime, renewal_time: datetime | None
     ) -> None:
         """The stored certificate's notAfter and, when planned, its renewal time."""
-        self.certificate_not_after.labels(namespace, name).set(not_after.timestamp())
+        values = {series.NOT_AFTER: not_after.timestamp()}
         if renewal_time is not None:
-            self.renewal_time.labels(namespace, name).set(renewal_time.timestamp())
+            values[series.RENEWAL] = renewal_time.timestamp()
+        self.endpoints.set(namespace, name, values)
 
     def observe_failures(self, namespace: str, name: str, consecutive: int) -> None:
         """Failed issuance attempts since the last success."""
-        self.consecutive_failures.labels(namespace, name).set(consecutive)
+        self.endpoints.set(namespace, name, {series.FAILURES: consecutive})
+
+    def forget_endpoint(self, namespace: str, name: str) -> None:
+        """Drop an endpoint's certificate series (the endpoint was deleted)."""
+        certificate = (series.READY, series.NOT_AFTER, series.RENEWAL, series.FAILURES)
+        self.endpoints.remove(namespace, name, certificate)
 
     # ---- the served-chain check (checking/checker.py) ----------------------------------
 
@@ -177,62 +133,31 @@ class Metrics:
     ) -> None:
         """One check's outcome: `findings` as (code, severity) pairs, one per finding, and
         the notAfter of each served certificate, leaf first (none: nothing was served)."""
-        self.chain_valid.labels(namespace, name).set(1 if valid else 0)
-        self.chain_last_check.labels(namespace, name).set(checked_at.timestamp())
         counts: dict[tuple[str, str], int] = {}
         for code, severity in findings:
             self.chain_findings.labels(code, severity).inc()
             counts[code, severity] = counts.get((code, severity), 0) + 1
-        with self._findings_lock:
-            previous = self._finding_series.get((namespace, name), set())
-            for code, severity in previous - counts.keys():
-                with contextlib.suppress(KeyError):
-                    self.chain_finding.remove(namespace, name, code, severity)
-            for (code, severity), count in counts.items():
-                self.chain_finding.labels(namespace, name, code, severity).set(count)
-            self._finding_series[namespace, name] = set(counts)
+        self.endpoints.set_findings(namespace, name, counts)
+        values = {series.CHAIN_VALID: 1 if valid else 0, series.LAST_CHECK: checked_at.timestamp()}
         expiries = list(served_not_after)
         if expiries:
-            self.served_not_after.labels(namespace, name).set(expiries[0].timestamp())
-            self.served_chain_earliest_not_after.labels(namespace, name).set(
-                min(expiries).timestamp()
-            )
+            values[series.SERVED_NOT_AFTER] = expiries[0].timestamp()
+            values[series.EARLIEST] = min(expiries).timestamp()
         else:
             # Nothing served: an old expiry would look current.
-            for gauge in (self.served_not_after, self.served_chain_earliest_not_after):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(namespace, name)
+            self.endpoints.remove(namespace, name, (series.SERVED_NOT_AFTER, series.EARLIEST))
+        self.endpoints.set(namespace, name, values)
 
     def forget_chain_check(self, namespace: str, name: str) -> None:
         """Drop an endpoint's served-chain series (the endpoint was deleted)."""
-        for gauge in (
-            self.chain_valid,
-            self.served_not_after,
-            self.served_chain_earliest_not_after,
-            self.chain_last_check,
-        ):
-            with contextlib.suppress(KeyError):
-                gauge.remove(namespace, name)
-        with self._findings_lock:
-            for code, severity in self._finding_series.pop((namespace, name), set()):
-                with contextlib.suppress(KeyError):
-                    self.chain_finding.remove(namespace, name, code, severity)
+        checked = (series.CHAIN_VALID, series.SERVED_NOT_AFTER, series.EARLIEST, series.LAST_CHECK)
+        self.endpoints.remove(namespace, name, checked)
+        self.endpoints.set_findings(namespace, name, {})
 
     def observe_acme_request(self, kind: str, status: int | None, seconds: float) -> None:
         """One HTTP request to an ACME server: its HTTP status (None: no answer), its latency."""
         self.acme_requests.labels(kind, str(status) if status is not None else "error").inc()
         self.acme_request_seconds.labels(kind).observe(seconds)
-
-    def forget_endpoint(self, namespace: str, name: str) -> None:
-        """Drop an endpoint's certificate series (the endpoint was deleted)."""
-        for gauge in (
-            self.ready,
-            self.certificate_not_after,
-            self.renewal_time,
-            self.consecutive_failures,
-        ):
-            with contextlib.suppress(KeyError):
-                gauge.remove(namespace, name)
 
     def serve(self, port: int) -> None:
         """Serve the registry over HTTP on `port` (/metrics), from a daemon thread."""

@@ -113,6 +113,19 @@ def test_forgetting_an_endpoint_drops_every_series_it_had() -> None:
     assert 'name="other"' in text
 
 
+def test_a_forgotten_endpoint_keeps_no_record_and_the_families_stay_declared() -> None:
+    metrics = Metrics()
+    check(metrics, ("expiring-soon", "warning"))
+    metrics.observe_ready("payments", "ringcentral", True)
+    metrics.forget_endpoint("payments", "ringcentral")
+    assert sample(metrics, "webhook_cert_chain_valid", **ENDPOINT) == 1
+    metrics.forget_chain_check("payments", "ringcentral")
+    assert metrics.endpoints.get("payments", "ringcentral", 0) is None
+    text = generate_latest(metrics.registry).decode()
+    for family in ("webhook_cert_ready", "webhook_cert_chain_finding"):
+        assert f"# TYPE {family} gauge" in text
+
+
 def test_the_stored_certificate_its_renewal_and_the_back_off_are_recorded() -> None:
     metrics = Metrics()
     metrics.observe_certificate("payments", "ringcentral", NOW, NOW - timedelta(days=30))
@@ -246,5 +259,16 @@ def test_a_stopped_renewal_daemon_drops_the_certificate_series(
     metrics.observe_certificate("payments", "ringcentral", NOW, NOW)
     metrics.observe_failures("payments", "ringcentral", 2)
     stopped_daemon(handlers.renew_on_time, metrics, monkeypatch)
+    text = generate_latest(metrics.registry).decode()
+    assert 'name="ringcentral"' not in text
+
+
+def test_the_endpoints_one_daemon_stops_both_loops_and_drops_all_its_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = Metrics()
+    metrics.observe_ready("payments", "ringcentral", True)
+    check(metrics, ("incomplete-chain", "error"))
+    stopped_daemon(handlers.keep_endpoint, metrics, monkeypatch)
     text = generate_latest(metrics.registry).decode()
     assert 'name="ringcentral"' not in text

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from webhook_cert_operator import __main__
 from webhook_cert_operator.cli import status as status_command
 from webhook_cert_operator.kube import Secret
+from webhook_cert_operator.kube_client import ApiError
 
 NOW = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
 SHA_STORED = "a" * 64
@@ -85,12 +85,12 @@ class Cluster:
     def get_secret(self, namespace: str, name: str) -> Secret | None:
         self.secret_reads.append((namespace, name))
         if self.secret_forbidden:
-            raise ApiException(status=403, reason="Forbidden")
+            raise ApiError(403, "Forbidden")
         return None
 
     def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
         if self.events_forbidden:
-            raise ApiException(status=403, reason="Forbidden")
+            raise ApiError(403, "Forbidden")
         return self.events
 
 
@@ -219,7 +219,7 @@ def test_a_refused_read_of_the_endpoint_exits_3_and_names_the_http_status(
 ) -> None:
     class Refusing(Cluster):
         def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
-            raise ApiException(status=403, reason="Forbidden")
+            raise ApiError(403, "Forbidden")
 
     assert run(Refusing(None)) == status_command.EXIT_UNAVAILABLE
     assert "forbidden (HTTP 403)" in capsys.readouterr().err

@@ -171,7 +171,10 @@ def _data(
 ) -> tuple[str, dict[str, bytes]]:
     if args.what == "secret":
         namespace, name = args.reference
-        secret = api(args).get_secret(namespace, name)
+        try:
+            secret = references.call_cluster(lambda: api(args).get_secret(namespace, name))
+        except references.ClusterError as error:
+            raise _Failed(str(error), EXIT_USAGE) from None
         if secret is None:
             raise _Failed(f"Secret {namespace}/{name} not found", EXIT_INVALID)
         return f"Secret {namespace}/{name}", dict(secret.data)

@@ -49,13 +49,40 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
 
 
 def kube_from_args(args: argparse.Namespace) -> Kube:
-    """The API adapter over the caller's kubeconfig (--kubeconfig, --context)."""
-    from kubernetes import client, config
+    """The API adapter over the caller's kubeconfig (--kubeconfig, --context), read by the
+    `kubernetes` package, which knows every form of kubeconfig credentials (client
+    certificates, tokens, exec and auth-provider plugins). ClusterError without one."""
+    try:
+        from kubernetes import client, config
+    except ImportError:
+        raise ClusterError(
+            "reading a kubeconfig needs the kubernetes package: "
+            "pip install 'webhook-cert-operator[cli]'"
+        ) from None
 
     from webhook_cert_operator.kube import Kube
+    from webhook_cert_operator.kube_client import ApiClient, Credentials
 
-    config.load_kube_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
-    return Kube(client.ApiClient())
+    loaded = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=args.kubeconfig, context=args.context, client_configuration=loaded
+        )
+    except config.ConfigException as error:
+        raise ClusterError(f"no usable kubeconfig: {error}") from None
+    # Where the token is depends on the client's version (and a plugin's refresh hook).
+    header = loaded.get_api_key_with_prefix("BearerToken") or loaded.get_api_key_with_prefix(
+        "authorization"
+    )
+    credentials = Credentials(
+        server=loaded.host,
+        ca_path=loaded.ssl_ca_cert,
+        insecure=not loaded.verify_ssl,
+        token=header.split(" ", 1)[-1] if header else None,
+        cert_path=loaded.cert_file,
+        key_path=loaded.key_file,
+    )
+    return Kube(ApiClient(credentials))
 
 
 class ClusterError(Exception):
@@ -67,17 +94,15 @@ T = TypeVar("T")
 
 def call_cluster(call: Callable[[], T]) -> T:
     """Run `call` (which talks to the API server) and turn the client's failures into a
-    ClusterError with a sentence: no kubeconfig, no connection, or the HTTP status and
-    reason the API server gave (never its body, which may echo object data)."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError
+    ClusterError with a sentence: no connection, or the HTTP status and reason the API
+    server gave (never its body, which may echo object data)."""
+    import requests
+
+    from webhook_cert_operator.kube_client import ApiError
 
     try:
         return call()
-    except ConfigException as error:
-        raise ClusterError(f"no usable kubeconfig: {error}") from None
-    except ApiException as error:
+    except ApiError as error:
         if error.status == 403:
             raise ClusterError(
                 f"forbidden (HTTP 403): your credentials may not do this ({error.reason})"
@@ -85,5 +110,5 @@ def call_cluster(call: Callable[[], T]) -> T:
         if error.status == 401:
             raise ClusterError("unauthorized (HTTP 401): log in to the cluster again") from None
         raise ClusterError(f"the API server answered HTTP {error.status} {error.reason}") from None
-    except HTTPError as error:
+    except requests.RequestException as error:
         raise ClusterError(f"cannot reach the API server: {type(error).__name__}") from None

@@ -328,7 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def gather(kube: StatusApi, namespace: str, name: str) -> dict[str, Any] | None:
     """The report for one endpoint, or None when it does not exist."""
-    from kubernetes.client.exceptions import ApiException
+    from webhook_cert_operator.kube_client import ApiError
 
     endpoint = kube.get_endpoint(namespace, name)
     if endpoint is None:
@@ -336,13 +336,13 @@ def gather(kube: StatusApi, namespace: str, name: str) -> dict[str, Any] | None:
     secret_name = (endpoint.get("spec") or {}).get("secretName") or f"{name}-tls"
     try:
         secret = kube.get_secret(namespace, secret_name)
-    except ApiException as error:
+    except ApiError as error:
         if error.status != 403:
             raise
         secret = None
     try:
         events: list[dict[str, Any]] | None = kube.list_events(namespace, "WebhookEndpoint", name)
-    except ApiException as error:
+    except ApiError as error:
         if error.status != 403:
             raise
         events = None

@@ -1,9 +1,9 @@
 """Glue: the kopf handlers, thin by design: parse the spec, call the orchestration, write status.
 
-Change handlers and the renewal timer are sync functions: kopf runs them in its thread
-pool, so the blocking Kubernetes and ACME clients never run on the event loop. The
-served-chain daemon is a coroutine per endpoint that hands each check to a thread.
-Dependencies are kopf's memo: a `deps.Deps`, built once by `webhook-cert run`. When the
+Change handlers are sync functions: kopf runs them in its thread pool, so the blocking
+Kubernetes and ACME clients never run on the event loop. The renewal timer and the
+served-chain check are two loops of one daemon per endpoint, each handing its work to a
+thread. Dependencies are kopf's memo: a `deps.Deps`, built once by `webhook-cert run`. When the
 daemons wake next is decided by pure rules (`timing.next_renewal_check`,
 `check_schedule.CheckSchedule`).
 """
@@ -15,12 +15,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
 
+from webhook_cert_operator import kube_client
 from webhook_cert_operator.api import types as api
 from webhook_cert_operator.api.formats import parse_time
 from webhook_cert_operator.api.parse import parse_spec
@@ -34,6 +34,7 @@ from webhook_cert_operator.glue.deps import Deps
 from webhook_cert_operator.glue.status_writer import StatusWriter
 from webhook_cert_operator.ingress import sync as ingress_sync
 from webhook_cert_operator.kube import AlreadyExists, Forbidden, NotServed
+from webhook_cert_operator.workers import IdleExitingExecutor
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
@@ -69,6 +70,24 @@ def writer_for(deps: Deps, body: kopf.Body) -> StatusWriter:
     )
 
 
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own connection (its watches, patches and Events), as `kube.Kube`'s: in a Pod,
+    its ServiceAccount at the address Kubernetes gives every Pod (KUBERNETES_SERVICE_HOST,
+    as client-go does: kopf's fallback names kubernetes.default.svc, which needs a cluster
+    DNS), else the kubeconfig as kopf reads it. The token is read at each login, and kopf
+    logs in again when the API server refuses an expired one."""
+    credentials = kube_client.in_cluster()
+    if credentials is None:
+        return kopf.login_with_kubeconfig(settings=settings)
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_path=credentials.ca_path,
+        token=kube_client.read_token(str(credentials.token_path)),
+        trust_env=settings.networking.trust_env,
+    )
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     deps = memo
@@ -77,8 +96,13 @@ def configure(settings: kopf.OperatorSettings, memo: Deps, **_: Any) -> None:
     # API write per change that says nothing the operator's own Events do not.
     settings.posting.level = logging.WARNING
     # kopf runs the synchronous change handlers in this many threads; an issuance holds
-    # one while it waits on the solver, the ingress and the CA.
-    settings.execution.max_workers = deps.settings.max_concurrent_issuances
+    # one while it waits on the solver, the ingress and the CA. Idle ones end (workers.py).
+    # The pool this handler runs in ends its thread once the handler returns.
+    kopf_pool = settings.execution.executor
+    settings.execution.executor = IdleExitingExecutor(
+        deps.settings.max_concurrent_issuances, thread_name_prefix="handler"
+    )
+    kopf_pool.shutdown(wait=False)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.peering.lifetime = int(deps.settings.peering_lifetime.total_seconds())
     # kopf leaves annotations under its own prefix out of what it compares, so its
@@ -121,10 +145,11 @@ def create_peering(
 
 @kopf.on.startup()
 async def size_check_threads(memo: Deps, **_: Any) -> None:
-    """Served-chain checks run on the loop's default executor: one thread per allowed check."""
+    """Served-chain checks run on the loop's default executor: one thread per allowed
+    check, which ends when idle (workers.py)."""
     workers = memo.settings.check_concurrency
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chain-check")
+        IdleExitingExecutor(workers, thread_name_prefix="chain-check")
     )
 
 
@@ -137,6 +162,19 @@ def reconcile(body: kopf.Body, memo: Deps, **_: Any) -> None:
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
+async def keep_endpoint(body: kopf.Body, memo: Deps, **_: Any) -> None:
+    """The endpoint's two loops, `renew_on_time` and `check_served_chain`, side by side.
+
+    One kopf daemon rather than two: kopf keeps about 12 KiB per running daemon (its cause,
+    logger, stopper, the handler's keyword arguments and their views), the loops
+    themselves a fraction of that. A task group, so that both stop when kopf stops the
+    daemon, and neither runs on alone when the other fails (kopf restarts the daemon).
+    """
+    async with asyncio.TaskGroup() as loops:
+        loops.create_task(renew_on_time(body, memo))
+        loops.create_task(check_served_chain(body, memo))
+
+
 async def renew_on_time(body: kopf.Body, memo: Deps, **_: Any) -> None:
     """Keep the certificate as the change handlers do, when `timing.next_renewal_check`
     says (status.renewalTime, at least every few minutes, never before the back-off's
@@ -147,13 +185,8 @@ async def renew_on_time(body: kopf.Body, memo: Deps, **_: Any) -> None:
         while True:
             # The body is live: a new renewalTime after an issuance is seen at the next poll.
             await asyncio.sleep(DAEMON_POLL)
-            status = body.get("status") or {}
             now = deps.clock()
-            wake = timing.next_renewal_check(
-                last_run,
-                _status_time(status.get("renewalTime")),
-                _status_time(status.get("nextAttemptTime")),
-            )
+            wake = _next_renewal_check(body, last_run)
             if now - last_poll >= REFERENCED_SECRET_POLL:
                 last_poll = now
                 changed = deps.lifecycle.referenced_secret_changed
@@ -176,6 +209,18 @@ def forget_series_on_stop(forget: Callable[[str, str], None], meta: Mapping[str,
     paused replica would go on exporting stale values that keep an alert firing (or quiet).
     The working replica's daemons set them again."""
     forget(meta["namespace"], meta["name"])
+
+
+def _next_renewal_check(body: kopf.Body, last_run: datetime) -> datetime:
+    """`timing.next_renewal_check` for the body's status now. A function of its own so
+    that no loop keeps a reference to a status that kopf has since replaced: each
+    endpoint would hold an old copy of it."""
+    status = body.get("status") or {}
+    return timing.next_renewal_check(
+        last_run,
+        _status_time(status.get("renewalTime")),
+        _status_time(status.get("nextAttemptTime")),
+    )
 
 
 def _status_time(value: Any) -> datetime | None:
@@ -204,7 +249,6 @@ def clean_up(body: kopf.Body, memo: Deps, **_: Any) -> None:
     memo.locks.forget(meta["uid"])
 
 
-@kopf.daemon(*RESOURCE, cancellation_timeout=10)
 async def check_served_chain(body: kopf.Body, memo: Deps, **_: Any) -> None:
     """Check the served chain every spec.validation.interval, and soon after each issuance
     or (check-only) each change of the referenced Secret.
@@ -219,26 +263,36 @@ async def check_served_chain(body: kopf.Body, memo: Deps, **_: Any) -> None:
     schedule = CheckSchedule()
     try:
         while True:
-            status = body.get("status") or {}
-            seen = Checked(
-                serial=status.get("serialNumber"),
-                generation=int(body["metadata"].get("generation") or 0),
-                secret_version=status.get("secretResourceVersion"),
-                check_only="checkOnly" in (body.get("spec") or {}),
-            )
-            now = time.monotonic()
-            if schedule.due(seen, now):
-                outcome = await asyncio.to_thread(run_chain_check, deps, body)
-                if outcome is None:  # invalid spec: nothing to check until it changes
-                    schedule = schedule.after_invalid_spec(seen, now)
-                else:
-                    result, interval = outcome
-                    schedule = schedule.after_check(
-                        seen, now, ok=result.ok, stale=result.stale, interval=interval, uid=uid
-                    )
+            schedule = await check_when_due(deps, body, schedule, uid)
             await asyncio.sleep(DAEMON_POLL)
     finally:
         forget_series_on_stop(deps.metrics.forget_chain_check, body["metadata"])
+
+
+async def check_when_due(
+    deps: Deps, body: kopf.Body, schedule: CheckSchedule, uid: str
+) -> CheckSchedule:
+    """One wake-up of `check_served_chain`: check if `schedule` says so; the schedule
+    after it. A function of its own so that nothing of the check (its report, the status
+    it saw, which kopf replaces on the next event) stays referenced while the loop
+    sleeps: 1,000 endpoints would each hold their last report and an old status."""
+    status = body.get("status") or {}
+    seen = Checked(
+        serial=status.get("serialNumber"),
+        generation=int(body["metadata"].get("generation") or 0),
+        secret_version=status.get("secretResourceVersion"),
+        check_only="checkOnly" in (body.get("spec") or {}),
+    )
+    now = time.monotonic()
+    if not schedule.due(seen, now):
+        return schedule
+    outcome = await asyncio.to_thread(run_chain_check, deps, body)
+    if outcome is None:  # invalid spec: nothing to check until it changes
+        return schedule.after_invalid_spec(seen, now)
+    result, interval = outcome
+    return schedule.after_check(
+        seen, now, ok=result.ok, stale=result.stale, interval=interval, uid=uid
+    )
 
 
 def register_ingress_automation(registry: kopf.OperatorRegistry | None = None) -> None:

@@ -13,9 +13,10 @@ import os
 import random
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from webhook_cert_operator import kube_client
     from webhook_cert_operator.acme.accounts import AcmeAccounts
     from webhook_cert_operator.glue.deps import Deps
     from webhook_cert_operator.kube import Kube
@@ -167,22 +168,45 @@ def _operator_answers(settings: Settings) -> OperatorAnswers | None:
 
 
 def _kube(settings: Settings) -> Kube:
-    """The Kubernetes API adapter: in-cluster config first, then the kubeconfig."""
-    from kubernetes import client, config
+    """The Kubernetes API adapter: the Pod's ServiceAccount, else the kubeconfig (read by
+    kopf's own loader, which kopf uses for its watches too)."""
+    import kopf
 
+    from webhook_cert_operator import kube_client
     from webhook_cert_operator.kube import Kube
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    configuration = client.Configuration.get_default_copy()
+    credentials = kube_client.in_cluster()
+    if credentials is None:
+        credentials = _kubeconfig_credentials(
+            kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+        )
     # One connection per thread that may call the API at once (issuances, checks), or
     # urllib3 drops the extras and opens a new TLS connection each time.
-    configuration.connection_pool_maxsize = (
-        settings.max_concurrent_issuances + settings.check_concurrency
+    connections = settings.max_concurrent_issuances + settings.check_concurrency
+    return Kube(kube_client.ApiClient(credentials, connections=connections))
+
+
+def _kubeconfig_credentials(info: Any) -> kube_client.Credentials:
+    """kopf's `ConnectionInfo` from a kubeconfig as `kube_client.Credentials`; its inline
+    `*-data` values are written to private files. RuntimeError without a kubeconfig."""
+    from webhook_cert_operator import kube_client
+
+    if info is None:
+        raise RuntimeError("no Kubernetes credentials: neither a ServiceAccount nor a kubeconfig")
+
+    def path(value: Any, data: Any, suffix: str) -> str | None:
+        if data:
+            return kube_client.data_file(data, suffix)
+        return str(value) if value else None
+
+    return kube_client.Credentials(
+        server=info.server,
+        ca_path=path(info.ca_path, info.ca_data, ".crt"),
+        insecure=bool(info.insecure),
+        token=info.token,
+        cert_path=path(info.certificate_path, info.certificate_data, ".crt"),
+        key_path=path(info.private_key_path, info.private_key_data, ".key"),
     )
-    return Kube(client.ApiClient(configuration))
 
 
 def _acme_accounts(settings: Settings, metrics: Metrics) -> AcmeAccounts:

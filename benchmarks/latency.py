@@ -29,6 +29,7 @@ TIMEOUT = 180.0
 # Single issuances on each side, the figure their median: a client polls the CA every so
 # often, so one issuance takes whole steps of that (the bare client's 1.0 s or 2.0 s).
 ROUNDS = 3
+KIND = "WebhookEndpoint"
 # The operator's step Events, in issuance order, and the stage each one ends.
 STEP_EVENTS = {
     "OrderCreated": "order created",
@@ -101,7 +102,7 @@ class _Watcher:
 
 def run(bench: Bench) -> list[Figure]:
     """ROUNDS single issuances one after another on each side, the medians compared; the
-    stages and the writes of the operator's first."""
+    stages and the writes of the operator's last."""
     bare_lasts = []
     for _ in range(ROUNDS):
         bare = bare_acme.baseline(bench.cluster, 1)
@@ -109,7 +110,10 @@ def run(bench: Bench) -> list[Figure]:
         if bare.last is not None:
             bare_lasts.append(bare.last)
     namespace = bench.new_namespace("bench-latency")
-    rounds = [_issue_one(bench, namespace, f"e{i}", detail=i == 0) for i in range(ROUNDS)]
+    # The last in detail: the first issuance after the operator started also stores its
+    # ACME account key (a Secret written once per CA account, not per issuance).
+    last = ROUNDS - 1
+    rounds = [_issue_one(bench, namespace, f"e{i}", detail=i == last) for i in range(ROUNDS)]
     readies = [ready for ready, _ in rounds if ready is not None]
     print(f"  apply->Ready, {ROUNDS} endpoints one after another: " + ", ".join(
         "-" if ready is None else f"{ready:.2f}s" for ready, _ in rounds
@@ -119,7 +123,7 @@ def run(bench: Bench) -> list[Figure]:
     return [
         Figure(PART, "1 endpoint apply->Ready", ready_median, "s", bare_median,
                f"bare 1 order, median of {ROUNDS}", 2.0),
-        Figure(WRITES_PART, "writes per 1-name issuance", float(rounds[0][1]), "", goal=12),
+        Figure(WRITES_PART, "writes per 1-name issuance", float(rounds[last][1]), "", goal=12),
     ]  # fmt: skip
 
 
@@ -153,7 +157,8 @@ def _issue_one(
     for event in bench.items(f"/api/v1/namespaces/{namespace}/events"):
         stage = STEP_EVENTS.get(event.get("reason", ""))
         when = parse_time(event.get("eventTime") or event.get("firstTimestamp"))
-        if stage and when is not None and event["involvedObject"]["kind"] == "WebhookEndpoint":
+        involved = event["involvedObject"]
+        if stage and when is not None and (involved["kind"], involved["name"]) == (KIND, name):
             stages.setdefault(stage, when)
     stages["Ready"] = ready_at
     _print_stages(applied, stages)

@@ -3,7 +3,7 @@ holds no thread stacks.
 
 `concurrent.futures.ThreadPoolExecutor` keeps every thread it ever started. After a burst
 (a thousand endpoints created at once: their change handlers, first checks and status
-writes) the operator's two pools may hold up to 110 threads for good (60 for kopf's
+writes) the operator's two pools may hold up to 150 threads for good (100 for kopf's
 handlers, 50 for checks), and each keeps the stack pages its deepest call touched. Measured
 with glibc and two malloc arenas: 100 idle threads that had each made TLS handshakes held
 11 MiB; once they had ended, 1.7 MiB was left. A thread of `IdleExitingExecutor` ends
